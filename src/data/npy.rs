@@ -1,0 +1,361 @@
+//! NumPy's `.npy` files: the exchange format between neuroscope, PyTorch and scikit-learn.
+//!
+//! Reading accepts format versions 1-3, little- and big-endian floats and integers of every
+//! width, booleans, and Fortran order; everything becomes `f32` (or integer labels).
+//! Writing produces version 1 files that `np.load` reads.
+
+use super::{Dataset, Image};
+use crate::{Error, Result};
+use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use std::path::Path;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// The element type of an `.npy` file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Float,
+    Int,
+    Uint,
+    Bool,
+}
+
+#[derive(Debug)]
+struct Header {
+    kind: Kind,
+    size: usize,
+    big_endian: bool,
+    fortran: bool,
+    shape: Vec<usize>,
+}
+
+/// Reads an `.npy` file as an `f32` array of any dimension.
+///
+/// ```
+/// let path = std::env::temp_dir().join("neuroscope-doc.npy");
+/// let a = ndarray::ArrayD::from_shape_vec(vec![2, 3], (0..6).map(|v| v as f32).collect()).unwrap();
+/// neuroscope::data::npy::write(&path, &a).unwrap();
+/// assert_eq!(neuroscope::data::npy::read(&path).unwrap(), a);
+/// ```
+pub fn read(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse(&bytes, path)
+}
+
+/// Parses `.npy` bytes as `f32`; `origin` names the source in errors.
+pub fn parse(bytes: &[u8], origin: impl AsRef<Path>) -> Result<ArrayD<f32>> {
+    let origin = origin.as_ref();
+    let (h, data) = header(bytes, origin)?;
+    let values: Vec<f32> = decode(&h, data).map(|v| v as f32).collect();
+    shaped(values, &h, origin)
+}
+
+/// Reads an integer (or integral float) `.npy` file of class labels, one per sample.
+///
+/// ```
+/// let path = std::env::temp_dir().join("neuroscope-doc-labels.npy");
+/// neuroscope::data::npy::write_labels(&path, &[2, 0, 1]).unwrap();
+/// assert_eq!(neuroscope::data::npy::read_labels(&path).unwrap(), vec![2, 0, 1]);
+/// ```
+pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<usize>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (h, data) = header(&bytes, path)?;
+    if h.shape.len() != 1 {
+        return Err(Error::format(
+            path,
+            format!("labels must be one-dimensional, found shape {:?}", h.shape),
+        ));
+    }
+    decode(&h, data)
+        .enumerate()
+        .map(|(i, v)| {
+            if v >= 0.0 && v.fract() == 0.0 && v < usize::MAX as f64 {
+                Ok(v as usize)
+            } else {
+                Err(Error::format(
+                    path,
+                    format!("label {i} is {v}; labels must be non-negative integers"),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn header<'a>(bytes: &'a [u8], origin: &Path) -> Result<(Header, &'a [u8])> {
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err(Error::format(
+            origin,
+            "not an .npy file (it does not start with \\x93NUMPY)",
+        ));
+    }
+    let major = bytes[6];
+    let (len, start) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize,
+            12,
+        ),
+        _ => {
+            return Err(Error::format(
+                origin,
+                format!(".npy format version {major} is not supported (1-3 are)"),
+            ));
+        }
+    };
+    if bytes.len() < start + len {
+        return Err(Error::format(origin, "truncated .npy header"));
+    }
+    let text = std::str::from_utf8(&bytes[start..start + len])
+        .map_err(|_| Error::format(origin, ".npy header is not text"))?;
+    let field = |key: &str| -> Result<&str> {
+        let k = format!("'{key}':");
+        let at = text
+            .find(&k)
+            .ok_or_else(|| Error::format(origin, format!(".npy header has no '{key}': {text}")))?;
+        Ok(text[at + k.len()..].trim_start())
+    };
+    let descr = field("descr")?;
+    let descr = descr
+        .strip_prefix('\'')
+        .and_then(|d| d.split('\'').next())
+        .ok_or_else(|| {
+            Error::format(origin, format!("cannot read descr in .npy header: {text}"))
+        })?;
+    let fortran = field("fortran_order")?.starts_with("True");
+    let shape_txt = field("shape")?;
+    let close = shape_txt.find(')').ok_or_else(|| {
+        Error::format(origin, format!("cannot read shape in .npy header: {text}"))
+    })?;
+    let shape = shape_txt[1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('L').parse::<usize>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| Error::format(origin, format!("cannot read shape in .npy header: {text}")))?;
+    let unsupported = || {
+        Error::format(
+            origin,
+            format!("element type '{descr}' is not supported: use a float, integer or bool array"),
+        )
+    };
+    let mut chars = descr.chars();
+    let order = chars.next().ok_or_else(unsupported)?;
+    let kind = match chars.next() {
+        Some('f') => Kind::Float,
+        Some('i') => Kind::Int,
+        Some('u') => Kind::Uint,
+        Some('b') => Kind::Bool,
+        _ => return Err(unsupported()),
+    };
+    let size: usize = chars.as_str().parse().map_err(|_| unsupported())?;
+    let ok = match kind {
+        Kind::Float => size == 4 || size == 8,
+        Kind::Int | Kind::Uint => matches!(size, 1 | 2 | 4 | 8),
+        Kind::Bool => size == 1,
+    };
+    if !ok {
+        return Err(unsupported());
+    }
+    let h = Header {
+        kind,
+        size,
+        big_endian: order == '>',
+        fortran,
+        shape,
+    };
+    let count: usize = h.shape.iter().product();
+    let data = &bytes[start + len..];
+    if data.len() != count * size {
+        return Err(Error::format(
+            origin,
+            format!(
+                ".npy data {}: shape {:?} of '{descr}' needs {} bytes, the file holds {}",
+                if data.len() < count * size {
+                    "truncated"
+                } else {
+                    "has trailing bytes"
+                },
+                h.shape,
+                count * size,
+                data.len()
+            ),
+        ));
+    }
+    Ok((h, data))
+}
+
+fn decode<'a>(h: &'a Header, data: &'a [u8]) -> impl Iterator<Item = f64> + 'a {
+    data.chunks_exact(h.size).map(move |c| {
+        let mut b = [0u8; 8];
+        b[..h.size].copy_from_slice(c);
+        if h.big_endian {
+            b[..h.size].reverse();
+        }
+        match (h.kind, h.size) {
+            (Kind::Float, 4) => f32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as f64,
+            (Kind::Float, _) => f64::from_le_bytes(b),
+            (Kind::Bool, _) | (Kind::Uint, _) => u64::from_le_bytes(b) as f64,
+            (Kind::Int, n) => {
+                // sign-extend from n bytes
+                let shift = 64 - 8 * n as u32;
+                ((i64::from_le_bytes(b) << shift) >> shift) as f64
+            }
+        }
+    })
+}
+
+fn shaped(values: Vec<f32>, h: &Header, origin: &Path) -> Result<ArrayD<f32>> {
+    let shape = IxDyn(&h.shape);
+    let arr = if h.fortran {
+        ArrayD::from_shape_vec(shape.f(), values)
+    } else {
+        ArrayD::from_shape_vec(shape, values)
+    }
+    .map_err(|e| Error::format(origin, format!("bad .npy shape: {e}")))?;
+    Ok(if h.fortran {
+        arr.as_standard_layout().into_owned()
+    } else {
+        arr
+    })
+}
+
+fn write_raw(path: &Path, descr: &str, shape: &[usize], data: &[u8]) -> Result<()> {
+    let shape_txt = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut head =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    // Pad so that the data starts at a multiple of 64 bytes, ending the header with '\n'.
+    let total = MAGIC.len() + 4 + head.len() + 1;
+    head.push_str(&" ".repeat((64 - total % 64) % 64));
+    head.push('\n');
+    let mut out = Vec::with_capacity(10 + head.len() + data.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(head.len() as u16).to_le_bytes());
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(data);
+    std::fs::write(path, out).map_err(|e| Error::io(path, e))
+}
+
+/// Writes an `f32` array as a version-1 little-endian `.npy` file.
+pub fn write(path: impl AsRef<Path>, array: &ArrayD<f32>) -> Result<()> {
+    let data: Vec<u8> = array.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_raw(path.as_ref(), "<f4", array.shape(), &data)
+}
+
+/// Writes labels as an `int64` `.npy` file (numpy's default integer).
+pub fn write_labels(path: impl AsRef<Path>, labels: &[usize]) -> Result<()> {
+    let data: Vec<u8> = labels
+        .iter()
+        .flat_map(|&v| (v as i64).to_le_bytes())
+        .collect();
+    write_raw(path.as_ref(), "<i8", &[labels.len()], &data)
+}
+
+/// Images from an `.npy` array (`N x C x H x W`, or `N x H x W` for one channel) with
+/// optional labels. Values are used as they are, except `uint8` arrays, which are scaled to
+/// `[0, 1]` like every other 8-bit source.
+///
+/// ```
+/// use neuroscope::data::{npy::NpyDataset, Dataset};
+/// let a = ndarray::ArrayD::<f32>::zeros(vec![4, 3, 8, 8]);
+/// let ds = NpyDataset::from_array(a, None).unwrap();
+/// assert_eq!(ds.get(3).unwrap().0.shape(), (3, 8, 8));
+/// assert!(NpyDataset::from_array(ndarray::ArrayD::<f32>::zeros(vec![4]), None).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct NpyDataset {
+    images: ArrayD<f32>,
+    labels: Vec<usize>,
+    classes: Vec<String>,
+}
+
+impl NpyDataset {
+    /// Reads images (and labels, if given) from `.npy` files.
+    pub fn open(images: impl AsRef<Path>, labels: Option<&Path>) -> Result<Self> {
+        let path = images.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (h, _) = header(&bytes, path)?;
+        let mut arr = parse(&bytes, path)?;
+        if h.kind == Kind::Uint && h.size == 1 {
+            arr.mapv_inplace(|v| v / 255.0);
+        }
+        let labels = labels.map(read_labels).transpose()?;
+        Self::from_array(arr, labels)
+    }
+
+    /// Wraps an array already in memory.
+    pub fn from_array(images: ArrayD<f32>, labels: Option<Vec<usize>>) -> Result<Self> {
+        let images = match images.ndim() {
+            3 => images.insert_axis(ndarray::Axis(1)),
+            4 => images,
+            _ => {
+                return Err(Error::Shape {
+                    what: "image array".into(),
+                    expected: "N x C x H x W or N x H x W".into(),
+                    got: format!("{:?}", images.shape()),
+                })
+            }
+        };
+        let n = images.shape()[0];
+        let labels = labels.unwrap_or_else(|| vec![0; n]);
+        if labels.len() != n {
+            return Err(Error::Shape {
+                what: "labels".into(),
+                expected: format!("{n} (one per image)"),
+                got: labels.len().to_string(),
+            });
+        }
+        let k = labels.iter().max().map_or(1, |m| m + 1);
+        let classes = (0..k).map(|c| c.to_string()).collect();
+        Ok(NpyDataset {
+            images: images.as_standard_layout().into_owned(),
+            labels,
+            classes,
+        })
+    }
+}
+
+impl Dataset for NpyDataset {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn get(&self, index: usize) -> Result<(Image, usize)> {
+        if index >= self.len() {
+            return Err(Error::InvalidArgument(format!(
+                "index {index} out of range for {} images",
+                self.len()
+            )));
+        }
+        let s = self.images.shape();
+        let (c, h, w) = (s[1], s[2], s[3]);
+        let view = self.images.index_axis(ndarray::Axis(0), index);
+        Image::new(c, h, w, view.iter().copied().collect()).map(|img| (img, self.labels[index]))
+    }
+    fn class_names(&self) -> Vec<String> {
+        self.classes.clone()
+    }
+    fn name(&self) -> String {
+        "npy".into()
+    }
+    fn label(&self, index: usize) -> Result<usize> {
+        self.labels.get(index).copied().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "index {index} out of range for {} images",
+                self.len()
+            ))
+        })
+    }
+}

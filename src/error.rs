@@ -1,0 +1,113 @@
+//! The crate's one error type.
+//!
+//! Every message says what went wrong *and* what to do about it: a notebook user sees only the
+//! text, so "unknown layer" is useless without the list of valid names, and "file not found" is
+//! useless without the place the file was expected and how to get it.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in neuroscope.
+///
+/// ```
+/// use neuroscope::Error;
+/// let e = Error::Format { path: "x.idx".into(), problem: "truncated".into() };
+/// assert!(e.to_string().contains("x.idx"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file was read but its content is not what its format requires.
+    #[error("{path}: {problem}")]
+    Format {
+        /// The file (or a description of the in-memory source).
+        path: PathBuf,
+        /// What is wrong, in words.
+        problem: String,
+    },
+    /// A dataset's files are not on this machine.
+    #[error("{dataset} is not available locally: {help}")]
+    DatasetMissing {
+        /// The dataset's name.
+        dataset: String,
+        /// Where the files were looked for and how to get them.
+        help: String,
+    },
+    /// A download failed or its checksum did not match.
+    #[error("download of {url} failed: {problem}")]
+    Download {
+        /// The address.
+        url: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// A tensor or array has the wrong shape.
+    #[error("wrong shape for {what}: expected {expected}, got {got}")]
+    Shape {
+        /// What was being checked.
+        what: String,
+        /// The expected shape, in words (`N x 3 x 224 x 224`).
+        expected: String,
+        /// The shape that was passed.
+        got: String,
+    },
+    /// An argument is out of its valid range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A name (dataset, layer, device) is not one of the known ones.
+    #[error("unknown {kind} '{name}'; valid: {valid}")]
+    UnknownName {
+        /// What kind of name (`dataset`, `layer`, `device`).
+        kind: String,
+        /// The name that was given.
+        name: String,
+        /// The valid names, comma separated.
+        valid: String,
+    },
+    /// An error from candle (tensor operations, devices).
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// `Result` with neuroscope's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A [`Error::Format`] for `path`.
+    pub(crate) fn format(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// An [`Error::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::UnknownName`] listing the valid names.
+    pub(crate) fn unknown<S: AsRef<str>>(
+        kind: &str,
+        name: &str,
+        valid: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let valid: Vec<String> = valid.into_iter().map(|s| s.as_ref().to_string()).collect();
+        Error::UnknownName {
+            kind: kind.into(),
+            name: name.into(),
+            valid: valid.join(", "),
+        }
+    }
+}

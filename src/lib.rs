@@ -1,0 +1,37 @@
+//! # neuroscope
+//!
+//! Look inside vision networks from Rust and from evcxr Jupyter notebooks: load data, run a
+//! network, record what its layers compute, analyse it, and show it, reproducibly to the byte.
+//!
+//! The modules follow the pipeline:
+//!
+//! | step | module |
+//! |---|---|
+//! | images and datasets, transforms, batching | [`data`] |
+//! | where tensors live (CPU, CUDA, Metal) | [`device`] |
+//! | seeded randomness that never changes between versions | [`rng`] |
+//! | figures and reports, inline in notebooks | [`display`] |
+//! | the guided tour that `neuroscope tour` writes | [`tour`] |
+//!
+//! ```
+//! use neuroscope::data::{embedded, transforms::{Compose, Normalize}, batches, Dataset};
+//! let ds = embedded::fashion_mnist().subset(128, 0)?;            // 128 seeded random images
+//! let tf = Compose::new().resize(224, 224).gray_to_rgb().normalize(Normalize::half());
+//! let device = neuroscope::device::best();
+//! for batch in batches(&ds, &tf, 64, &device) {
+//!     let batch = batch?;
+//!     assert_eq!(batch.images.dims(), &[64, 3, 224, 224]);
+//! }
+//! # Ok::<(), neuroscope::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod device;
+pub mod display;
+mod error;
+pub mod rng;
+pub mod tour;
+
+pub use error::{Error, Result};
