@@ -72,6 +72,23 @@ pub enum Error {
         /// The valid names, comma separated.
         valid: String,
     },
+    /// A state dict does not fit the architecture (PyTorch's `load_state_dict` report).
+    #[error(
+        "{}",
+        crate::models::weights::report(arch, origin, missing, unexpected, mismatched)
+    )]
+    Weights {
+        /// The architecture being built.
+        arch: String,
+        /// Where the weights came from.
+        origin: String,
+        /// Keys the architecture needs that the file lacks.
+        missing: Vec<String>,
+        /// Keys in the file the architecture does not have.
+        unexpected: Vec<String>,
+        /// `(key, shape in file, shape in model)`.
+        mismatched: Vec<(String, String, String)>,
+    },
     /// An error from candle (tensor operations, devices).
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),

@@ -31,6 +31,7 @@ pub mod data;
 pub mod device;
 pub mod display;
 mod error;
+pub mod models;
 pub mod rng;
 pub mod tour;
 

@@ -91,6 +91,9 @@ impl<D: Dataset + ?Sized> Iterator for Batches<'_, D> {
 }
 
 /// The samples at `indices` (transformed in parallel) stacked into one batch.
+///
+/// The first sample fixes the shape; every sample is then transformed straight into its slot
+/// of one batch buffer, which becomes the tensor without another copy.
 pub fn make_batch<D: Dataset + ?Sized>(
     dataset: &D,
     transform: &dyn Transform,
@@ -98,35 +101,33 @@ pub fn make_batch<D: Dataset + ?Sized>(
     device: &Device,
 ) -> Result<Batch> {
     let indices: Vec<usize> = indices.into_iter().collect();
-    let samples: Vec<_> = indices
-        .par_iter()
-        .map(|&i| dataset.get_transformed(i, transform))
-        .collect::<Result<_>>()?;
-    let Some((first, _)) = samples.first() else {
+    let Some(&first) = indices.first() else {
         return Err(Error::InvalidArgument(
             "a batch needs at least one sample".into(),
         ));
     };
-    let shape = first.shape();
-    let mut data = Vec::with_capacity(samples.len() * shape.0 * shape.1 * shape.2);
-    let mut labels = Vec::with_capacity(samples.len());
-    for ((img, label), &i) in samples.into_iter().zip(&indices) {
-        if img.shape() != shape {
-            return Err(Error::Shape {
-                what: format!("sample {i} of {}", dataset.name()),
-                expected: format!(
-                    "{} x {} x {} like the first sample of its batch",
-                    shape.0, shape.1, shape.2
-                ),
-                got: format!(
-                    "{:?}; add a Resize or CenterCrop to the transform",
-                    img.shape()
-                ),
-            });
-        }
-        data.extend_from_slice(img.data());
-        labels.push(label);
-    }
+    let (img, label0) = dataset.get_transformed(first, transform)?;
+    let shape = img.shape();
+    let size = img.data().len();
+    let mut data = vec![0f32; indices.len() * size];
+    data[..size].copy_from_slice(img.data());
+    let rest: Vec<usize> = data[size..]
+        .par_chunks_mut(size)
+        .zip(indices[1..].par_iter())
+        .map(|(slot, &i)| {
+            let (img, label) = dataset.get(i)?;
+            transform.apply_into(img, slot).map_err(|e| match e {
+                Error::Shape { expected, got, .. } => Error::Shape {
+                    what: format!("sample {i} of {}", dataset.name()),
+                    expected,
+                    got,
+                },
+                e => e,
+            })?;
+            Ok(label)
+        })
+        .collect::<Result<_>>()?;
+    let labels: Vec<usize> = std::iter::once(label0).chain(rest).collect();
     let images = Tensor::from_vec(data, (labels.len(), shape.0, shape.1, shape.2), device)?;
     Ok(Batch {
         images,

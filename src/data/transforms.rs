@@ -26,6 +26,44 @@ use std::fmt::Debug;
 pub trait Transform: Send + Sync + Debug {
     /// Transforms one image.
     fn apply(&self, image: Image) -> Result<Image>;
+
+    /// Transforms one image straight into `out` (a slot of a batch buffer, which must have
+    /// exactly the output's size) and returns the output shape. The default applies and
+    /// copies; [`Compose`] fuses its trailing per-pixel steps into the write, which saves two
+    /// passes over every 3 x 224 x 224 image.
+    fn apply_into(&self, image: Image, out: &mut [f32]) -> Result<(usize, usize, usize)> {
+        let img = self.apply(image)?;
+        copy_into(&img, out)
+    }
+
+    /// The per-pixel form of this step, if it has one (used for fusion).
+    fn pointwise(&self) -> Option<Pointwise<'_>> {
+        None
+    }
+}
+
+/// A per-pixel step that [`Compose::apply_into`] can fuse into its final write.
+#[derive(Clone, Copy, Debug)]
+pub enum Pointwise<'a> {
+    /// [`GrayToRgb`].
+    GrayToRgb,
+    /// [`Normalize`].
+    Normalize(&'a Normalize),
+}
+
+fn copy_into(img: &Image, out: &mut [f32]) -> Result<(usize, usize, usize)> {
+    if out.len() != img.data().len() {
+        return Err(Error::Shape {
+            what: "transformed image".into(),
+            expected: format!("{} values like the first image of the batch", out.len()),
+            got: format!(
+                "{:?}; add a Resize or CenterCrop to the transform",
+                img.shape()
+            ),
+        });
+    }
+    out.copy_from_slice(img.data());
+    Ok(img.shape())
 }
 
 /// Transforms applied in order (torchvision's `Compose`), built with chained methods.
@@ -104,6 +142,87 @@ impl Transform for Compose {
         }
         Ok(image)
     }
+
+    fn apply_into(&self, mut image: Image, out: &mut [f32]) -> Result<(usize, usize, usize)> {
+        let fused_from = self
+            .steps
+            .iter()
+            .rposition(|s| s.pointwise().is_none())
+            .map_or(0, |i| i + 1);
+        for s in &self.steps[..fused_from] {
+            image = s.apply(image)?;
+        }
+        let tail: Vec<Pointwise> = self.steps[fused_from..]
+            .iter()
+            .filter_map(|s| s.pointwise())
+            .collect();
+        fused_write(&image, &tail, out)
+    }
+}
+
+/// Applies a chain of per-pixel steps to `image`, writing the result into `out` in one pass.
+fn fused_write(
+    image: &Image,
+    steps: &[Pointwise],
+    out: &mut [f32],
+) -> Result<(usize, usize, usize)> {
+    let (c_in, h, w) = image.shape();
+    let plane = h * w;
+    // Track, for each output channel, which input plane it reads and the affine map applied.
+    let mut source: Vec<usize> = (0..c_in).collect();
+    let mut affine: Vec<(f32, f32)> = vec![(0.0, 1.0); c_in]; // (mean, std): (x - mean) / std
+    for step in steps {
+        match step {
+            Pointwise::GrayToRgb => match source.len() {
+                3 => {}
+                1 => {
+                    source = vec![source[0]; 3];
+                    affine = vec![affine[0]; 3];
+                }
+                c => {
+                    return Err(Error::Shape {
+                        what: "input of GrayToRgb".into(),
+                        expected: "1 or 3 channels".into(),
+                        got: format!("{c} channels"),
+                    })
+                }
+            },
+            Pointwise::Normalize(n) => {
+                let c = source.len();
+                n.check(c)?;
+                for (ch, a) in affine.iter_mut().enumerate() {
+                    let (m, s) = n.stats(ch);
+                    // ((x - m0) / s0 - m) / s, kept as one affine map when chained.
+                    *a = if *a == (0.0, 1.0) {
+                        (m, s)
+                    } else {
+                        (a.0 + m * a.1, a.1 * s)
+                    };
+                }
+            }
+        }
+    }
+    let c_out = source.len();
+    if out.len() != c_out * plane {
+        return Err(Error::Shape {
+            what: "transformed image".into(),
+            expected: format!("{} values like the first image of the batch", out.len()),
+            got: format!(
+                "{:?}; add a Resize or CenterCrop to the transform",
+                (c_out, h, w)
+            ),
+        });
+    }
+    for (ch, dst) in out.chunks_mut(plane).enumerate() {
+        let src = image.plane(source[ch]);
+        let (m, s) = affine[ch];
+        if (m, s) == (0.0, 1.0) {
+            dst.copy_from_slice(src);
+        } else {
+            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = (v - m) / s);
+        }
+    }
+    Ok((c_out, h, w))
 }
 
 /// Target size of a [`Resize`].
@@ -297,6 +416,9 @@ impl Transform for CenterCrop {
 pub struct GrayToRgb;
 
 impl Transform for GrayToRgb {
+    fn pointwise(&self) -> Option<Pointwise<'_>> {
+        Some(Pointwise::GrayToRgb)
+    }
     fn apply(&self, image: Image) -> Result<Image> {
         match image.channels() {
             3 => Ok(image),
@@ -397,16 +519,8 @@ impl Normalize {
     }
 }
 
-impl Transform for Normalize {
-    fn apply(&self, mut image: Image) -> Result<Image> {
-        let (c, h, w) = image.shape();
-        let pick = |v: &[f32], ch: usize| {
-            if v.len() == 1 {
-                Some(v[0])
-            } else {
-                v.get(ch).copied()
-            }
-        };
+impl Normalize {
+    fn check(&self, c: usize) -> Result<()> {
         if !(self.mean.len() == 1 || self.mean.len() == c)
             || !(self.std.len() == 1 || self.std.len() == c)
         {
@@ -421,12 +535,26 @@ impl Transform for Normalize {
                 "Normalize: a std of 0 would divide by zero".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// (mean, std) of channel `ch`; call after `check`.
+    fn stats(&self, ch: usize) -> (f32, f32) {
+        let pick = |v: &[f32]| if v.len() == 1 { v[0] } else { v[ch] };
+        (pick(&self.mean), pick(&self.std))
+    }
+}
+
+impl Transform for Normalize {
+    fn pointwise(&self) -> Option<Pointwise<'_>> {
+        Some(Pointwise::Normalize(self))
+    }
+    fn apply(&self, mut image: Image) -> Result<Image> {
+        let (c, h, w) = image.shape();
+        self.check(c)?;
         let plane = h * w;
         for (ch, chunk) in image.data_mut().chunks_mut(plane).enumerate() {
-            let (m, s) = (
-                pick(&self.mean, ch).unwrap_or(0.0),
-                pick(&self.std, ch).unwrap_or(1.0),
-            );
+            let (m, s) = self.stats(ch);
             // A division, not a multiplication by 1/s, to match torchvision to the last bit.
             chunk.iter_mut().for_each(|v| *v = (*v - m) / s);
         }

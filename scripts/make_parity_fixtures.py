@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""PyTorch reference outputs for neuroscope's model parity tests (tests/parity.rs).
+
+For every architecture: seeded random torchvision weights (batch-norm statistics randomised
+too, so that eval-mode batch norm is not the identity), saved as `<arch>.pth` (torch.save of
+the state dict) and `<arch>.safetensors`; a seeded input batch; and the output of every named
+module, cloned at hook time (so a conv followed by an in-place ReLU gives the conv's output),
+saved as `<arch>_outputs.safetensors` with the input under `__input__` and the network's output
+under `__output__`. A module called several times (ResNet's shared `relu`) keeps its last
+output, as a hook that overwrites would.
+
+The files are too large to commit (VGG-19 alone is 0.5 GB per format): `.ci/run` makes them
+with CPU PyTorch, or run it yourself:
+
+    python scripts/make_parity_fixtures.py [--out tests/fixtures/generated] [--arch alexnet ...]
+
+Pinned: torch==2.15.0 torchvision==0.29.2 safetensors (see .ci/requirements-parity.txt).
+"""
+import argparse
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+from safetensors.torch import save_file
+
+IMAGENET = ["alexnet"] + [f"vgg{d}{bn}" for bn in ("", "_bn") for d in (11, 13, 16, 19)] + [
+    f"resnet{d}" for d in (18, 34, 50, 101, 152)
+]
+
+
+class MnistCnn(nn.Module):
+    """Seed 3's network, with its h1..h6 extraction points."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 20, 5, 1)
+        self.conv2 = nn.Conv2d(20, 50, 5, 1)
+        self.fc1 = nn.Linear(4 * 4 * 50, 500)
+        self.fc2 = nn.Linear(500, 10)
+
+    def extract(self, x):
+        h1 = F.relu(self.conv1(x))
+        h2 = F.max_pool2d(h1, 2, 2)
+        h3 = F.relu(self.conv2(h2))
+        h4 = F.max_pool2d(h3, 2, 2)
+        h5 = F.relu(self.fc1(h4.view(-1, 4 * 4 * 50)))
+        h6 = F.log_softmax(self.fc2(h5), dim=1)
+        return dict(h1=h1, h2=h2, h3=h3, h4=h4, h5=h5, h6=h6)
+
+    def forward(self, x):
+        return self.extract(x)["h6"]
+
+
+class CifarCnn(nn.Module):
+    """Seed 4's network (its LightningModule without the training plumbing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = nn.Sequential(nn.Conv2d(3, 64, 5), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2, 2))
+        self.block2 = nn.Sequential(nn.Conv2d(64, 32, 5), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2, 2))
+        self.fc_layers = nn.Sequential(
+            nn.Linear(800, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 10)
+        )
+
+    def forward(self, x):
+        x = self.block2(self.block1(x))
+        return self.fc_layers(torch.flatten(x, 1))
+
+
+def build(arch):
+    if arch == "mnist_cnn":
+        return MnistCnn(), (2, 1, 28, 28)
+    if arch == "cifar_cnn":
+        return CifarCnn(), (2, 3, 32, 32)
+    # 64 x 64 keeps the files small and exercises the non-divisible adaptive pools.
+    return getattr(torchvision.models, arch)(weights=None), (2, 3, 64, 64)
+
+
+def randomise_batch_norm(model, gen):
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+
+
+def make(arch, out):
+    torch.manual_seed(0)
+    model, shape = build(arch)
+    randomise_batch_norm(model, torch.Generator().manual_seed(1))
+    model.eval()
+    outputs = {}
+
+    def hook(name):
+        def f(_module, _inp, output):
+            outputs[name] = output.detach().clone()
+
+        return f
+
+    for name, module in model.named_modules():
+        if name:
+            module.register_forward_hook(hook(name))
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y = model(x)
+        if arch == "mnist_cnn":
+            outputs.update({k: v.clone() for k, v in model.extract(x).items()})
+    outputs["__input__"] = x
+    outputs["__output__"] = y
+    sd = {k: v.contiguous() for k, v in model.state_dict().items()}
+    torch.save(sd, os.path.join(out, f"{arch}.pth"))
+    save_file(sd, os.path.join(out, f"{arch}.safetensors"))
+    if arch == "mnist_cnn":
+        # A training checkpoint with the weights under "state_dict", as many scripts save them.
+        torch.save({"state_dict": sd, "epoch": 1}, os.path.join(out, f"{arch}_checkpoint.pth"))
+    save_file({k: v.contiguous() for k, v in outputs.items()}, os.path.join(out, f"{arch}_outputs.safetensors"))
+    names = [n for n, _ in model.named_modules() if n]
+    with open(os.path.join(out, f"{arch}_modules.txt"), "w") as f:
+        f.write("\n".join(names) + "\n")
+    print(f"{arch}: {len(sd)} tensors, {len(outputs) - 2} module outputs", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "generated"))
+    ap.add_argument("--arch", nargs="*", default=["mnist_cnn", "cifar_cnn"] + IMAGENET)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    for arch in args.arch:
+        make(arch, args.out)
+    with open(os.path.join(args.out, "VERSIONS.txt"), "w") as f:
+        f.write(f"torch {torch.__version__}\ntorchvision {torchvision.__version__}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

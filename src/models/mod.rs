@@ -1,0 +1,468 @@
+//! Networks whose every module has its PyTorch dotted name, so any layer's output can be
+//! recorded in the same forward pass, without hooks.
+//!
+//! Candle has no forward hooks, and candle-transformers' CNNs return opaque closures, so
+//! neuroscope owns its model graph: a tree of [`Layer`]s whose containers run their children
+//! through a [`Ctx`]. The context knows the current dotted path (`features.3`,
+//! `layer2.0.conv3`), keeps the outputs that were asked for, and lets the forward pass stop as
+//! soon as the last requested layer has run (recording AlexNet's `features` never touches its
+//! classifier). The recorded value is each module's own output: for a conv followed by an
+//! in-place ReLU in torchvision, the conv's output, before the ReLU.
+//!
+//! ```
+//! use neuroscope::models::{self, Weights};
+//! use neuroscope::device::Device;
+//! let net = models::load("mnist_cnn", &Weights::Random { seed: 0 }, &Device::Cpu)?;
+//! let x = candle_core::Tensor::zeros((2, 1, 28, 28), candle_core::DType::F32, &Device::Cpu)?;
+//! let acts = net.record(&x, &["conv1", "h5"])?;
+//! assert_eq!(acts["conv1"].dims(), &[2, 20, 24, 24]);
+//! assert_eq!(acts["h5"].dims(), &[2, 500]);
+//! # Ok::<(), neuroscope::Error>(())
+//! ```
+//!
+//! Your own network gets names, summaries and recording from the same blocks:
+//!
+//! ```
+//! use neuroscope::models::{layers::*, Model, InputSpec};
+//! use candle_nn::VarBuilder;
+//! let build = |vb: VarBuilder| -> neuroscope::Result<Box<dyn Layer>> {
+//!     let mut net = Sequential::new();
+//!     net.push(Conv2d::new(vb.pp("0"), ConvSpec::new(1, 8, 3), InitScheme::TorchDefault)?);
+//!     net.push(Activation::ReLU);
+//!     net.push(Activation::Flatten);
+//!     net.push(Linear::new(vb.pp("3"), 8 * 6 * 6, 10, InitScheme::TorchDefault)?);
+//!     Ok(Box::new(net))
+//! };
+//! let net = Model::build("tiny", InputSpec::fixed(1, 8, 8), &neuroscope::models::Weights::Random { seed: 1 },
+//!                        &neuroscope::device::Device::Cpu, build)?;
+//! assert_eq!(net.layer_names(), vec!["0", "1", "2", "3"]);
+//! assert_eq!(net.state_dict().len(), 4);
+//! # Ok::<(), neuroscope::Error>(())
+//! ```
+
+pub mod alexnet;
+pub mod cifar_cnn;
+pub mod layers;
+pub mod mnist_cnn;
+pub mod resnet;
+pub mod summary;
+pub mod vgg;
+pub mod weights;
+
+pub use layers::Layer;
+pub use weights::Weights;
+
+use crate::rng::Rng;
+use crate::{Error, Result};
+use candle_core::{Device, Tensor};
+use candle_nn::VarBuilder;
+use std::collections::{BTreeMap, HashSet};
+
+/// The forward pass's companion: the current module path, what to record, and the mode.
+pub struct Ctx {
+    path: Vec<String>,
+    wanted: Option<HashSet<String>>,
+    outputs: BTreeMap<String, Tensor>,
+    stop_early: bool,
+    /// Training mode (batch norm uses batch statistics, dropout is active).
+    pub train: bool,
+    rng: Rng,
+}
+
+impl Ctx {
+    /// A context that records the modules named in `wanted` (all modules when `None`).
+    pub fn new(wanted: Option<HashSet<String>>) -> Self {
+        Ctx {
+            path: Vec::new(),
+            wanted,
+            outputs: BTreeMap::new(),
+            stop_early: false,
+            train: false,
+            rng: Rng::new(0),
+        }
+    }
+
+    /// Runs `layer` as the child `name` of the current module and records its output if asked.
+    pub fn run(&mut self, name: &str, layer: &dyn Layer, x: &Tensor) -> Result<Tensor> {
+        self.path.push(name.to_string());
+        let y = layer.forward(x, self);
+        let full = self.path.join(".");
+        self.path.pop();
+        let y = y?;
+        if self.wanted.as_ref().is_none_or(|w| w.contains(&full)) {
+            self.outputs.insert(full, y.clone());
+        }
+        Ok(y)
+    }
+
+    /// Records a value that is not a module's output (a functional step such as the seed-3
+    /// network's `F.relu`) under `name` relative to the current path.
+    pub fn tap(&mut self, name: &str, y: &Tensor) {
+        let full = if self.path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.path.join("."))
+        };
+        if self.wanted.as_ref().is_none_or(|w| w.contains(&full)) {
+            self.outputs.insert(full, y.clone());
+        }
+    }
+
+    /// True when early stopping is on and every requested output has been recorded:
+    /// containers then skip the rest of the network.
+    pub fn is_done(&self) -> bool {
+        self.stop_early
+            && self
+                .wanted
+                .as_ref()
+                .is_some_and(|w| w.len() == self.outputs.len())
+    }
+
+    /// The generator for stochastic layers (dropout) in training mode.
+    pub fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    /// Sets the training-mode seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.rng = Rng::new(seed);
+        self
+    }
+}
+
+/// The input a model expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputSpec {
+    /// Channels.
+    pub channels: usize,
+    /// A fixed height and width, or `None` when any size of at least `min_size` works.
+    pub size: Option<(usize, usize)>,
+    /// Smallest height/width that runs through the network.
+    pub min_size: usize,
+    /// The usual size (for summaries and docs).
+    pub default_size: (usize, usize),
+}
+
+impl InputSpec {
+    /// Exactly `channels x height x width`.
+    pub fn fixed(channels: usize, height: usize, width: usize) -> Self {
+        InputSpec {
+            channels,
+            size: Some((height, width)),
+            min_size: height.min(width),
+            default_size: (height, width),
+        }
+    }
+    /// Any size of at least `min_size`, usually `default` (224 x 224 for ImageNet networks).
+    pub fn flexible(channels: usize, min_size: usize, default: usize) -> Self {
+        InputSpec {
+            channels,
+            size: None,
+            min_size,
+            default_size: (default, default),
+        }
+    }
+    fn expected(&self) -> String {
+        match self.size {
+            Some((h, w)) => format!("N x {} x {h} x {w}", self.channels),
+            None => format!(
+                "N x {} x H x W with H, W >= {} (usually {} x {})",
+                self.channels, self.min_size, self.default_size.0, self.default_size.1
+            ),
+        }
+    }
+}
+
+/// One module of a model, as [`Model::layers`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// Dotted PyTorch name (`features.0`, `layer2.0.conv3`).
+    pub name: String,
+    /// PyTorch class name (`Conv2d`).
+    pub kind: String,
+    /// Hyper-parameters, as PyTorch's repr shows them.
+    pub describe: String,
+    /// Depth in the module tree (top-level modules are 1).
+    pub depth: usize,
+    /// Number of parameters of this module and its children (buffers excluded).
+    pub params: usize,
+}
+
+/// A network with named modules.
+pub struct Model {
+    arch: String,
+    root: Box<dyn Layer>,
+    input: InputSpec,
+    taps: Vec<String>,
+    device: Device,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Model({}, {} layers)", self.arch, self.layers().len())
+    }
+}
+
+/// Every architecture [`load`] builds, by torchvision name (plus the seed networks).
+pub const ARCHS: [&str; 16] = [
+    "alexnet",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "vgg11_bn",
+    "vgg13_bn",
+    "vgg16_bn",
+    "vgg19_bn",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "mnist_cnn",
+    "cifar_cnn",
+];
+
+/// Builds architecture `arch` (one of [`ARCHS`]) with `weights` on `device`.
+///
+/// ```
+/// use neuroscope::models::{load, Weights};
+/// let err = load("alexnet2", &Weights::Random { seed: 0 }, &neuroscope::device::Device::Cpu).unwrap_err();
+/// assert!(err.to_string().contains("resnet50"));
+/// ```
+pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
+    match arch {
+        "alexnet" => alexnet::alexnet(weights, device),
+        "mnist_cnn" => mnist_cnn::mnist_cnn(weights, device),
+        "cifar_cnn" => cifar_cnn::cifar_cnn(weights, device),
+        a if a.starts_with("vgg") => vgg::vgg(a, weights, device),
+        a if a.starts_with("resnet") => resnet::resnet(a, weights, device),
+        _ => Err(Error::unknown("architecture", arch, ARCHS)),
+    }
+}
+
+impl Model {
+    /// Builds a model from a function that constructs its root module from a `VarBuilder`
+    /// (whose prefix is empty: children use `vb.pp("features")` and so on). Fails with
+    /// PyTorch's load report when `weights` do not fit.
+    pub fn build(
+        arch: &str,
+        input: InputSpec,
+        weights: &Weights,
+        device: &Device,
+        f: impl FnOnce(VarBuilder<'static>) -> Result<Box<dyn Layer>>,
+    ) -> Result<Model> {
+        let (builder, vb) = weights::Builder::new(weights, device)?;
+        let root = f(vb)?;
+        builder.finish(arch)?;
+        Ok(Model {
+            arch: arch.to_string(),
+            root,
+            input,
+            taps: Vec::new(),
+            device: device.clone(),
+        })
+    }
+
+    /// Declares names the forward pass records with [`Ctx::tap`] (functional steps that are
+    /// no module, such as the seed-3 network's `h1`..`h6`), so they can be asked for.
+    pub fn with_taps(mut self, taps: &[&str]) -> Self {
+        self.taps.extend(taps.iter().map(|t| t.to_string()));
+        self
+    }
+
+    /// The architecture's name.
+    pub fn arch(&self) -> &str {
+        &self.arch
+    }
+
+    /// The input the model expects.
+    pub fn input_spec(&self) -> InputSpec {
+        self.input
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The root module.
+    pub fn root(&self) -> &dyn Layer {
+        self.root.as_ref()
+    }
+
+    /// Every module in PyTorch's `named_modules()` order (the root excluded), with its type
+    /// and parameter count: seed 5's `view_available_layers`.
+    pub fn layers(&self) -> Vec<LayerInfo> {
+        let mut out = Vec::new();
+        fn walk(prefix: &str, layer: &dyn Layer, depth: usize, out: &mut Vec<LayerInfo>) -> usize {
+            let own: usize = layer
+                .parameters()
+                .iter()
+                .filter(|(n, _)| {
+                    !matches!(*n, "running_mean" | "running_var" | "num_batches_tracked")
+                })
+                .map(|(_, t)| t.elem_count())
+                .sum();
+            let slot = out.len();
+            if !prefix.is_empty() {
+                out.push(LayerInfo {
+                    name: prefix.to_string(),
+                    kind: layer.kind().to_string(),
+                    describe: layer.describe(),
+                    depth,
+                    params: 0,
+                });
+            }
+            let mut total = own;
+            for (name, child) in layer.children() {
+                let full = if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                total += walk(&full, child, depth + 1, out);
+            }
+            if !prefix.is_empty() {
+                out[slot].params = total;
+            }
+            total
+        }
+        walk("", self.root.as_ref(), 0, &mut out);
+        out
+    }
+
+    /// The names of [`layers`](Model::layers), then the taps.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.layers()
+            .into_iter()
+            .map(|l| l.name)
+            .chain(self.taps.iter().cloned())
+            .collect()
+    }
+
+    /// The state dict, in PyTorch's order, with torchvision's key names.
+    pub fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        fn walk(prefix: &str, layer: &dyn Layer, out: &mut Vec<(String, Tensor)>) {
+            for (n, t) in layer.parameters() {
+                out.push((
+                    if prefix.is_empty() {
+                        n.to_string()
+                    } else {
+                        format!("{prefix}.{n}")
+                    },
+                    t,
+                ));
+            }
+            for (name, child) in layer.children() {
+                let full = if prefix.is_empty() {
+                    name
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                walk(&full, child, out);
+            }
+        }
+        walk("", self.root.as_ref(), &mut out);
+        out
+    }
+
+    /// Saves the state dict as `.safetensors`.
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        weights::save_safetensors(&self.state_dict(), path)
+    }
+
+    fn check_input(&self, x: &Tensor) -> Result<()> {
+        let bad = || Error::Shape {
+            what: format!("input of {}", self.arch),
+            expected: self.input.expected(),
+            got: x
+                .dims()
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" x "),
+        };
+        let &[_, c, h, w] = x.dims() else {
+            return Err(bad());
+        };
+        let ok = c == self.input.channels
+            && match self.input.size {
+                Some(s) => s == (h, w),
+                None => h >= self.input.min_size && w >= self.input.min_size,
+            };
+        if ok {
+            Ok(())
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// Checks names against the model, or lists the valid names.
+    fn resolve(&self, names: &[&str]) -> Result<HashSet<String>> {
+        let valid: HashSet<String> = self.layer_names().into_iter().collect();
+        names
+            .iter()
+            .map(|&n| {
+                if valid.contains(n) {
+                    Ok(n.to_string())
+                } else {
+                    Err(Error::unknown("layer", n, self.layer_names()))
+                }
+            })
+            .collect()
+    }
+
+    /// The network's output (eval mode).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.check_input(x)?;
+        let mut ctx = Ctx::new(Some(HashSet::new()));
+        self.root.forward(x, &mut ctx)
+    }
+
+    /// The output and the outputs of the named modules, in one pass (eval mode).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        names: &[&str],
+    ) -> Result<(Tensor, BTreeMap<String, Tensor>)> {
+        self.run(x, names, false, false)
+    }
+
+    /// The outputs of the named modules; the pass stops after the last of them.
+    pub fn record(&self, x: &Tensor, names: &[&str]) -> Result<BTreeMap<String, Tensor>> {
+        Ok(self.run(x, names, true, false)?.1)
+    }
+
+    /// The output in training mode (batch statistics, dropout seeded by `seed`).
+    pub fn forward_train(&self, x: &Tensor, seed: u64) -> Result<Tensor> {
+        self.check_input(x)?;
+        let mut ctx = Ctx::new(Some(HashSet::new())).with_seed(seed);
+        ctx.train = true;
+        self.root.forward(x, &mut ctx)
+    }
+
+    fn run(
+        &self,
+        x: &Tensor,
+        names: &[&str],
+        stop_early: bool,
+        train: bool,
+    ) -> Result<(Tensor, BTreeMap<String, Tensor>)> {
+        self.check_input(x)?;
+        let mut ctx = Ctx::new(Some(self.resolve(names)?));
+        ctx.stop_early = stop_early;
+        ctx.train = train;
+        let y = self.root.forward(x, &mut ctx)?;
+        Ok((y, ctx.outputs))
+    }
+
+    /// Every module's output for `x` (eval mode), keyed by name: what the parity tests compare.
+    pub fn record_all(&self, x: &Tensor) -> Result<BTreeMap<String, Tensor>> {
+        self.check_input(x)?;
+        let mut ctx = Ctx::new(None);
+        self.root.forward(x, &mut ctx)?;
+        Ok(ctx.outputs)
+    }
+}

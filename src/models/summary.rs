@@ -1,0 +1,1 @@
+//! torchsummary's table and the state-dict listing of seed 3.

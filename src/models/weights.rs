@@ -1,0 +1,311 @@
+//! Where a network's parameters come from: seeded random initialisation following
+//! torchvision's schemes, or a PyTorch state dict in `.safetensors` or `.pth`.
+//!
+//! Both go through one candle `VarBuilder` backend, [`Store`], which also remembers every
+//! parameter the architecture asked for. That list is the architecture's expected
+//! `state_dict()` keys, so a file for another network is refused with the report PyTorch's
+//! `load_state_dict` prints: missing keys, unexpected keys, shape conflicts.
+
+use crate::rng::Rng;
+use crate::{Error, Result};
+use candle_core::{DType, Device, Shape, Tensor};
+use candle_nn::{var_builder::SimpleBackend, Init, VarBuilder};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The parameters to build a network with.
+///
+/// ```
+/// use neuroscope::models::Weights;
+/// let w = Weights::Random { seed: 0 };
+/// let f = Weights::File("alexnet.safetensors".into());
+/// assert_ne!(format!("{w:?}"), format!("{f:?}"));
+/// ```
+#[derive(Clone, Debug)]
+pub enum Weights {
+    /// Seeded random initialisation with the architecture's torchvision scheme (an
+    /// "untrained network"). Each parameter's values depend only on the seed and its name.
+    Random {
+        /// The seed.
+        seed: u64,
+    },
+    /// A state dict: `.safetensors`, or PyTorch `.pth`/`.pt` (a plain state dict, or a
+    /// checkpoint dict with a `state_dict` key).
+    File(PathBuf),
+    /// Tensors already in memory, keyed by state-dict name.
+    Tensors(HashMap<String, Tensor>),
+}
+
+/// Reads a state dict from `.safetensors` or PyTorch `.pth`/`.pt`/`.bin`.
+///
+/// ```no_run
+/// let sd = neuroscope::models::weights::read_state_dict("resnet50.pth").unwrap();
+/// println!("{} tensors", sd.len());
+/// ```
+pub fn read_state_dict(path: impl AsRef<Path>) -> Result<HashMap<String, Tensor>> {
+    let path = path.as_ref();
+    if !path.is_file() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
+        ));
+    }
+    let is_safetensors = std::fs::File::open(path)
+        .and_then(|mut f| {
+            use std::io::Read;
+            let mut head = [0u8; 9];
+            f.read_exact(&mut head).map(|_| head)
+        })
+        .map(|h| h[8] == b'{')
+        .unwrap_or(false);
+    let tensors: Vec<(String, Tensor)> = if is_safetensors {
+        candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| Error::format(path, format!("not a readable safetensors file: {e}")))?
+            .into_iter()
+            .collect()
+    } else {
+        let with_key = candle_core::pickle::read_all_with_key(path, Some("state_dict"));
+        match with_key {
+            Ok(t) if !t.is_empty() => t,
+            _ => candle_core::pickle::read_all(path).map_err(|e| {
+                Error::format(path, format!("neither safetensors nor a PyTorch state dict (.pth) that candle can read: {e}"))
+            })?,
+        }
+    };
+    if tensors.is_empty() {
+        return Err(Error::format(path, "the file holds no tensors"));
+    }
+    Ok(tensors.into_iter().collect())
+}
+
+/// Saves named tensors as `.safetensors` (loadable by `safetensors.torch.load_file` and then
+/// `model.load_state_dict`).
+pub fn save_safetensors(tensors: &[(String, Tensor)], path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let map: HashMap<String, Tensor> = tensors.iter().cloned().collect();
+    candle_core::safetensors::save(&map, path)
+        .map_err(|e| Error::format(path, format!("cannot write: {e}")))
+}
+
+/// One parameter the architecture asked for.
+#[derive(Clone, Debug)]
+pub(crate) struct Requested {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+#[derive(Default)]
+struct Log {
+    requested: Vec<Requested>,
+    missing: Vec<String>,
+    mismatched: Vec<(String, Vec<usize>, Vec<usize>)>,
+}
+
+/// The `VarBuilder` backend behind every neuroscope model.
+pub(crate) struct Store {
+    source: Source,
+    log: Mutex<Log>,
+}
+
+enum Source {
+    Random(u64),
+    Tensors(HashMap<String, Tensor>),
+}
+
+/// FNV-1a of a parameter name: mixes the name into the seed so that each parameter has its
+/// own stream, independent of construction order.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn random_tensor(
+    init: Init,
+    shape: &Shape,
+    seed: u64,
+    name: &str,
+    dtype: DType,
+    dev: &Device,
+) -> Result<Tensor> {
+    let n = shape.elem_count();
+    let mut rng = Rng::new(seed ^ name_hash(name));
+    let values: Vec<f32> = match init {
+        Init::Const(v) => vec![v as f32; n],
+        Init::Uniform { lo, up } => (0..n)
+            .map(|_| (lo + (up - lo) * rng.uniform()) as f32)
+            .collect(),
+        Init::Randn { mean, stdev } => (0..n)
+            .map(|_| (mean + stdev * rng.normal()) as f32)
+            .collect(),
+        Init::Kaiming { .. } => {
+            // neuroscope's layers always pass explicit bounds; this is candle's own builders.
+            let fan_in: usize = shape.dims().iter().skip(1).product::<usize>().max(1);
+            let b = 1.0 / (fan_in as f64).sqrt();
+            (0..n)
+                .map(|_| (-b + 2.0 * b * rng.uniform()) as f32)
+                .collect()
+        }
+    };
+    Ok(Tensor::from_vec(values, shape.clone(), dev)?.to_dtype(dtype)?)
+}
+
+struct Backend(Arc<Store>);
+
+impl SimpleBackend for Backend {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        h: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let store = &self.0;
+        let mut log = store.log.lock().expect("weights log poisoned");
+        log.requested.push(Requested {
+            name: name.to_string(),
+            shape: s.dims().to_vec(),
+        });
+        match &store.source {
+            Source::Random(seed) => random_tensor(h, &s, *seed, name, dtype, dev)
+                .map_err(|e| candle_core::Error::Msg(e.to_string())),
+            Source::Tensors(map) => match map.get(name) {
+                Some(t) if t.dims() == s.dims() => t.to_dtype(dtype)?.to_device(dev),
+                Some(t) => {
+                    log.mismatched
+                        .push((name.to_string(), t.dims().to_vec(), s.dims().to_vec()));
+                    Tensor::zeros(s, dtype, dev)
+                }
+                None => {
+                    log.missing.push(name.to_string());
+                    Tensor::zeros(s, dtype, dev)
+                }
+            },
+        }
+    }
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        match &self.0.source {
+            Source::Tensors(map) => match map.get(name) {
+                Some(t) => t.to_dtype(dtype)?.to_device(dev),
+                None => Err(candle_core::Error::Msg(format!("no tensor {name}"))),
+            },
+            Source::Random(_) => Err(candle_core::Error::Msg(format!(
+                "no shape known for {name}"
+            ))),
+        }
+    }
+    fn contains_tensor(&self, name: &str) -> bool {
+        match &self.0.source {
+            Source::Tensors(map) => map.contains_key(name),
+            Source::Random(_) => true,
+        }
+    }
+}
+
+/// A store plus the `VarBuilder` over it, for one model construction.
+pub(crate) struct Builder {
+    store: Arc<Store>,
+    origin: String,
+}
+
+impl Builder {
+    /// A builder for `weights`; `arch` names the model in reports.
+    pub fn new(weights: &Weights, device: &Device) -> Result<(Self, VarBuilder<'static>)> {
+        let (source, origin) = match weights {
+            Weights::Random { seed } => (
+                Source::Random(*seed),
+                format!("random weights (seed {seed})"),
+            ),
+            Weights::File(p) => (
+                Source::Tensors(read_state_dict(p)?),
+                p.display().to_string(),
+            ),
+            Weights::Tensors(t) => (
+                Source::Tensors(t.clone()),
+                "in-memory state dict".to_string(),
+            ),
+        };
+        let store = Arc::new(Store {
+            source,
+            log: Mutex::new(Log::default()),
+        });
+        let vb =
+            VarBuilder::from_backend(Box::new(Backend(store.clone())), DType::F32, device.clone());
+        Ok((Builder { store, origin }, vb))
+    }
+
+    /// After construction: the expected keys, or the load report as an error.
+    pub fn finish(self, arch: &str) -> Result<Vec<Requested>> {
+        let log = std::mem::take(&mut *self.store.log.lock().expect("weights log poisoned"));
+        let unexpected: Vec<String> = match &self.store.source {
+            Source::Random(_) => Vec::new(),
+            Source::Tensors(map) => {
+                let known: std::collections::HashSet<&str> =
+                    log.requested.iter().map(|r| r.name.as_str()).collect();
+                let mut u: Vec<String> = map
+                    .keys()
+                    .filter(|k| !known.contains(k.as_str()))
+                    .cloned()
+                    .collect();
+                u.sort();
+                u
+            }
+        };
+        if log.missing.is_empty() && log.mismatched.is_empty() && unexpected.is_empty() {
+            return Ok(log.requested);
+        }
+        Err(Error::Weights {
+            arch: arch.to_string(),
+            origin: self.origin,
+            missing: log.missing,
+            unexpected,
+            mismatched: log
+                .mismatched
+                .into_iter()
+                .map(|(n, got, want)| (n, format!("{got:?}"), format!("{want:?}")))
+                .collect(),
+        })
+    }
+}
+
+/// Formats a load report the way PyTorch's `load_state_dict` does.
+pub(crate) fn report(
+    arch: &str,
+    origin: &str,
+    missing: &[String],
+    unexpected: &[String],
+    mismatched: &[(String, String, String)],
+) -> String {
+    let quote = |v: &[String]| {
+        v.iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = format!("Error(s) in loading state_dict for {arch} from {origin}:");
+    if !missing.is_empty() {
+        s.push_str(&format!(
+            "\n\tMissing key(s) in state_dict ({}): {}.",
+            missing.len(),
+            quote(missing)
+        ));
+    }
+    if !unexpected.is_empty() {
+        s.push_str(&format!(
+            "\n\tUnexpected key(s) in state_dict ({}): {}.",
+            unexpected.len(),
+            quote(unexpected)
+        ));
+    }
+    for (name, got, want) in mismatched {
+        s.push_str(&format!(
+            "\n\tsize mismatch for {name}: copying a param with shape {got} from checkpoint, the shape in current model is {want}."
+        ));
+    }
+    if !missing.is_empty() && !unexpected.is_empty() {
+        s.push_str("\nIs this file for another architecture? `neuroscope layers --arch A` lists each architecture's names.");
+    }
+    s
+}
