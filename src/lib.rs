@@ -32,6 +32,8 @@ pub mod device;
 pub mod display;
 mod error;
 pub mod models;
+pub mod progress;
+pub mod record;
 pub mod rng;
 pub mod tour;
 

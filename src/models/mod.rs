@@ -64,6 +64,7 @@ pub struct Ctx {
     wanted: Option<HashSet<String>>,
     outputs: BTreeMap<String, Tensor>,
     stop_early: bool,
+    trace: Option<Vec<summary::Traced>>,
     /// Training mode (batch norm uses batch statistics, dropout is active).
     pub train: bool,
     rng: Rng,
@@ -77,6 +78,7 @@ impl Ctx {
             wanted,
             outputs: BTreeMap::new(),
             stop_early: false,
+            trace: None,
             train: false,
             rng: Rng::new(0),
         }
@@ -89,6 +91,9 @@ impl Ctx {
         let full = self.path.join(".");
         self.path.pop();
         let y = y?;
+        if let Some(trace) = &mut self.trace {
+            trace.push(summary::Traced::new(&full, layer, &y));
+        }
         if self.wanted.as_ref().is_none_or(|w| w.contains(&full)) {
             self.outputs.insert(full, y.clone());
         }
@@ -238,6 +243,34 @@ pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
         a if a.starts_with("vgg") => vgg::vgg(a, weights, device),
         a if a.starts_with("resnet") => resnet::resnet(a, weights, device),
         _ => Err(Error::unknown("architecture", arch, ARCHS)),
+    }
+}
+
+/// The usual preprocessing for feeding `arch` images of any size and channel count: resize to
+/// the model's size, match its channels, normalise with its training statistics (ImageNet's for
+/// the torchvision networks, MNIST's for `mnist_cnn`, (0.5, 0.5) for `cifar_cnn`).
+///
+/// ```
+/// use neuroscope::data::{Image, Transform};
+/// let tf = neuroscope::models::default_transform("alexnet");
+/// let out = tf.apply(Image::new(1, 28, 28, vec![0.0; 784]).unwrap()).unwrap();
+/// assert_eq!(out.shape(), (3, 224, 224));
+/// ```
+pub fn default_transform(arch: &str) -> crate::data::Compose {
+    use crate::data::transforms::{Compose, Normalize};
+    match arch {
+        "mnist_cnn" => Compose::new()
+            .resize(28, 28)
+            .grayscale(1)
+            .normalize(Normalize::mnist()),
+        "cifar_cnn" => Compose::new()
+            .resize(32, 32)
+            .gray_to_rgb()
+            .normalize(Normalize::half()),
+        _ => Compose::new()
+            .resize(224, 224)
+            .gray_to_rgb()
+            .normalize(Normalize::imagenet()),
     }
 }
 
@@ -456,6 +489,16 @@ impl Model {
         ctx.train = train;
         let y = self.root.forward(x, &mut ctx)?;
         Ok((y, ctx.outputs))
+    }
+
+    /// Runs `x` and returns every module call in execution order (a module called several
+    /// times appears several times), as torchsummary's hooks see them.
+    pub(crate) fn trace(&self, x: &Tensor) -> Result<Vec<summary::Traced>> {
+        self.check_input(x)?;
+        let mut ctx = Ctx::new(Some(HashSet::new()));
+        ctx.trace = Some(Vec::new());
+        self.root.forward(x, &mut ctx)?;
+        Ok(ctx.trace.unwrap_or_default())
     }
 
     /// Every module's output for `x` (eval mode), keyed by name: what the parity tests compare.

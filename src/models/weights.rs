@@ -88,16 +88,9 @@ pub fn save_safetensors(tensors: &[(String, Tensor)], path: impl AsRef<Path>) ->
         .map_err(|e| Error::format(path, format!("cannot write: {e}")))
 }
 
-/// One parameter the architecture asked for.
-#[derive(Clone, Debug)]
-pub(crate) struct Requested {
-    pub name: String,
-    pub shape: Vec<usize>,
-}
-
 #[derive(Default)]
 struct Log {
-    requested: Vec<Requested>,
+    requested: Vec<String>,
     missing: Vec<String>,
     mismatched: Vec<(String, Vec<usize>, Vec<usize>)>,
 }
@@ -164,10 +157,7 @@ impl SimpleBackend for Backend {
     ) -> candle_core::Result<Tensor> {
         let store = &self.0;
         let mut log = store.log.lock().expect("weights log poisoned");
-        log.requested.push(Requested {
-            name: name.to_string(),
-            shape: s.dims().to_vec(),
-        });
+        log.requested.push(name.to_string());
         match &store.source {
             Source::Random(seed) => random_tensor(h, &s, *seed, name, dtype, dev)
                 .map_err(|e| candle_core::Error::Msg(e.to_string())),
@@ -236,14 +226,14 @@ impl Builder {
         Ok((Builder { store, origin }, vb))
     }
 
-    /// After construction: the expected keys, or the load report as an error.
-    pub fn finish(self, arch: &str) -> Result<Vec<Requested>> {
+    /// After construction: the load report as an error if the weights did not fit.
+    pub fn finish(self, arch: &str) -> Result<()> {
         let log = std::mem::take(&mut *self.store.log.lock().expect("weights log poisoned"));
         let unexpected: Vec<String> = match &self.store.source {
             Source::Random(_) => Vec::new(),
             Source::Tensors(map) => {
                 let known: std::collections::HashSet<&str> =
-                    log.requested.iter().map(|r| r.name.as_str()).collect();
+                    log.requested.iter().map(String::as_str).collect();
                 let mut u: Vec<String> = map
                     .keys()
                     .filter(|k| !known.contains(k.as_str()))
@@ -254,7 +244,7 @@ impl Builder {
             }
         };
         if log.missing.is_empty() && log.mismatched.is_empty() && unexpected.is_empty() {
-            return Ok(log.requested);
+            return Ok(());
         }
         Err(Error::Weights {
             arch: arch.to_string(),

@@ -1,0 +1,435 @@
+//! Recording what layers compute over a dataset: torch forward hooks plus the bookkeeping
+//! every seed writes by hand (batches, labels, spatial means, unit subsampling, memory).
+//!
+//! ```
+//! use neuroscope::data::{embedded, transforms::{Compose, Normalize}, Dataset};
+//! use neuroscope::models::{load, Weights};
+//! use neuroscope::record::{Recorder, Reduce};
+//! let net = load("mnist_cnn", &Weights::Random { seed: 1 }, &neuroscope::device::Device::Cpu)?;
+//! let ds = embedded::mnist().subset(100, 0)?;
+//! let rec = Recorder::new(&net)
+//!     .layers(&["conv1", "h5"])
+//!     .reduce(Reduce::SpatialMean)
+//!     .run(&ds, &Compose::new().normalize(Normalize::mnist()))?;
+//! assert_eq!(rec.matrix("conv1")?.dim(), (100, 20));   // spatial mean of 20 channels
+//! assert_eq!(rec.matrix("h5")?.dim(), (100, 500));     // no spatial dimensions to average
+//! assert_eq!(rec.labels.as_ref().unwrap().len(), 100);
+//! # Ok::<(), neuroscope::Error>(())
+//! ```
+
+use crate::data::{loader, Dataset, Transform};
+use crate::models::Model;
+use crate::progress::Progress;
+use crate::rng::Rng;
+use crate::{Error, Result};
+use candle_core::{Device, Tensor};
+use ndarray::{Array2, ArrayD, IxDyn};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// How a layer's output is reduced per sample before it is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    /// Keep the full output (`N x C x H x W`).
+    None,
+    /// Mean over the spatial dimensions (`N x C`), as seed 1 does; outputs without spatial
+    /// dimensions are kept as they are.
+    SpatialMean,
+    /// Flatten each sample (`N x (C*H*W)`).
+    Flatten,
+    /// Flatten, then keep `n` units chosen at random with `seed` (the same units for every
+    /// sample; seed 2's `subsample=1000`). Layers with fewer units are kept whole.
+    Subsample {
+        /// Units to keep.
+        n: usize,
+        /// Seed of the choice.
+        seed: u64,
+    },
+}
+
+impl Reduce {
+    /// Parses `none`, `mean`, `flatten` (a subsample is given separately on the CLI).
+    pub fn parse(s: &str) -> Result<Reduce> {
+        match s {
+            "none" => Ok(Reduce::None),
+            "mean" | "spatial_mean" => Ok(Reduce::SpatialMean),
+            "flatten" => Ok(Reduce::Flatten),
+            _ => Err(Error::unknown("reduction", s, ["none", "mean", "flatten"])),
+        }
+    }
+
+    /// The kept per-sample shape for a per-sample output shape.
+    fn kept_shape(&self, sample: &[usize]) -> Vec<usize> {
+        let units: usize = sample.iter().product();
+        match self {
+            Reduce::None => sample.to_vec(),
+            Reduce::SpatialMean if sample.len() >= 2 => vec![sample[0]],
+            Reduce::SpatialMean => sample.to_vec(),
+            Reduce::Flatten => vec![units],
+            Reduce::Subsample { n, .. } => vec![units.min(*n)],
+        }
+    }
+}
+
+/// Activations of several layers for the same samples.
+#[derive(Clone, Debug, Default)]
+pub struct Recording {
+    /// Layer names in the order they were asked for.
+    pub layers: Vec<String>,
+    /// One array per layer, first axis the sample.
+    pub data: BTreeMap<String, ArrayD<f32>>,
+    /// For subsampled layers, the kept unit indices into the flattened output.
+    pub units: BTreeMap<String, Vec<usize>>,
+    /// Class labels of the samples, when recorded from a dataset.
+    pub labels: Option<Vec<usize>>,
+    /// Class names, when recorded from a dataset.
+    pub class_names: Vec<String>,
+    /// Indices of the samples in the dataset.
+    pub indices: Vec<usize>,
+    /// The (transformed) input images, if asked for.
+    pub images: Option<ArrayD<f32>>,
+}
+
+impl Recording {
+    /// The activations of `layer` as a `samples x features` matrix (flattening every other axis).
+    pub fn matrix(&self, layer: &str) -> Result<Array2<f32>> {
+        let a = self
+            .data
+            .get(layer)
+            .ok_or_else(|| Error::unknown("recorded layer", layer, self.layers.iter()))?;
+        let n = a.shape()[0];
+        let f = a.len() / n.max(1);
+        Ok(a.view()
+            .into_shape_with_order((n, f))
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?
+            .to_owned())
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.data.values().next().map_or(0, |a| a.shape()[0])
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Saves one `f32` tensor per layer, plus `labels` (int64) when present, as
+    /// `.safetensors` (loadable with `safetensors.numpy.load_file`).
+    pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let mut map: HashMap<String, Tensor> = HashMap::new();
+        for (k, a) in &self.data {
+            let t = Tensor::from_slice(
+                a.as_standard_layout().as_slice().unwrap_or(&[]),
+                a.shape(),
+                &Device::Cpu,
+            )?;
+            map.insert(k.clone(), t);
+        }
+        if let Some(l) = &self.labels {
+            let v: Vec<i64> = l.iter().map(|&x| x as i64).collect();
+            map.insert("labels".into(), Tensor::from_vec(v, l.len(), &Device::Cpu)?);
+        }
+        candle_core::safetensors::save(&map, path).map_err(|e| Error::format(path, e.to_string()))
+    }
+
+    /// Saves `<layer>.npy` for every layer (dots kept in the name) and `labels.npy` into `dir`.
+    pub fn save_npy(&self, dir: impl AsRef<Path>) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for (k, a) in &self.data {
+            crate::data::npy::write(dir.join(format!("{k}.npy")), a)?;
+        }
+        if let Some(l) = &self.labels {
+            crate::data::npy::write_labels(dir.join("labels.npy"), l)?;
+        }
+        Ok(())
+    }
+}
+
+/// Records chosen layers over a dataset or a tensor, batch by batch (a builder).
+#[derive(Debug)]
+pub struct Recorder<'m> {
+    model: &'m Model,
+    layers: Vec<String>,
+    reduce: Reduce,
+    per_layer: HashMap<String, Reduce>,
+    batch_size: usize,
+    keep_images: bool,
+    budget_bytes: Option<u64>,
+    progress: bool,
+}
+
+impl<'m> Recorder<'m> {
+    /// A recorder for `model`; choose layers with [`layers`](Recorder::layers).
+    pub fn new(model: &'m Model) -> Self {
+        Recorder {
+            model,
+            layers: Vec::new(),
+            reduce: Reduce::None,
+            per_layer: HashMap::new(),
+            batch_size: 64,
+            keep_images: false,
+            budget_bytes: None,
+            progress: true,
+        }
+    }
+    /// The layers to record (module names or taps; `Model::layer_names` lists them).
+    pub fn layers(mut self, layers: &[&str]) -> Self {
+        self.layers = layers.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    /// Every module of the model except containers.
+    pub fn all_layers(mut self) -> Self {
+        self.layers = self
+            .model
+            .layers()
+            .into_iter()
+            .filter(|l| l.kind != "Sequential")
+            .map(|l| l.name)
+            .collect();
+        self
+    }
+    /// The reduction for every layer (default: none).
+    pub fn reduce(mut self, r: Reduce) -> Self {
+        self.reduce = r;
+        self
+    }
+    /// A different reduction for one layer.
+    pub fn reduce_layer(mut self, layer: &str, r: Reduce) -> Self {
+        self.per_layer.insert(layer.to_string(), r);
+        self
+    }
+    /// Samples per forward pass (default 64).
+    pub fn batch_size(mut self, b: usize) -> Self {
+        self.batch_size = b.max(1);
+        self
+    }
+    /// Keep the transformed input images too (seed 1's interactive scatter shows them).
+    pub fn keep_images(mut self, keep: bool) -> Self {
+        self.keep_images = keep;
+        self
+    }
+    /// Refuse to start when the recording would need more than `mb` megabytes.
+    pub fn memory_budget_mb(mut self, mb: u64) -> Self {
+        self.budget_bytes = Some(mb * 1024 * 1024);
+        self
+    }
+    /// Show a progress line on stderr (default on; `NEUROSCOPE_QUIET` silences it).
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = show;
+        self
+    }
+
+    fn reduce_for(&self, layer: &str) -> Reduce {
+        self.per_layer.get(layer).copied().unwrap_or(self.reduce)
+    }
+
+    /// Per-layer kept shapes from one sample, the unit choice, and the memory check.
+    fn plan(
+        &self,
+        sample: &Tensor,
+        n: usize,
+    ) -> Result<(BTreeMap<String, Vec<usize>>, BTreeMap<String, Vec<usize>>)> {
+        if self.layers.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "no layers chosen; pick some of: {}",
+                self.model.layer_names().join(", ")
+            )));
+        }
+        let names: Vec<&str> = self.layers.iter().map(String::as_str).collect();
+        let outs = self.model.record(sample, &names)?;
+        let mut shapes = BTreeMap::new();
+        let mut units = BTreeMap::new();
+        let mut bytes = 0u64;
+        for name in &self.layers {
+            let per_sample = &outs[name].dims()[1..];
+            let r = self.reduce_for(name);
+            let kept = r.kept_shape(per_sample);
+            if let Reduce::Subsample { n: k, seed } = r {
+                let total: usize = per_sample.iter().product();
+                if k < total {
+                    let mut idx = Rng::new(seed).sample_indices(total, k).unwrap_or_default();
+                    idx.sort_unstable();
+                    units.insert(name.clone(), idx);
+                }
+            }
+            bytes += kept.iter().product::<usize>() as u64 * n as u64 * 4;
+            shapes.insert(name.clone(), kept);
+        }
+        if let Some(budget) = self.budget_bytes {
+            if bytes > budget {
+                let per_layer: Vec<String> = shapes
+                    .iter()
+                    .map(|(k, s)| {
+                        format!(
+                            "{k}: {:.1} MB",
+                            (s.iter().product::<usize>() * n * 4) as f64 / 1048576.0
+                        )
+                    })
+                    .collect();
+                return Err(Error::InvalidArgument(format!(
+                    "recording {n} samples would take {:.1} MB, over the budget of {:.1} MB ({}); \
+                     use Reduce::SpatialMean or Reduce::Subsample, fewer layers or fewer samples",
+                    bytes as f64 / 1048576.0,
+                    budget as f64 / 1048576.0,
+                    per_layer.join(", ")
+                )));
+            }
+        }
+        Ok((shapes, units))
+    }
+
+    fn reduce_batch(&self, name: &str, t: &Tensor, units: Option<&Vec<usize>>) -> Result<Vec<f32>> {
+        let t = match self.reduce_for(name) {
+            Reduce::SpatialMean if t.rank() >= 3 => t.flatten_from(2)?.mean(2)?,
+            _ => t.clone(),
+        };
+        let flat: Vec<f32> = t.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+        Ok(match units {
+            Some(idx) => {
+                let per = flat.len() / t.dim(0)?;
+                flat.chunks(per)
+                    .flat_map(|row| idx.iter().map(move |&i| row[i]))
+                    .collect()
+            }
+            None => flat,
+        })
+    }
+
+    /// Records over `dataset`, each sample passed through `transform`.
+    pub fn run<D: Dataset + ?Sized>(
+        &self,
+        dataset: &D,
+        transform: &dyn Transform,
+    ) -> Result<Recording> {
+        let n = dataset.len();
+        if n == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "{} has no samples",
+                dataset.name()
+            )));
+        }
+        let first = loader::make_batch(dataset, transform, [0], self.model.device())?;
+        let (shapes, units) = self.plan(&first.images, n)?;
+        let mut buffers: BTreeMap<String, Vec<f32>> = shapes
+            .iter()
+            .map(|(k, s)| {
+                (
+                    k.clone(),
+                    Vec::with_capacity(n * s.iter().product::<usize>()),
+                )
+            })
+            .collect();
+        let mut images: Vec<f32> = Vec::new();
+        let mut labels = Vec::with_capacity(n);
+        let mut indices = Vec::with_capacity(n);
+        let mut progress = self.progress.then(|| {
+            Progress::new(
+                format!(
+                    "recording {} [{}]",
+                    self.model.arch(),
+                    self.layers.join(", ")
+                ),
+                n,
+            )
+        });
+        let names: Vec<&str> = self.layers.iter().map(String::as_str).collect();
+        for batch in loader::batches(dataset, transform, self.batch_size, self.model.device()) {
+            let batch = batch?;
+            let outs = self.model.record(&batch.images, &names)?;
+            for name in &self.layers {
+                let v = self.reduce_batch(name, &outs[name], units.get(name))?;
+                buffers.get_mut(name).expect("planned").extend(v);
+            }
+            if self.keep_images {
+                images.extend(
+                    batch
+                        .images
+                        .to_device(&Device::Cpu)?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?,
+                );
+            }
+            if let Some(p) = progress.as_mut() {
+                p.inc(batch.labels.len());
+            }
+            labels.extend(batch.labels);
+            indices.extend(batch.indices);
+        }
+        if let Some(p) = progress.as_mut() {
+            p.finish();
+        }
+        let mut rec = self.assemble(shapes, buffers, units, n)?;
+        if self.keep_images {
+            let mut dims = vec![n];
+            dims.extend_from_slice(&first.images.dims()[1..]);
+            rec.images = Some(
+                ArrayD::from_shape_vec(IxDyn(&dims), images)
+                    .map_err(|e| Error::InvalidArgument(e.to_string()))?,
+            );
+        }
+        rec.labels = Some(labels);
+        rec.class_names = dataset.class_names();
+        rec.indices = indices;
+        Ok(rec)
+    }
+
+    /// Records over an `N x C x H x W` tensor (already transformed).
+    pub fn run_tensor(&self, x: &Tensor) -> Result<Recording> {
+        let n = x.dim(0)?;
+        let (shapes, units) = self.plan(&x.narrow(0, 0, 1.min(n))?, n)?;
+        let mut buffers: BTreeMap<String, Vec<f32>> =
+            shapes.keys().map(|k| (k.clone(), Vec::new())).collect();
+        let names: Vec<&str> = self.layers.iter().map(String::as_str).collect();
+        let mut progress = self
+            .progress
+            .then(|| Progress::new(format!("recording {}", self.model.arch()), n));
+        for start in (0..n).step_by(self.batch_size) {
+            let len = self.batch_size.min(n - start);
+            let xb = x.narrow(0, start, len)?.to_device(self.model.device())?;
+            let outs = self.model.record(&xb, &names)?;
+            for name in &self.layers {
+                let v = self.reduce_batch(name, &outs[name], units.get(name))?;
+                buffers.get_mut(name).expect("planned").extend(v);
+            }
+            if let Some(p) = progress.as_mut() {
+                p.inc(len);
+            }
+        }
+        if let Some(p) = progress.as_mut() {
+            p.finish();
+        }
+        let mut rec = self.assemble(shapes, buffers, units, n)?;
+        rec.indices = (0..n).collect();
+        Ok(rec)
+    }
+
+    fn assemble(
+        &self,
+        shapes: BTreeMap<String, Vec<usize>>,
+        mut buffers: BTreeMap<String, Vec<f32>>,
+        units: BTreeMap<String, Vec<usize>>,
+        n: usize,
+    ) -> Result<Recording> {
+        let mut data = BTreeMap::new();
+        for (name, s) in shapes {
+            let mut dims = vec![n];
+            dims.extend(s);
+            let v = buffers.remove(&name).unwrap_or_default();
+            data.insert(
+                name,
+                ArrayD::from_shape_vec(IxDyn(&dims), v)
+                    .map_err(|e| Error::InvalidArgument(e.to_string()))?,
+            );
+        }
+        Ok(Recording {
+            layers: self.layers.clone(),
+            data,
+            units,
+            ..Recording::default()
+        })
+    }
+}
