@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 
 IMAGENET = ["alexnet"] + [f"vgg{d}{bn}" for bn in ("", "_bn") for d in (11, 13, 16, 19)] + [
     f"resnet{d}" for d in (18, 34, 50, 101, 152)
-]
+] + ["googlenet", "mobilenet_v2"]
 
 
 class MnistCnn(nn.Module):
@@ -75,6 +75,10 @@ def build(arch):
         return MnistCnn(), (2, 1, 28, 28)
     if arch == "cifar_cnn":
         return CifarCnn(), (2, 3, 32, 32)
+    if arch == "googlenet":
+        # Eval-mode GoogLeNet without auxiliary heads, inputs as given (no transform_input).
+        net = torchvision.models.googlenet(weights=None, aux_logits=False, transform_input=False, init_weights=True)
+        return net, (2, 3, 64, 64)
     # 64 x 64 keeps the files small and exercises the non-divisible adaptive pools.
     return getattr(torchvision.models, arch)(weights=None), (2, 3, 64, 64)
 

@@ -121,7 +121,15 @@ parity!(
     mnist_cnn, cifar_cnn, alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn,
     vgg19_bn
 );
-parity!(resnet18, resnet34, resnet50, resnet101, resnet152);
+parity!(
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+    googlenet,
+    mobilenet_v2
+);
 
 #[test]
 fn checkpoint_with_state_dict_key_loads() {

@@ -139,7 +139,14 @@ impl Conv2d {
         let fan_out = out_channels / groups * kernel * kernel;
         let (w_init, b_init) = match init {
             InitScheme::KaimingFanOut => (kaiming_normal_fan_out(fan_out), Init::Const(0.0)),
-            _ => (default_uniform(fan_in), default_uniform(fan_in)),
+            InitScheme::Normal(std) => (
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: std,
+                },
+                Init::Const(0.0),
+            ),
+            InitScheme::TorchDefault => (default_uniform(fan_in), default_uniform(fan_in)),
         };
         let weight = vb.get_with_hints(
             (out_channels, in_channels / groups, kernel, kernel),
@@ -311,6 +318,11 @@ impl BatchNorm2d {
     /// Builds `BatchNorm2d(channels)` (eps 1e-5): weight 1, bias 0, mean 0, var 1 when
     /// initialised.
     pub fn new(vb: VarBuilder, channels: usize) -> Result<Self> {
+        Self::with_eps(vb, channels, 1e-5)
+    }
+
+    /// Builds `BatchNorm2d(channels, eps=eps)` (GoogLeNet uses 0.001).
+    pub fn with_eps(vb: VarBuilder, channels: usize, eps: f64) -> Result<Self> {
         Ok(BatchNorm2d {
             weight: vb.get_with_hints(channels, "weight", Init::Const(1.0))?,
             bias: vb.get_with_hints(channels, "bias", Init::Const(0.0))?,
@@ -322,7 +334,7 @@ impl BatchNorm2d {
                 Init::Const(0.0),
                 DType::I64,
             )?,
-            eps: 1e-5,
+            eps,
         })
     }
 }
@@ -634,6 +646,12 @@ impl Layer for AdaptiveAvgPool2d {
     fn describe(&self) -> String {
         format!("output_size=({}, {})", self.output.0, self.output.1)
     }
+}
+
+/// True for `nn.Sequential` and its subclasses (torchvision's `Conv2dNormActivation`), which
+/// torchsummary leaves out of its table.
+pub fn is_sequential(kind: &str) -> bool {
+    matches!(kind, "Sequential" | "Conv2dNormActivation")
 }
 
 /// `nn.Sequential`: children named `0`, `1`, ... (or any names), run in order.

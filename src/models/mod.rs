@@ -42,8 +42,10 @@
 
 pub mod alexnet;
 pub mod cifar_cnn;
+pub mod googlenet;
 pub mod layers;
 pub mod mnist_cnn;
+pub mod mobilenet_v2;
 pub mod resnet;
 pub mod summary;
 pub mod vgg;
@@ -209,7 +211,7 @@ impl std::fmt::Debug for Model {
 }
 
 /// Every architecture [`load`] builds, by torchvision name (plus the seed networks).
-pub const ARCHS: [&str; 16] = [
+pub const ARCHS: [&str; 18] = [
     "alexnet",
     "vgg11",
     "vgg13",
@@ -224,6 +226,8 @@ pub const ARCHS: [&str; 16] = [
     "resnet50",
     "resnet101",
     "resnet152",
+    "googlenet",
+    "mobilenet_v2",
     "mnist_cnn",
     "cifar_cnn",
 ];
@@ -240,6 +244,8 @@ pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
         "alexnet" => alexnet::alexnet(weights, device),
         "mnist_cnn" => mnist_cnn::mnist_cnn(weights, device),
         "cifar_cnn" => cifar_cnn::cifar_cnn(weights, device),
+        "googlenet" => googlenet::googlenet(weights, device),
+        "mobilenet_v2" => mobilenet_v2::mobilenet_v2(weights, device),
         a if a.starts_with("vgg") => vgg::vgg(a, weights, device),
         a if a.starts_with("resnet") => resnet::resnet(a, weights, device),
         _ => Err(Error::unknown("architecture", arch, ARCHS)),

@@ -235,7 +235,7 @@ impl Model {
         let rows = self
             .trace(&x)?
             .into_iter()
-            .filter(|t| t.kind != "Sequential")
+            .filter(|t| !super::layers::is_sequential(t.kind))
             .map(|t| {
                 index += 1;
                 let mut shape: Vec<i64> = t.shape.iter().map(|&d| d as i64).collect();

@@ -187,7 +187,7 @@ impl<'m> Recorder<'m> {
             .model
             .layers()
             .into_iter()
-            .filter(|l| l.kind != "Sequential")
+            .filter(|l| !crate::models::layers::is_sequential(&l.kind))
             .map(|l| l.name)
             .collect();
         self
