@@ -4,6 +4,8 @@
 
 use crate::data::{embedded, Dataset};
 use crate::display::{ImageGrid, Report};
+use crate::models::{self, Weights};
+use crate::record::{Recorder, Reduce};
 use crate::Result;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +30,7 @@ pub fn run(out: impl AsRef<Path>) -> Result<PathBuf> {
     for ds in [embedded::mnist(), embedded::fashion_mnist()] {
         dataset_section(&mut report, &*ds)?;
     }
+    models_section(&mut report)?;
     let path = out.as_ref().join("index.html");
     report.save(&path)?;
     Ok(path)
@@ -58,6 +61,47 @@ fn dataset_section<D: Dataset + ?Sized>(report: &mut Report, ds: &D) -> Result<(
     )?
     .columns(names.len());
     report.raw(&grid.to_html()?);
+    Ok(())
+}
+
+fn models_section(report: &mut Report) -> Result<()> {
+    report.heading("Models: names, summaries, recordings");
+    report.paragraph(&format!(
+        "Architectures with PyTorch's module names: {}. Below, two of them with seeded random weights \
+         (Weights::Random {{ seed: 0 }}); load torchvision weights with Weights::File(\"model.pth\").",
+        models::ARCHS.join(", ")
+    ));
+    let device = crate::device::Device::Cpu;
+    for arch in ["mnist_cnn", "alexnet"] {
+        let net = models::load(arch, &Weights::Random { seed: 0 }, &device)?;
+        report.raw(&net.summary()?.to_html());
+    }
+    let net = models::load("mnist_cnn", &Weights::Random { seed: 0 }, &device)?;
+    let ds = embedded::mnist().subset(500, 0)?;
+    let rec = Recorder::new(&net)
+        .layers(&crate::models::mnist_cnn::TAPS)
+        .reduce(Reduce::Flatten)
+        .progress(false)
+        .run(&ds, &models::default_transform("mnist_cnn"))?;
+    let rows: Vec<Vec<String>> = rec
+        .layers
+        .iter()
+        .map(|l| {
+            let m = rec.matrix(l)?;
+            let mean = m.mean().unwrap_or(0.0);
+            let active = m.iter().filter(|&&v| v > 0.0).count() as f64 / m.len().max(1) as f64;
+            Ok(vec![
+                l.clone(),
+                format!("{} x {}", m.nrows(), m.ncols()),
+                format!("{mean:.4}"),
+                format!("{:.1}%", 100.0 * active),
+            ])
+        })
+        .collect::<Result<_>>()?;
+    report.paragraph(
+        "Seed 3's taps h1..h6 recorded for 500 seeded random MNIST digits (untrained network):",
+    );
+    report.table(&["layer", "recorded", "mean", "positive"], &rows);
     Ok(())
 }
 

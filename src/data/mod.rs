@@ -177,59 +177,31 @@ pub trait Dataset: Send + Sync {
     }
 }
 
-impl<D: Dataset + ?Sized> Dataset for &D {
-    fn len(&self) -> usize {
-        (**self).len()
-    }
-    fn get(&self, index: usize) -> Result<(Image, usize)> {
-        (**self).get(index)
-    }
-    fn class_names(&self) -> Vec<String> {
-        (**self).class_names()
-    }
-    fn name(&self) -> String {
-        (**self).name()
-    }
-    fn label(&self, index: usize) -> Result<usize> {
-        (**self).label(index)
-    }
+/// References and smart pointers to a dataset are datasets too (so `&ds`, `Arc<ds>` and
+/// `Box<dyn Dataset>` can be subset, batched and recorded).
+macro_rules! forward_dataset {
+    ($($ptr:ty),*) => {$(
+        impl<D: Dataset + ?Sized> Dataset for $ptr {
+            fn len(&self) -> usize {
+                (**self).len()
+            }
+            fn get(&self, index: usize) -> Result<(Image, usize)> {
+                (**self).get(index)
+            }
+            fn class_names(&self) -> Vec<String> {
+                (**self).class_names()
+            }
+            fn name(&self) -> String {
+                (**self).name()
+            }
+            fn label(&self, index: usize) -> Result<usize> {
+                (**self).label(index)
+            }
+        }
+    )*};
 }
 
-impl<D: Dataset + ?Sized> Dataset for Arc<D> {
-    fn len(&self) -> usize {
-        (**self).len()
-    }
-    fn get(&self, index: usize) -> Result<(Image, usize)> {
-        (**self).get(index)
-    }
-    fn class_names(&self) -> Vec<String> {
-        (**self).class_names()
-    }
-    fn name(&self) -> String {
-        (**self).name()
-    }
-    fn label(&self, index: usize) -> Result<usize> {
-        (**self).label(index)
-    }
-}
-
-impl<D: Dataset + ?Sized> Dataset for Box<D> {
-    fn len(&self) -> usize {
-        (**self).len()
-    }
-    fn get(&self, index: usize) -> Result<(Image, usize)> {
-        (**self).get(index)
-    }
-    fn class_names(&self) -> Vec<String> {
-        (**self).class_names()
-    }
-    fn name(&self) -> String {
-        (**self).name()
-    }
-    fn label(&self, index: usize) -> Result<usize> {
-        (**self).label(index)
-    }
-}
+forward_dataset!(&D, Arc<D>, Box<D>);
 
 /// Some samples of another dataset, by index (torch's `Subset`).
 ///

@@ -58,6 +58,13 @@ pub enum InitScheme {
     Normal(f64),
 }
 
+/// `weight` and, if present, `bias`, in PyTorch's order.
+fn weight_and_bias(weight: &Tensor, bias: Option<&Tensor>) -> Vec<(&'static str, Tensor)> {
+    std::iter::once(("weight", weight.clone()))
+        .chain(bias.map(|b| ("bias", b.clone())))
+        .collect()
+}
+
 /// A 2-D convolution (`nn.Conv2d`), square kernel.
 #[derive(Debug)]
 pub struct Conv2d {
@@ -196,11 +203,7 @@ impl Layer for Conv2d {
         })
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
-        let mut p = vec![("weight", self.weight.clone())];
-        if let Some(b) = &self.bias {
-            p.push(("bias", b.clone()));
-        }
-        p
+        weight_and_bias(&self.weight, self.bias.as_ref())
     }
     fn describe(&self) -> String {
         format!(
@@ -288,11 +291,7 @@ impl Layer for Linear {
         })
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
-        let mut p = vec![("weight", self.weight.clone())];
-        if let Some(b) = &self.bias {
-            p.push(("bias", b.clone()));
-        }
-        p
+        weight_and_bias(&self.weight, self.bias.as_ref())
     }
     fn describe(&self) -> String {
         format!(
