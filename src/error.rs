@@ -41,6 +41,14 @@ pub enum Error {
         /// Where the files were looked for and how to get them.
         help: String,
     },
+    /// Pretrained weights are not on this machine.
+    #[error("pretrained weights for {arch} are not available locally: {help}")]
+    WeightsMissing {
+        /// The architecture.
+        arch: String,
+        /// Where they were looked for and how to get them.
+        help: String,
+    },
     /// A download failed or its checksum did not match.
     #[error("download of {url} failed: {problem}")]
     Download {

@@ -83,7 +83,7 @@ fn fetch_checks_md5_and_ensure_loads_a_dataset() {
             ("t10k-images-idx3-ubyte.gz", images.clone()),
             ("t10k-labels-idx1-ubyte.gz", labels.clone()),
         ],
-        4,
+        6,
     );
     std::env::set_var("NEUROSCOPE_MIRROR", &base);
 
@@ -92,7 +92,7 @@ fn fetch_checks_md5_and_ensure_loads_a_dataset() {
     let e = remote::fetch(
         "https://example.invalid/t10k-labels-idx1-ubyte.gz",
         &dest,
-        "0123",
+        remote::Check::Md5("0123"),
         None,
     )
     .unwrap_err();
@@ -102,11 +102,39 @@ fn fetch_checks_md5_and_ensure_loads_a_dataset() {
     let e = remote::fetch(
         "https://example.invalid/nothing.gz",
         &root.join("n.gz"),
-        "0",
+        remote::Check::Md5("0"),
         None,
     )
     .unwrap_err();
     assert!(e.to_string().contains("nothing.gz"), "{e}");
+
+    // Weight files are checked like torch hub does: the SHA-256 must start with the hash in
+    // the file name.
+    let sha = {
+        use std::process::Command;
+        let p = root.join("labels-for-sha");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(&p, &labels).unwrap();
+        let out = Command::new("sha256sum").arg(&p).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()[..8].to_string()
+    };
+    let dest = root.join("hub").join("t10k-labels-idx1-ubyte.gz");
+    remote::fetch(
+        "https://example.invalid/t10k-labels-idx1-ubyte.gz",
+        &dest,
+        remote::Check::Sha256Prefix(&sha),
+        None,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), labels);
+    let e = remote::fetch(
+        "https://example.invalid/t10k-labels-idx1-ubyte.gz",
+        &root.join("x.gz"),
+        remote::Check::Sha256Prefix("00000000"),
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("SHA-256"), "{e}");
 
     // A whole dataset fetched through Remote::ensure, then read.
     let res: &'static [Resource] = Box::leak(Box::new([

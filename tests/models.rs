@@ -240,3 +240,39 @@ fn layers_listing_mirrors_named_modules() {
     assert!(names.contains(&"layer4".to_string()));
     assert_eq!(names.last().unwrap(), "fc");
 }
+
+#[test]
+fn pretrained_weights_come_from_torch_hubs_cache() {
+    let home = std::env::temp_dir().join(format!("ns-torch-home-{}", std::process::id()));
+    std::env::set_var("TORCH_HOME", &home);
+    if !cfg!(feature = "download") {
+        let e = models::load("resnet18", &Weights::Pretrained, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("https://download.pytorch.org/models/resnet18-f37072fd.pth"),
+            "{e}"
+        );
+        assert!(e.contains("hub/checkpoints"), "{e}");
+    }
+    // A file already in the cache (as PyTorch leaves it) is used without any download.
+    let net = random("mnist_cnn", 0);
+    let e = models::load("mnist_cnn", &Weights::Pretrained, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("alexnet") && e.contains("mobilenet_v2"),
+        "no pretrained mnist_cnn: {e}"
+    );
+    let alex = random("alexnet", 8);
+    std::fs::create_dir_all(home.join("hub/checkpoints")).unwrap();
+    alex.save(home.join("hub/checkpoints/alexnet-owt-7be5be79.pth"))
+        .unwrap();
+    let loaded = models::load("alexnet", &Weights::Pretrained, &Device::Cpu).unwrap();
+    let x = Tensor::randn(0f32, 1., (1, 3, 64, 64), &Device::Cpu).unwrap();
+    assert_eq!(
+        values(&alex.forward(&x).unwrap()),
+        values(&loaded.forward(&x).unwrap())
+    );
+    drop(net);
+}

@@ -51,7 +51,8 @@ enum Command {
         /// Architecture.
         #[arg(long)]
         arch: String,
-        /// Weights (.safetensors or .pth); without it, random weights from --seed.
+        /// Weights: a .safetensors or .pth file, or `pretrained` for torchvision's ImageNet
+        /// weights from torch hub's cache; without it, random weights from --seed.
         #[arg(long)]
         weights: Option<PathBuf>,
         /// Seed for random weights and for the dataset subset.
@@ -201,6 +202,7 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
             let device = neuroscope::device::parse(&device)?;
             eprintln!("device: {}", neuroscope::device::describe(&device));
             let weights = match weights {
+                Some(p) if p.as_os_str() == "pretrained" => Weights::Pretrained,
                 Some(p) => Weights::File(p),
                 None => {
                     eprintln!("no --weights given: using random weights (seed {seed})");

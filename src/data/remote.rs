@@ -190,7 +190,12 @@ impl Remote {
         {
             for r in self.resources {
                 if self.find(r.file).is_none() {
-                    fetch(r.url, &self.dir().join(r.file), r.md5, Some(r.size))?;
+                    fetch(
+                        r.url,
+                        &self.dir().join(r.file),
+                        Check::Md5(r.md5),
+                        Some(r.size),
+                    )?;
                 }
             }
             if self.name == "cifar10" {
@@ -370,11 +375,36 @@ fn md5_hex(data: &[u8]) -> String {
         .collect()
 }
 
-/// Downloads `url` to `dest` (through `dest.part`), printing progress to stderr, then checks
-/// the MD5 and size. `$NEUROSCOPE_MIRROR`, when set, replaces everything before the file name
-/// in `url` (for a course's local mirror, and for tests).
+/// How a download is checked.
+#[derive(Clone, Copy, Debug)]
+pub enum Check<'a> {
+    /// The whole MD5, as torchvision lists it for datasets.
+    Md5(&'a str),
+    /// A prefix of the SHA-256, as torch hub checks the `name-<hash>.pth` weight files.
+    Sha256Prefix(&'a str),
+}
+
+/// Checks a file's SHA-256 against a hex prefix (torch hub's `check_hash`).
 #[cfg(feature = "download")]
-pub fn fetch(url: &str, dest: &Path, md5: &str, size: Option<u64>) -> Result<()> {
+pub fn verify_sha256_prefix(path: &Path, prefix: &str) -> Result<()> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let hex: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if hex.starts_with(prefix) {
+        Ok(())
+    } else {
+        Err(Error::format(path, format!("SHA-256 {hex} does not start with {prefix}: the file is corrupt or not the published one")))
+    }
+}
+
+/// Downloads `url` to `dest` (through `dest.part`), printing progress to stderr, then checks
+/// it (and its size, if given). `$NEUROSCOPE_MIRROR`, when set, replaces everything before the
+/// file name in `url` (for a course's local mirror, and for tests).
+#[cfg(feature = "download")]
+pub fn fetch(url: &str, dest: &Path, check: Check, size: Option<u64>) -> Result<()> {
     use std::io::{Read, Write};
     let url = match std::env::var("NEUROSCOPE_MIRROR") {
         Ok(m) if !m.is_empty() => format!(
@@ -415,7 +445,11 @@ pub fn fetch(url: &str, dest: &Path, md5: &str, size: Option<u64>) -> Result<()>
         }
     }
     drop(file);
-    if let Err(e) = verify(&part, md5, size) {
+    let checked = match check {
+        Check::Md5(md5) => verify(&part, md5, size),
+        Check::Sha256Prefix(p) => verify_sha256_prefix(&part, p),
+    };
+    if let Err(e) = checked {
         let _ = std::fs::remove_file(&part);
         return Err(dl_err(e.to_string()));
     }

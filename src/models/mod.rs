@@ -291,7 +291,7 @@ impl Model {
         device: &Device,
         f: impl FnOnce(VarBuilder<'static>) -> Result<Box<dyn Layer>>,
     ) -> Result<Model> {
-        let (builder, vb) = weights::Builder::new(weights, device)?;
+        let (builder, vb) = weights::Builder::new(arch, weights, device)?;
         let root = f(vb)?;
         builder.finish(arch)?;
         Ok(Model {

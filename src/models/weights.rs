@@ -35,6 +35,101 @@ pub enum Weights {
     File(PathBuf),
     /// Tensors already in memory, keyed by state-dict name.
     Tensors(HashMap<String, Tensor>),
+    /// torchvision's published ImageNet weights (`IMAGENET1K_V1`), read from torch hub's cache
+    /// (`$TORCH_HOME/hub/checkpoints`, default `~/.cache/torch/hub/checkpoints`), so a file
+    /// PyTorch already downloaded is reused; with the `download` feature a missing file is
+    /// fetched there and checked against the SHA-256 prefix in its name, as torch hub does.
+    Pretrained,
+}
+
+/// torchvision's `IMAGENET1K_V1` weight file of each architecture that has one.
+pub const PRETRAINED: [(&str, &str); 16] = [
+    ("alexnet", "alexnet-owt-7be5be79.pth"),
+    ("vgg11", "vgg11-8a719046.pth"),
+    ("vgg13", "vgg13-19584684.pth"),
+    ("vgg16", "vgg16-397923af.pth"),
+    ("vgg19", "vgg19-dcbb9e9d.pth"),
+    ("vgg11_bn", "vgg11_bn-6002323d.pth"),
+    ("vgg13_bn", "vgg13_bn-abd245e5.pth"),
+    ("vgg16_bn", "vgg16_bn-6c64b313.pth"),
+    ("vgg19_bn", "vgg19_bn-c79401a0.pth"),
+    ("resnet18", "resnet18-f37072fd.pth"),
+    ("resnet34", "resnet34-b627a593.pth"),
+    ("resnet50", "resnet50-0676ba61.pth"),
+    ("resnet101", "resnet101-63fe2227.pth"),
+    ("resnet152", "resnet152-394f9c45.pth"),
+    ("googlenet", "googlenet-1378be20.pth"),
+    ("mobilenet_v2", "mobilenet_v2-b0353104.pth"),
+];
+
+/// torch hub's checkpoint folder: `$TORCH_HOME/hub/checkpoints`, else
+/// `$XDG_CACHE_HOME/torch/hub/checkpoints`, else `~/.cache/torch/hub/checkpoints`.
+///
+/// ```
+/// assert!(neuroscope::models::weights::torch_hub_dir().ends_with("hub/checkpoints"));
+/// ```
+pub fn torch_hub_dir() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("TORCH_HOME")
+        .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("torch")))
+        .or_else(|| env("HOME").map(|p| p.join(".cache").join("torch")))
+        .unwrap_or_else(|| PathBuf::from(".torch"))
+        .join("hub")
+        .join("checkpoints")
+}
+
+/// The local path of `arch`'s pretrained weights, downloading them first when the `download`
+/// feature is on and they are missing.
+///
+/// ```no_run
+/// let p = neuroscope::models::weights::pretrained_path("alexnet").unwrap();
+/// ```
+pub fn pretrained_path(arch: &str) -> Result<PathBuf> {
+    let file = PRETRAINED
+        .iter()
+        .find(|(a, _)| *a == arch)
+        .map(|(_, f)| *f)
+        .ok_or_else(|| {
+            Error::unknown(
+                "architecture with pretrained weights",
+                arch,
+                PRETRAINED.iter().map(|p| p.0),
+            )
+        })?;
+    let path = torch_hub_dir().join(file);
+    if path.is_file() {
+        return Ok(path);
+    }
+    let url = format!("https://download.pytorch.org/models/{file}");
+    #[cfg(feature = "download")]
+    {
+        let hash = file
+            .rsplit('-')
+            .next()
+            .and_then(|h| h.strip_suffix(".pth"))
+            .unwrap_or("");
+        crate::data::remote::fetch(
+            &url,
+            &path,
+            crate::data::remote::Check::Sha256Prefix(hash),
+            None,
+        )?;
+        Ok(path)
+    }
+    #[cfg(not(feature = "download"))]
+    Err(Error::WeightsMissing {
+        arch: arch.to_string(),
+        help: format!(
+            "{} does not exist. Enable neuroscope's `download` feature to fetch it, download {url} into {} \
+             yourself (PyTorch's torchvision puts it there too), or use Weights::File with a local copy.",
+            path.display(),
+            torch_hub_dir().display()
+        ),
+    })
 }
 
 /// Reads a state dict from `.safetensors` or PyTorch `.pth`/`.pt`/`.bin`.
@@ -201,8 +296,12 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
-    /// A builder for `weights`; `arch` names the model in reports.
-    pub fn new(weights: &Weights, device: &Device) -> Result<(Self, VarBuilder<'static>)> {
+    /// A builder for `weights` of architecture `arch`.
+    pub fn new(
+        arch: &str,
+        weights: &Weights,
+        device: &Device,
+    ) -> Result<(Self, VarBuilder<'static>)> {
         let (source, origin) = match weights {
             Weights::Random { seed } => (
                 Source::Random(*seed),
@@ -216,6 +315,13 @@ impl Builder {
                 Source::Tensors(t.clone()),
                 "in-memory state dict".to_string(),
             ),
+            Weights::Pretrained => {
+                let p = pretrained_path(arch)?;
+                (
+                    Source::Tensors(read_state_dict(&p)?),
+                    p.display().to_string(),
+                )
+            }
         };
         let store = Arc::new(Store {
             source,
