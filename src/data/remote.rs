@@ -123,15 +123,21 @@ pub const ALL: [Remote; 3] = [MNIST, FASHION_MNIST, CIFAR10];
 /// assert!(dir.to_string_lossy().contains("neuroscope"));
 /// ```
 pub fn cache_dir() -> PathBuf {
+    user_cache_dir("NEUROSCOPE_CACHE", "neuroscope")
+}
+
+/// `$override_var`, else `$XDG_CACHE_HOME/<app>`, else `$HOME/.cache/<app>`, else `.<app>-cache`:
+/// the cache folder convention neuroscope and torch hub share.
+pub(crate) fn user_cache_dir(override_var: &str, app: &str) -> PathBuf {
     let env = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    env("NEUROSCOPE_CACHE")
-        .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("neuroscope")))
-        .or_else(|| env("HOME").map(|p| p.join(".cache").join("neuroscope")))
-        .unwrap_or_else(|| PathBuf::from(".neuroscope-cache"))
+    env(override_var)
+        .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join(app)))
+        .or_else(|| env("HOME").map(|p| p.join(".cache").join(app)))
+        .unwrap_or_else(|| PathBuf::from(format!(".{app}-cache")))
 }
 
 impl Remote {

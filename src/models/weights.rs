@@ -69,15 +69,7 @@ pub const PRETRAINED: [(&str, &str); 16] = [
 /// assert!(neuroscope::models::weights::torch_hub_dir().ends_with("hub/checkpoints"));
 /// ```
 pub fn torch_hub_dir() -> PathBuf {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    env("TORCH_HOME")
-        .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("torch")))
-        .or_else(|| env("HOME").map(|p| p.join(".cache").join("torch")))
-        .unwrap_or_else(|| PathBuf::from(".torch"))
+    crate::data::remote::user_cache_dir("TORCH_HOME", "torch")
         .join("hub")
         .join("checkpoints")
 }
