@@ -243,7 +243,7 @@ impl SimpleBackend for Backend {
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
         let store = &self.0;
-        let mut log = store.log.lock().expect("weights log poisoned");
+        let mut log = store.log.lock().unwrap_or_else(|p| p.into_inner());
         log.requested.push(name.to_string());
         match &store.source {
             Source::Random(seed) => random_tensor(h, &s, *seed, name, dtype, dev)
@@ -326,7 +326,7 @@ impl Builder {
 
     /// After construction: the load report as an error if the weights did not fit.
     pub fn finish(self, arch: &str) -> Result<()> {
-        let log = std::mem::take(&mut *self.store.log.lock().expect("weights log poisoned"));
+        let log = std::mem::take(&mut *self.store.log.lock().unwrap_or_else(|p| p.into_inner()));
         let unexpected: Vec<String> = match &self.store.source {
             Source::Random(_) => Vec::new(),
             Source::Tensors(map) => {

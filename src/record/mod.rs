@@ -299,6 +299,25 @@ impl<'m> Recorder<'m> {
         })
     }
 
+    /// Runs one batch and appends each layer's reduced output to its buffer.
+    fn record_batch(
+        &self,
+        x: &Tensor,
+        names: &[&str],
+        units: &BTreeMap<String, Vec<usize>>,
+        buffers: &mut BTreeMap<String, Vec<f32>>,
+    ) -> Result<()> {
+        let outs = self.model.record(x, names)?;
+        for name in &self.layers {
+            let missing =
+                || Error::InvalidArgument(format!("layer {name} produced no output in this batch"));
+            let out = outs.get(name).ok_or_else(missing)?;
+            let v = self.reduce_batch(name, out, units.get(name))?;
+            buffers.get_mut(name).ok_or_else(missing)?.extend(v);
+        }
+        Ok(())
+    }
+
     /// Records over `dataset`, each sample passed through `transform`.
     pub fn run<D: Dataset + ?Sized>(
         &self,
@@ -339,11 +358,7 @@ impl<'m> Recorder<'m> {
         let names: Vec<&str> = self.layers.iter().map(String::as_str).collect();
         for batch in loader::batches(dataset, transform, self.batch_size, self.model.device()) {
             let batch = batch?;
-            let outs = self.model.record(&batch.images, &names)?;
-            for name in &self.layers {
-                let v = self.reduce_batch(name, &outs[name], units.get(name))?;
-                buffers.get_mut(name).expect("planned").extend(v);
-            }
+            self.record_batch(&batch.images, &names, &units, &mut buffers)?;
             if self.keep_images {
                 images.extend(
                     batch
@@ -390,11 +405,7 @@ impl<'m> Recorder<'m> {
         for start in (0..n).step_by(self.batch_size) {
             let len = self.batch_size.min(n - start);
             let xb = x.narrow(0, start, len)?.to_device(self.model.device())?;
-            let outs = self.model.record(&xb, &names)?;
-            for name in &self.layers {
-                let v = self.reduce_batch(name, &outs[name], units.get(name))?;
-                buffers.get_mut(name).expect("planned").extend(v);
-            }
+            self.record_batch(&xb, &names, &units, &mut buffers)?;
             if let Some(p) = progress.as_mut() {
                 p.inc(len);
             }
