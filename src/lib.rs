@@ -8,6 +8,7 @@
 //! | step | module |
 //! |---|---|
 //! | images and datasets, transforms, batching | [`data`] |
+//! | PCA, RSA/CKA, clustering, scores, reductions | [`analysis`] |
 //! | where tensors live (CPU, CUDA, Metal) | [`device`] |
 //! | seeded randomness that never changes between versions | [`rng`] |
 //! | figures and reports, inline in notebooks | [`display`] |
@@ -27,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod data;
 pub mod device;
 pub mod display;

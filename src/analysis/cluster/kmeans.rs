@@ -1,0 +1,255 @@
+//! k-means with greedy k-means++ seeding (Arthur and Vassilvitskii 2007, with scikit-learn's
+//! `2 + ln k` local trials) and Lloyd iterations, scikit-learn's stopping rule (labels unchanged,
+//! or squared centre shift below `tol` times the mean feature variance) and empty-cluster
+//! relocation to the farthest points.
+//!
+//! Determinism: per-iteration sums are taken over fixed chunks of rows in a fixed order, so the
+//! same seed gives the same centres at any thread count.
+
+use crate::analysis::{neighbors::sq_dist, to_f64_checked, Scalar};
+use crate::rng::Rng;
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayBase, ArrayView1, Data, Ix2};
+use rayon::prelude::*;
+
+const CHUNK: usize = 512;
+
+/// k-means parameters.
+///
+/// ```
+/// use ndarray::array;
+/// use neuroscope::analysis::cluster::KMeans;
+/// let x = array![[0.0], [0.2], [10.0], [10.2]];
+/// let f = KMeans::new(2).seed(1).fit(&x)?;
+/// assert!((f.inertia() - 0.04).abs() < 1e-12);
+/// assert_eq!(f.predict(&array![[9.0]])?[0], f.labels()[2]);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct KMeans {
+    n_clusters: usize,
+    max_iter: usize,
+    tol: f64,
+    n_init: usize,
+    seed: u64,
+}
+
+impl KMeans {
+    /// `k` clusters; 300 iterations, tol 1e-4, one k-means++ initialisation, seed 0.
+    pub fn new(k: usize) -> Self {
+        KMeans { n_clusters: k, max_iter: 300, tol: 1e-4, n_init: 1, seed: 0 }
+    }
+    /// Number of clusters.
+    pub fn n_clusters(mut self, k: usize) -> Self {
+        self.n_clusters = k;
+        self
+    }
+    /// Iteration cap per run.
+    pub fn max_iter(mut self, m: usize) -> Self {
+        self.max_iter = m;
+        self
+    }
+    /// Relative tolerance on the centre shift.
+    pub fn tol(mut self, t: f64) -> Self {
+        self.tol = t;
+        self
+    }
+    /// Independent initialisations; the lowest inertia wins.
+    pub fn n_init(mut self, n: usize) -> Self {
+        self.n_init = n.max(1);
+        self
+    }
+    /// Seed of the initialisation.
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+
+    /// Cluster `x`.
+    pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedKMeans> {
+        let x = to_f64_checked(x, "k-means input", 1)?;
+        let n = x.nrows();
+        if self.n_clusters == 0 || self.n_clusters > n {
+            return Err(Error::InvalidArgument(format!(
+                "k-means n_clusters={} must be between 1 and n_samples = {n}",
+                self.n_clusters
+            )));
+        }
+        let p = x.ncols();
+        let mean_var = {
+            let m = crate::analysis::column_means(&x);
+            (0..p).map(|j| x.column(j).iter().map(|v| (v - m[j]).powi(2)).sum::<f64>() / n as f64).sum::<f64>() / p as f64
+        };
+        let tol = mean_var * self.tol;
+        let mut rng = Rng::new(self.seed);
+        let mut best: Option<FittedKMeans> = None;
+        for _ in 0..self.n_init {
+            let centers = plusplus(&x, self.n_clusters, &mut rng);
+            let run = lloyd(&x, centers, self.max_iter, tol);
+            if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
+                best = Some(run);
+            }
+        }
+        Ok(best.expect("n_init >= 1"))
+    }
+}
+
+fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
+    let (n, p) = x.dim();
+    let trials = 2 + (k as f64).ln() as usize;
+    let mut centers = Array2::zeros((k, p));
+    let first = rng.below(n as u64) as usize;
+    centers.row_mut(0).assign(&x.row(first));
+    let mut closest: Vec<f64> = (0..n).into_par_iter().map(|i| sq_dist(x.row(i), x.row(first))).collect();
+    let mut pot: f64 = closest.iter().sum();
+    for c in 1..k {
+        let mut cum = Vec::with_capacity(n);
+        let mut acc = 0.0;
+        for &d in &closest {
+            acc += d;
+            cum.push(acc);
+        }
+        let candidates: Vec<usize> = (0..trials)
+            .map(|_| {
+                let r = rng.uniform() * pot;
+                cum.partition_point(|&v| v < r).min(n - 1)
+            })
+            .collect();
+        let mut best = (f64::INFINITY, 0usize, Vec::new());
+        for &cand in &candidates {
+            let d: Vec<f64> = (0..n).into_par_iter().map(|i| closest[i].min(sq_dist(x.row(i), x.row(cand)))).collect();
+            let s: f64 = d.iter().sum();
+            if s < best.0 {
+                best = (s, cand, d);
+            }
+        }
+        centers.row_mut(c).assign(&x.row(best.1));
+        pot = best.0;
+        closest = best.2;
+    }
+    centers
+}
+
+fn nearest(row: ArrayView1<f64>, centers: &Array2<f64>) -> (usize, f64) {
+    let mut best = (0, f64::INFINITY);
+    for (c, cr) in centers.rows().into_iter().enumerate() {
+        let d = sq_dist(row, cr);
+        if d < best.1 {
+            best = (c, d);
+        }
+    }
+    best
+}
+
+fn assign(x: &Array2<f64>, centers: &Array2<f64>) -> Vec<(usize, f64)> {
+    (0..x.nrows()).into_par_iter().map(|i| nearest(x.row(i), centers)).collect()
+}
+
+fn lloyd(x: &Array2<f64>, mut centers: Array2<f64>, max_iter: usize, tol: f64) -> FittedKMeans {
+    let (n, p) = x.dim();
+    let k = centers.nrows();
+    let mut labels: Vec<usize> = vec![usize::MAX; n];
+    let mut n_iter = 0;
+    let mut strict = false;
+    for it in 0..max_iter {
+        n_iter = it + 1;
+        let a = assign(x, &centers);
+        let new_labels: Vec<usize> = a.iter().map(|v| v.0).collect();
+        // chunked, ordered sums: independent of the thread count
+        let partial: Vec<(Array2<f64>, Vec<usize>)> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let mut s = Array2::zeros((k, p));
+                let mut cnt = vec![0usize; k];
+                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                    let mut r = s.row_mut(new_labels[i]);
+                    r += &x.row(i);
+                    cnt[new_labels[i]] += 1;
+                }
+                (s, cnt)
+            })
+            .collect();
+        let mut sums = Array2::zeros((k, p));
+        let mut counts = vec![0usize; k];
+        for (s, c) in partial {
+            sums += &s;
+            counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+        }
+        let mut new_labels = new_labels;
+        let empty: Vec<usize> = (0..k).filter(|&c| counts[c] == 0).collect();
+        if !empty.is_empty() {
+            let mut far: Vec<usize> = (0..n).collect();
+            far.sort_by(|&i, &j| a[j].1.total_cmp(&a[i].1).then(i.cmp(&j)));
+            for (e, &i) in empty.iter().zip(far.iter()) {
+                let old = new_labels[i];
+                if counts[old] <= 1 {
+                    continue;
+                }
+                let mut r = sums.row_mut(old);
+                r -= &x.row(i);
+                counts[old] -= 1;
+                sums.row_mut(*e).assign(&x.row(i));
+                counts[*e] = 1;
+                new_labels[i] = *e;
+            }
+        }
+        let mut shift = 0.0;
+        for c in 0..k {
+            if counts[c] > 0 {
+                let newc = sums.row(c).mapv(|v| v / counts[c] as f64);
+                shift += sq_dist(newc.view(), centers.row(c));
+                centers.row_mut(c).assign(&newc);
+            }
+        }
+        if new_labels == labels {
+            strict = true;
+            break;
+        }
+        labels = new_labels;
+        if shift <= tol {
+            break;
+        }
+    }
+    let a = assign(x, &centers);
+    if !strict {
+        labels = a.iter().map(|v| v.0).collect();
+    }
+    let inertia = a.iter().map(|v| v.1).sum();
+    FittedKMeans { centers, labels: labels.into_iter().map(|l| l as i64).collect(), inertia, n_iter }
+}
+
+/// A fitted k-means model.
+#[derive(Debug, Clone)]
+pub struct FittedKMeans {
+    centers: Array2<f64>,
+    labels: Vec<i64>,
+    inertia: f64,
+    n_iter: usize,
+}
+
+impl FittedKMeans {
+    /// Cluster of every training sample.
+    pub fn labels(&self) -> &[i64] {
+        &self.labels
+    }
+    /// Cluster centres (`k x features`).
+    pub fn cluster_centers(&self) -> &Array2<f64> {
+        &self.centers
+    }
+    /// Sum of squared distances of samples to their centre.
+    pub fn inertia(&self) -> f64 {
+        self.inertia
+    }
+    /// Lloyd iterations of the winning run.
+    pub fn n_iter(&self) -> usize {
+        self.n_iter
+    }
+    /// Nearest centre of new samples.
+    pub fn predict<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Vec<i64>> {
+        let x = to_f64_checked(x, "k-means predict input", 1)?;
+        if x.ncols() != self.centers.ncols() {
+            return Err(Error::Shape { what: "k-means predict input".into(), expected: format!("N x {}", self.centers.ncols()), got: format!("{} x {}", x.nrows(), x.ncols()) });
+        }
+        Ok(assign(&x, &self.centers).into_iter().map(|v| v.0 as i64).collect())
+    }
+}

@@ -1,0 +1,198 @@
+//! The few dense linear-algebra kernels the analysis needs, on top of [`faer`].
+//!
+//! Kept in one place so that the choice of library is one file's business: ndarray matrices in,
+//! ndarray matrices out, row-major throughout.
+//!
+//! ```
+//! use ndarray::array;
+//! use neuroscope::analysis::linalg;
+//! let x = array![[1.0, 2.0], [3.0, 4.0]];
+//! let g = linalg::gram(&x);                       // x x^T
+//! assert_eq!(g, array![[5.0, 11.0], [11.0, 25.0]]);
+//! ```
+
+use crate::{Error, Result};
+use faer::{linalg::matmul::matmul, Accum, MatRef, Par, Side};
+use ndarray::{Array1, Array2};
+
+fn view(x: &Array2<f64>) -> MatRef<'_, f64> {
+    let (n, p) = x.dim();
+    match x.as_slice() {
+        Some(s) => MatRef::from_row_major_slice(s, n, p),
+        None => panic!("linalg: internal matrices are always standard layout"),
+    }
+}
+
+fn to_nd(m: MatRef<'_, f64>) -> Array2<f64> {
+    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
+}
+
+/// Run a faer product straight into a new row-major ndarray (no copy of the result).
+fn product(rows: usize, cols: usize, f: impl FnOnce(faer::MatMut<'_, f64>)) -> Array2<f64> {
+    let mut out = Array2::<f64>::zeros((rows, cols));
+    let slice = out.as_slice_mut().expect("fresh array is contiguous");
+    f(faer::MatMut::from_row_major_slice_mut(slice, rows, cols));
+    out
+}
+
+fn std_layout(x: &Array2<f64>) -> std::borrow::Cow<'_, Array2<f64>> {
+    if x.is_standard_layout() {
+        std::borrow::Cow::Borrowed(x)
+    } else {
+        std::borrow::Cow::Owned(x.as_standard_layout().into_owned())
+    }
+}
+
+fn par() -> Par {
+    Par::rayon(0)
+}
+
+/// `a b` for row-major matrices.
+///
+/// ```
+/// use ndarray::array;
+/// let c = neuroscope::analysis::linalg::matmul_nn(&array![[1.0, 2.0]], &array![[3.0], [4.0]]);
+/// assert_eq!(c, array![[11.0]]);
+/// ```
+pub fn matmul_nn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
+    let (a, b) = (std_layout(a), std_layout(b));
+    product(a.nrows(), b.ncols(), |out| matmul(out, Accum::Replace, view(&a), view(&b), 1.0, par()))
+}
+
+/// `a^T b`.
+///
+/// ```
+/// use ndarray::array;
+/// let c = neuroscope::analysis::linalg::matmul_tn(&array![[1.0], [2.0]], &array![[3.0], [4.0]]);
+/// assert_eq!(c, array![[11.0]]);
+/// ```
+pub fn matmul_tn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
+    let (a, b) = (std_layout(a), std_layout(b));
+    product(a.ncols(), b.ncols(), |out| matmul(out, Accum::Replace, view(&a).transpose(), view(&b), 1.0, par()))
+}
+
+/// `a b^T`.
+///
+/// ```
+/// use ndarray::array;
+/// let c = neuroscope::analysis::linalg::matmul_nt(&array![[1.0, 2.0]], &array![[3.0, 4.0]]);
+/// assert_eq!(c, array![[11.0]]);
+/// ```
+pub fn matmul_nt(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
+    let (a, b) = (std_layout(a), std_layout(b));
+    product(a.nrows(), b.nrows(), |out| matmul(out, Accum::Replace, view(&a), view(&b).transpose(), 1.0, par()))
+}
+
+/// The Gram matrix `x x^T` (samples x samples), symmetrised exactly.
+///
+/// ```
+/// use ndarray::array;
+/// let g = neuroscope::analysis::linalg::gram(&array![[1.0, 0.0], [1.0, 1.0]]);
+/// assert_eq!(g[[0, 1]], g[[1, 0]]);
+/// ```
+pub fn gram(x: &Array2<f64>) -> Array2<f64> {
+    let mut g = matmul_nt(x, x);
+    symmetrize(&mut g);
+    g
+}
+
+/// The cross-product matrix `x^T x` (features x features), symmetrised exactly.
+///
+/// ```
+/// use ndarray::array;
+/// let c = neuroscope::analysis::linalg::cross(&array![[1.0, 2.0]]);
+/// assert_eq!(c, array![[1.0, 2.0], [2.0, 4.0]]);
+/// ```
+pub fn cross(x: &Array2<f64>) -> Array2<f64> {
+    let mut c = matmul_tn(x, x);
+    symmetrize(&mut c);
+    c
+}
+
+fn symmetrize(g: &mut Array2<f64>) {
+    let n = g.nrows();
+    for i in 0..n {
+        for j in 0..i {
+            let v = 0.5 * (g[[i, j]] + g[[j, i]]);
+            g[[i, j]] = v;
+            g[[j, i]] = v;
+        }
+    }
+}
+
+/// Eigendecomposition of a symmetric matrix, eigenvalues in DEcreasing order (the order PCA
+/// wants), eigenvectors as columns.
+///
+/// ```
+/// use ndarray::array;
+/// let (w, v) = neuroscope::analysis::linalg::eigh_desc(&array![[2.0, 0.0], [0.0, 3.0]])?;
+/// assert_eq!(w.to_vec(), vec![3.0, 2.0]);
+/// assert_eq!(v[[1, 0]].abs(), 1.0);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn eigh_desc(a: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
+    let a = std_layout(a);
+    let evd = view(&a)
+        .self_adjoint_eigen(Side::Lower)
+        .map_err(|e| Error::InvalidArgument(format!("symmetric eigendecomposition did not converge ({e:?})")))?;
+    let s = evd.S();
+    let u = evd.U();
+    let n = a.nrows();
+    let w = Array1::from_shape_fn(n, |k| s[n - 1 - k]);
+    let v = Array2::from_shape_fn((n, n), |(i, k)| u[(i, n - 1 - k)]);
+    Ok((w, v))
+}
+
+/// Thin SVD `a = u diag(s) vt`, singular values in decreasing order.
+///
+/// ```
+/// use ndarray::array;
+/// let (u, s, vt) = neuroscope::analysis::linalg::svd(&array![[3.0, 0.0], [0.0, 4.0]])?;
+/// assert_eq!(s.to_vec(), vec![4.0, 3.0]);
+/// assert_eq!((u.dim(), vt.dim()), ((2, 2), (2, 2)));
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn svd(a: &Array2<f64>) -> Result<(Array2<f64>, Array1<f64>, Array2<f64>)> {
+    let a = std_layout(a);
+    let d = view(&a)
+        .thin_svd()
+        .map_err(|e| Error::InvalidArgument(format!("SVD did not converge ({e:?})")))?;
+    let k = a.nrows().min(a.ncols());
+    let s = Array1::from_shape_fn(k, |i| d.S()[i]);
+    let u = to_nd(d.U());
+    let vt = to_nd(d.V().transpose());
+    Ok((u, s, vt))
+}
+
+/// An orthonormal basis of the columns of `a` (thin Q of a QR decomposition).
+///
+/// ```
+/// use ndarray::array;
+/// let q = neuroscope::analysis::linalg::orthonormalize(&array![[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]);
+/// assert!((q.column(0).dot(&q.column(1))).abs() < 1e-12);
+/// ```
+pub fn orthonormalize(a: &Array2<f64>) -> Array2<f64> {
+    let a = std_layout(a);
+    to_nd(view(&a).qr().compute_thin_Q().as_ref())
+}
+
+/// Flip signs so that the largest-magnitude entry of each row of `vt` is positive, and flip the
+/// matching column of `u` (scikit-learn's `svd_flip(u, vt, u_based_decision=False)`), which makes
+/// components comparable across solvers and libraries.
+pub(crate) fn flip_rows(vt: &mut Array2<f64>, mut u: Option<&mut Array2<f64>>) {
+    for k in 0..vt.nrows() {
+        let row = vt.row(k);
+        let mut best = 0usize;
+        for (j, v) in row.iter().enumerate() {
+            if v.abs() > row[best].abs() {
+                best = j;
+            }
+        }
+        if row[best] < 0.0 {
+            vt.row_mut(k).mapv_inplace(|v| -v);
+            if let Some(u) = u.as_deref_mut() {
+                u.column_mut(k).mapv_inplace(|v| -v);
+            }
+        }
+    }
+}

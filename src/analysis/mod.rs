@@ -1,0 +1,140 @@
+//! Analysis of recorded activations: PCA and dimensionality, RSA and CKA, clustering, scores and
+//! other reductions.
+//!
+//! Every function takes an `ndarray` matrix with one row per sample (stimulus) and one column per
+//! feature (unit), in `f32` or `f64`; results are `f64`, because the statistics the seeds compute
+//! (variance ratios, correlations of correlations) lose digits in single precision. Names,
+//! parameters and defaults follow scikit-learn and SciPy, so a notebook ported from Python reads
+//! the same, and the parity tests (`tests/analysis.rs`) check the numbers against them.
+//!
+//! | question | module |
+//! |---|---|
+//! | how many dimensions does a layer use? | [`pca`], [`dimensionality`] |
+//! | which stimuli does a layer treat alike, and which layers agree? | [`rsa`] |
+//! | which groups form? | [`cluster`] |
+//! | do the groups match the labels? is an embedding faithful? | [`metrics`] |
+//! | other linear and non-linear maps | [`reduce`] |
+//! | all of it chained over a recording | [`Analysis`] |
+//!
+//! Dense linear algebra (Gram matrices, symmetric eigendecompositions, SVD, QR) runs on
+//! [`faer`]: pure Rust, so nothing to install, multi-threaded through rayon, and fast enough that
+//! PCA of a 1000 x 9216 matrix beats scikit-learn on OpenBLAS (see `BENCHMARKS.md`).
+//!
+//! ```
+//! use ndarray::array;
+//! use neuroscope::analysis::pca::Pca;
+//! let x = array![[1.0f32, 2.0], [3.0, 4.1], [5.0, 6.3], [7.0, 7.9]];
+//! let pca = Pca::new().fit(&x)?;
+//! assert!(pca.explained_variance_ratio()[0] > 0.99);
+//! # Ok::<(), neuroscope::Error>(())
+//! ```
+
+pub mod cluster;
+pub mod dimensionality;
+pub mod linalg;
+pub mod metrics;
+pub mod neighbors;
+pub mod pca;
+mod pipeline;
+pub mod reduce;
+pub mod rsa;
+
+pub use pipeline::{Analysis, Clustering, Embedding, Reducer};
+#[doc(hidden)]
+pub use pipeline::Reducer as pipeline_reducer;
+
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayBase, Data, Ix2};
+
+/// The element types the analysis functions accept: `f32` (what recordings hold) and `f64`.
+///
+/// ```
+/// use neuroscope::analysis::Scalar;
+/// assert_eq!(Scalar::to_f64(1.5f32), 1.5);
+/// ```
+pub trait Scalar: Copy + Send + Sync + 'static {
+    /// Widen to `f64`.
+    fn to_f64(self) -> f64;
+}
+impl Scalar for f32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+impl Scalar for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// Copy a matrix into a row-major `f64` array, refusing NaN and infinite values and matrices
+/// smaller than `min_rows` x 1.
+///
+/// Every analysis entry point calls this first so that bad input fails with a message naming the
+/// offending row and column rather than with a NaN result several steps later.
+///
+/// ```
+/// use ndarray::array;
+/// use neuroscope::analysis::to_f64_checked;
+/// assert!(to_f64_checked(&array![[1.0f32, f32::NAN]], "X", 1).is_err());
+/// assert_eq!(to_f64_checked(&array![[1.0f32, 2.0]], "X", 1)?.dim(), (1, 2));
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn to_f64_checked<S, T>(x: &ArrayBase<S, Ix2>, what: &str, min_rows: usize) -> Result<Array2<f64>>
+where
+    S: Data<Elem = T>,
+    T: Scalar,
+{
+    let (n, p) = x.dim();
+    if n < min_rows || p == 0 {
+        return Err(Error::Shape {
+            what: what.to_string(),
+            expected: format!("at least {min_rows} rows (samples) and 1 column (feature)"),
+            got: format!("{n} x {p}"),
+        });
+    }
+    let mut out = Array2::<f64>::zeros((n, p));
+    for ((i, j), v) in x.indexed_iter() {
+        let v = v.to_f64();
+        if !v.is_finite() {
+            return Err(Error::InvalidArgument(format!(
+                "{what} holds a non-finite value ({v}) at row {i}, column {j}; remove or impute \
+                 NaN/inf values first (recordings of diverged networks can hold them)"
+            )));
+        }
+        out[[i, j]] = v;
+    }
+    Ok(out)
+}
+
+/// Check that a label vector has `n` entries.
+pub(crate) fn check_len(what: &str, got: usize, n: usize) -> Result<()> {
+    if got != n {
+        return Err(Error::Shape { what: what.into(), expected: format!("{n} entries (one per sample)"), got: format!("{got}") });
+    }
+    Ok(())
+}
+
+/// Column means of a row-major matrix.
+pub(crate) fn column_means(x: &Array2<f64>) -> Vec<f64> {
+    let (n, p) = x.dim();
+    let mut m = vec![0.0; p];
+    for row in x.rows() {
+        for (a, v) in m.iter_mut().zip(row.iter()) {
+            *a += v;
+        }
+    }
+    m.iter_mut().for_each(|a| *a /= n as f64);
+    m
+}
+
+/// Subtract column means in place; returns the means.
+pub(crate) fn center_columns(x: &mut Array2<f64>) -> Vec<f64> {
+    let m = column_means(x);
+    for mut row in x.rows_mut() {
+        for (v, a) in row.iter_mut().zip(m.iter()) {
+            *v -= a;
+        }
+    }
+    m
+}

@@ -1,0 +1,578 @@
+//! Representational similarity analysis (seed 2) and centred kernel alignment.
+//!
+//! First order: for one layer, how similar is the response to stimulus `i` to the response to
+//! stimulus `j` ([`similarity`], an `n x n` matrix; [`rdm`] for dissimilarities). Second order:
+//! how similar are two layers' first-order matrices ([`second_order`], Spearman on the lower
+//! triangles as the seed does, or Pearson or Kendall's tau-b). CKA ([`cka_linear`], [`cka_rbf`])
+//! compares two layers' representations directly (Kornblith et al. 2019).
+//!
+//! ```
+//! use ndarray::array;
+//! use neuroscope::analysis::rsa::{similarity, second_order, Metric, Correlation};
+//! let layer1 = array![[1.0, 2.0, 3.0], [2.0, 4.0, 6.5], [3.0, 1.0, 0.0], [0.0, 1.0, 3.0]];
+//! let layer2 = layer1.mapv(|v: f64| v * v);
+//! let s1 = similarity(&layer1, Metric::Pearson)?;                // np.corrcoef(layer1)
+//! assert!((s1[[0, 0]] - 1.0).abs() < 1e-12);
+//! let s2 = similarity(&layer2, Metric::Pearson)?;
+//! let so = second_order(&[s1, s2], Correlation::Spearman)?;      // 2 x 2 between layers
+//! assert_eq!(so.dim(), (2, 2));
+//! # Ok::<(), neuroscope::Error>(())
+//! ```
+
+use super::{linalg, neighbors, to_f64_checked, Scalar};
+use crate::data::Image;
+use crate::{Error, Result};
+use ndarray::{Array1, Array2, ArrayBase, Data, Ix2};
+
+/// How first-order matrices compare stimuli.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Pearson correlation of the two response vectors (`np.corrcoef`; the seed's choice).
+    Pearson,
+    /// Cosine similarity (correlation without centring).
+    Cosine,
+    /// Euclidean distance (a DISsimilarity: 0 on the diagonal).
+    Euclidean,
+}
+
+impl Metric {
+    /// Parse `pearson`, `cosine` or `euclidean`.
+    ///
+    /// ```
+    /// use neuroscope::analysis::rsa::Metric;
+    /// assert_eq!(Metric::parse("cosine")?, Metric::Cosine);
+    /// assert!(Metric::parse("manhattan").is_err());
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "pearson" | "correlation" => Ok(Metric::Pearson),
+            "cosine" => Ok(Metric::Cosine),
+            "euclidean" => Ok(Metric::Euclidean),
+            _ => Err(Error::UnknownName { kind: "RSA metric".into(), name: s.into(), valid: "pearson, cosine, euclidean".into() }),
+        }
+    }
+}
+
+/// How second-order matrices compare layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Correlation {
+    /// Spearman's rank correlation (`scipy.stats.spearmanr`; the seed's choice).
+    Spearman,
+    /// Pearson correlation.
+    Pearson,
+    /// Kendall's tau-b (`scipy.stats.kendalltau`), O(m log m) per pair.
+    Kendall,
+}
+
+impl Correlation {
+    /// Parse `spearman`, `pearson` or `kendall`.
+    ///
+    /// ```
+    /// use neuroscope::analysis::rsa::Correlation;
+    /// assert_eq!(Correlation::parse("kendall")?, Correlation::Kendall);
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "spearman" => Ok(Correlation::Spearman),
+            "pearson" => Ok(Correlation::Pearson),
+            "kendall" => Ok(Correlation::Kendall),
+            _ => Err(Error::UnknownName { kind: "correlation".into(), name: s.into(), valid: "spearman, pearson, kendall".into() }),
+        }
+    }
+}
+
+/// First-order matrix of a layer: rows of `x` are stimuli (flattened activations).
+pub fn similarity<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, metric: Metric) -> Result<Array2<f64>> {
+    let mut x = to_f64_checked(x, "RSA activations", 2)?;
+    match metric {
+        Metric::Euclidean => Ok(neighbors::pairwise_distances(&x)),
+        Metric::Pearson | Metric::Cosine => {
+            for (i, mut row) in x.rows_mut().into_iter().enumerate() {
+                if metric == Metric::Pearson {
+                    let m = row.mean().unwrap_or(0.0);
+                    row.mapv_inplace(|v| v - m);
+                }
+                let norm = row.dot(&row).sqrt();
+                if norm == 0.0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "stimulus {i} has a {} response vector, so its {} with others is undefined; \
+                         drop the stimulus or the silent layer",
+                        if metric == Metric::Pearson { "constant" } else { "zero" },
+                        if metric == Metric::Pearson { "correlation" } else { "cosine" }
+                    )));
+                }
+                row.mapv_inplace(|v| v / norm);
+            }
+            let mut g = linalg::gram(&x);
+            for i in 0..g.nrows() {
+                g[[i, i]] = 1.0;
+            }
+            g.mapv_inplace(|v| v.clamp(-1.0, 1.0));
+            Ok(g)
+        }
+    }
+}
+
+/// Representational dissimilarity matrix: `1 - r` for Pearson and cosine, the distance for
+/// euclidean.
+///
+/// ```
+/// use ndarray::array;
+/// use neuroscope::analysis::rsa::{rdm, Metric};
+/// let d = rdm(&array![[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], Metric::Pearson)?;
+/// assert!((d[[0, 1]] - 2.0).abs() < 1e-12);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn rdm<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, metric: Metric) -> Result<Array2<f64>> {
+    let s = similarity(x, metric)?;
+    Ok(match metric {
+        Metric::Euclidean => s,
+        _ => s.mapv(|v| 1.0 - v),
+    })
+}
+
+/// Entries strictly below the diagonal, row by row (`m[np.tril_indices_from(m, k=-1)]`).
+///
+/// ```
+/// use ndarray::array;
+/// let v = neuroscope::analysis::rsa::lower_triangle(&array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]);
+/// assert_eq!(v.to_vec(), vec![4.0, 7.0, 8.0]);
+/// ```
+pub fn lower_triangle(m: &Array2<f64>) -> Array1<f64> {
+    let n = m.nrows();
+    let mut v = Vec::with_capacity(n * (n.saturating_sub(1)) / 2);
+    for i in 0..n {
+        for j in 0..i.min(m.ncols()) {
+            v.push(m[[i, j]]);
+        }
+    }
+    Array1::from(v)
+}
+
+/// Ranks with ties averaged, 1-based (`scipy.stats.rankdata(method="average")`).
+///
+/// ```
+/// assert_eq!(neuroscope::analysis::rsa::rank(&[10.0, 30.0, 20.0, 20.0]), vec![1.0, 4.0, 2.5, 2.5]);
+/// ```
+pub fn rank(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut r = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &idx[i..=j] {
+            r[k] = avg;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Pearson correlation of two vectors.
+///
+/// ```
+/// let r = neuroscope::analysis::rsa::pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 7.0])?;
+/// assert!(r > 0.98);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn pearson(a: &[f64], b: &[f64]) -> Result<f64> {
+    check_pair(a, b)?;
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        let (dx, dy) = (x - ma, y - mb);
+        sab += dx * dy;
+        saa += dx * dx;
+        sbb += dy * dy;
+    }
+    if saa == 0.0 || sbb == 0.0 {
+        return Err(Error::InvalidArgument("correlation with a constant vector is undefined".into()));
+    }
+    Ok((sab / (saa.sqrt() * sbb.sqrt())).clamp(-1.0, 1.0))
+}
+
+/// Spearman's rank correlation of two vectors.
+///
+/// ```
+/// let r = neuroscope::analysis::rsa::spearman(&[1.0, 2.0, 3.0], &[1.0, 10.0, 100.0])?;
+/// assert!((r - 1.0).abs() < 1e-12);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn spearman(a: &[f64], b: &[f64]) -> Result<f64> {
+    check_pair(a, b)?;
+    pearson(&rank(a), &rank(b))
+}
+
+fn check_pair(a: &[f64], b: &[f64]) -> Result<()> {
+    if a.len() != b.len() || a.len() < 2 {
+        return Err(Error::Shape { what: "correlated vectors".into(), expected: "two vectors of equal length >= 2".into(), got: format!("{} and {}", a.len(), b.len()) });
+    }
+    if a.iter().chain(b).any(|v| !v.is_finite()) {
+        return Err(Error::InvalidArgument("correlated vectors hold NaN or infinite values".into()));
+    }
+    Ok(())
+}
+
+/// Kendall's tau-b with tie correction (`scipy.stats.kendalltau`, default variant), by Knight's
+/// O(m log m) algorithm.
+///
+/// ```
+/// let t = neuroscope::analysis::rsa::kendall_tau_b(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0])?;
+/// assert!((t - 4.0 / 6.0).abs() < 1e-12);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn kendall_tau_b(a: &[f64], b: &[f64]) -> Result<f64> {
+    check_pair(a, b)?;
+    let n = a.len();
+    let dense = |v: &[f64]| -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+        let mut r = vec![0usize; n];
+        let mut cur = 0;
+        for k in 0..n {
+            if k > 0 && v[idx[k]] != v[idx[k - 1]] {
+                cur += 1;
+            }
+            r[idx[k]] = cur;
+        }
+        r
+    };
+    let (x, y) = (dense(a), dense(b));
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| x[i].cmp(&x[j]).then(y[i].cmp(&y[j])));
+    // discordant pairs = inversions of y in this order (strictly greater earlier)
+    let m = y.iter().max().copied().unwrap_or(0) + 1;
+    let mut bit = vec![0u64; m + 1];
+    let mut dis: u64 = 0;
+    for (seen, &i) in order.iter().enumerate() {
+        // count earlier elements with y > y[i] = seen - (earlier with y <= y[i])
+        let mut k = y[i] + 1;
+        let mut le = 0u64;
+        while k > 0 {
+            le += bit[k];
+            k -= k & k.wrapping_neg();
+        }
+        dis += seen as u64 - le;
+        let mut k = y[i] + 1;
+        while k <= m {
+            bit[k] += 1;
+            k += k & k.wrapping_neg();
+        }
+    }
+    let ties = |keyf: &dyn Fn(usize) -> (usize, usize)| -> u64 {
+        let mut keys: Vec<(usize, usize)> = (0..n).map(keyf).collect();
+        keys.sort_unstable();
+        let mut t = 0u64;
+        let mut run = 1u64;
+        for k in 1..=n {
+            if k < n && keys[k] == keys[k - 1] {
+                run += 1;
+            } else {
+                t += run * (run - 1) / 2;
+                run = 1;
+            }
+        }
+        t
+    };
+    let xtie = ties(&|i| (x[i], 0));
+    let ytie = ties(&|i| (y[i], 0));
+    let ntie = ties(&|i| (x[i], y[i]));
+    let tot = (n as u64) * (n as u64 - 1) / 2;
+    if xtie == tot || ytie == tot {
+        return Err(Error::InvalidArgument("Kendall's tau of a constant vector is undefined".into()));
+    }
+    let con_minus_dis = tot as f64 - xtie as f64 - ytie as f64 + ntie as f64 - 2.0 * dis as f64;
+    Ok((con_minus_dis / ((tot - xtie) as f64).sqrt() / ((tot - ytie) as f64).sqrt()).clamp(-1.0, 1.0))
+}
+
+/// Correlate every pair of rows of `rows` (`spearmanr(rows, axis=1)`, `np.corrcoef(rows)`, or
+/// Kendall's tau-b pairwise).
+///
+/// ```
+/// use ndarray::array;
+/// use neuroscope::analysis::rsa::{correlate_rows, Correlation};
+/// let c = correlate_rows(&array![[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], Correlation::Spearman)?;
+/// assert!((c[[0, 1]] + 1.0).abs() < 1e-12);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn correlate_rows(rows: &Array2<f64>, method: Correlation) -> Result<Array2<f64>> {
+    let k = rows.nrows();
+    let data: Vec<Vec<f64>> = rows
+        .rows()
+        .into_iter()
+        .map(|r| match method {
+            Correlation::Spearman => rank(&r.to_vec()),
+            _ => r.to_vec(),
+        })
+        .collect();
+    let mut out = Array2::<f64>::eye(k);
+    for i in 0..k {
+        for j in 0..i {
+            let v = match method {
+                Correlation::Kendall => kendall_tau_b(&data[i], &data[j]),
+                _ => pearson(&data[i], &data[j]),
+            }
+            .map_err(|e| Error::InvalidArgument(format!("rows {j} and {i}: {e}")))?;
+            out[[i, j]] = v;
+            out[[j, i]] = v;
+        }
+    }
+    Ok(out)
+}
+
+/// Second-order matrix between layers: correlate the lower triangles (`k=-1`) of their
+/// first-order matrices, as seed 2's `spearman_corrcoef(flattened_similarity_matrices)`.
+pub fn second_order(first_order: &[Array2<f64>], method: Correlation) -> Result<Array2<f64>> {
+    let Some(first) = first_order.first() else {
+        return Err(Error::InvalidArgument("second-order RSA needs at least one first-order matrix".into()));
+    };
+    let n = first.nrows();
+    for (i, m) in first_order.iter().enumerate() {
+        if m.dim() != (n, n) {
+            return Err(Error::Shape { what: format!("first-order matrix {i}"), expected: format!("{n} x {n} (same stimuli as matrix 0)"), got: format!("{} x {}", m.nrows(), m.ncols()) });
+        }
+    }
+    if n < 3 {
+        return Err(Error::InvalidArgument(format!("second-order RSA needs at least 3 stimuli (got {n}): the lower triangle must hold 2+ entries")));
+    }
+    let m = n * (n - 1) / 2;
+    let mut rows = Array2::zeros((first_order.len(), m));
+    for (i, fo) in first_order.iter().enumerate() {
+        rows.row_mut(i).assign(&lower_triangle(fo));
+    }
+    correlate_rows(&rows, method)
+}
+
+fn center_gram(k: &mut Array2<f64>) {
+    let n = k.nrows();
+    let row_means: Vec<f64> = k.rows().into_iter().map(|r| r.sum() / n as f64).collect();
+    let total: f64 = row_means.iter().sum::<f64>() / n as f64;
+    for i in 0..n {
+        for j in 0..n {
+            k[[i, j]] += total - row_means[i] - row_means[j];
+        }
+    }
+}
+
+fn cka_from_grams(mut k: Array2<f64>, mut l: Array2<f64>) -> Result<f64> {
+    center_gram(&mut k);
+    center_gram(&mut l);
+    let kl: f64 = k.iter().zip(l.iter()).map(|(a, b)| a * b).sum();
+    let kk: f64 = k.iter().map(|a| a * a).sum();
+    let ll: f64 = l.iter().map(|a| a * a).sum();
+    if kk <= 0.0 || ll <= 0.0 {
+        return Err(Error::InvalidArgument("CKA of a representation with zero variance is undefined".into()));
+    }
+    Ok(kl / (kk.sqrt() * ll.sqrt()))
+}
+
+fn paired<S1, S2, T1, T2>(x: &ArrayBase<S1, Ix2>, y: &ArrayBase<S2, Ix2>) -> Result<(Array2<f64>, Array2<f64>)>
+where
+    S1: Data<Elem = T1>,
+    S2: Data<Elem = T2>,
+    T1: Scalar,
+    T2: Scalar,
+{
+    let x = to_f64_checked(x, "CKA first representation", 2)?;
+    let y = to_f64_checked(y, "CKA second representation", 2)?;
+    if x.nrows() != y.nrows() {
+        return Err(Error::Shape { what: "CKA second representation".into(), expected: format!("{} rows (the same stimuli)", x.nrows()), got: format!("{} rows", y.nrows()) });
+    }
+    Ok((x, y))
+}
+
+/// Linear CKA (Kornblith et al. 2019, eq. 4 with Gram matrices): 1 for representations equal up to
+/// rotation and isotropic scaling, invariant to the number of units.
+///
+/// ```
+/// use ndarray::array;
+/// let x = array![[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.5]];
+/// let c = neuroscope::analysis::rsa::cka_linear(&x, &x.mapv(|v| 3.0 * v))?;
+/// assert!((c - 1.0).abs() < 1e-12);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn cka_linear<S1, S2, T1, T2>(x: &ArrayBase<S1, Ix2>, y: &ArrayBase<S2, Ix2>) -> Result<f64>
+where
+    S1: Data<Elem = T1>,
+    S2: Data<Elem = T2>,
+    T1: Scalar,
+    T2: Scalar,
+{
+    let (x, y) = paired(x, y)?;
+    cka_from_grams(linalg::gram(&x), linalg::gram(&y))
+}
+
+/// RBF-kernel CKA with Kornblith et al.'s bandwidth: `sigma = threshold * sqrt(median squared
+/// distance)`; their default threshold is 1.0.
+///
+/// ```
+/// use ndarray::array;
+/// let x = array![[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.5]];
+/// let c = neuroscope::analysis::rsa::cka_rbf(&x, &x, 1.0)?;
+/// assert!((c - 1.0).abs() < 1e-12);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn cka_rbf<S1, S2, T1, T2>(x: &ArrayBase<S1, Ix2>, y: &ArrayBase<S2, Ix2>, threshold: f64) -> Result<f64>
+where
+    S1: Data<Elem = T1>,
+    S2: Data<Elem = T2>,
+    T1: Scalar,
+    T2: Scalar,
+{
+    if !(threshold > 0.0) {
+        return Err(Error::InvalidArgument(format!("RBF CKA threshold must be positive, got {threshold}")));
+    }
+    let (x, y) = paired(x, y)?;
+    cka_from_grams(rbf_kernel(&x, threshold)?, rbf_kernel(&y, threshold)?)
+}
+
+fn rbf_kernel(x: &Array2<f64>, threshold: f64) -> Result<Array2<f64>> {
+    let g = linalg::gram(x);
+    let n = g.nrows();
+    let mut d2 = Array2::zeros((n, n));
+    for i in 0..n {
+        for j in 0..n {
+            d2[[i, j]] = -2.0 * g[[i, j]] + g[[i, i]] + g[[j, j]];
+        }
+    }
+    let mut all: Vec<f64> = d2.iter().copied().collect();
+    all.sort_by(|a, b| a.total_cmp(b));
+    let m = all.len();
+    let median = if m % 2 == 1 { all[m / 2] } else { 0.5 * (all[m / 2 - 1] + all[m / 2]) };
+    if median <= 0.0 {
+        return Err(Error::InvalidArgument("RBF CKA: median squared distance is 0 (mostly duplicate stimuli)".into()));
+    }
+    let scale = 2.0 * threshold * threshold * median;
+    Ok(d2.mapv(|v| (-v / scale).exp()))
+}
+
+/// CKA between every pair of layers (linear when `rbf_threshold` is `None`).
+///
+/// ```
+/// use ndarray::array;
+/// let a = array![[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]];
+/// let m = neuroscope::analysis::rsa::cka_matrix(&[a.clone(), a], None)?;
+/// assert!((m[[0, 1]] - 1.0).abs() < 1e-12);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn cka_matrix(layers: &[Array2<f64>], rbf_threshold: Option<f64>) -> Result<Array2<f64>> {
+    let k = layers.len();
+    let mut out = Array2::eye(k);
+    for i in 0..k {
+        for j in 0..i {
+            let v = match rbf_threshold {
+                None => cka_linear(&layers[i], &layers[j])?,
+                Some(t) => cka_rbf(&layers[i], &layers[j], t)?,
+            };
+            out[[i, j]] = v;
+            out[[j, i]] = v;
+        }
+    }
+    Ok(out)
+}
+
+/// Reorder rows and columns of a square matrix by `order` (`m[np.ix_(order, order)]`).
+///
+/// ```
+/// use ndarray::array;
+/// let m = neuroscope::analysis::rsa::reorder(&array![[1.0, 2.0], [3.0, 4.0]], &[1, 0])?;
+/// assert_eq!(m, array![[4.0, 3.0], [2.0, 1.0]]);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn reorder(m: &Array2<f64>, order: &[usize]) -> Result<Array2<f64>> {
+    let n = m.nrows();
+    let mut seen = vec![false; n];
+    for &i in order {
+        if i >= n || seen[i] {
+            return Err(Error::InvalidArgument(format!("reorder: {order:?} is not a permutation of 0..{n}")));
+        }
+        seen[i] = true;
+    }
+    if order.len() != n {
+        return Err(Error::InvalidArgument(format!("reorder: {} indices for a {n} x {n} matrix", order.len())));
+    }
+    Ok(Array2::from_shape_fn((n, n), |(i, j)| m[[order[i], order[j]]]))
+}
+
+/// Stimulus order for block-structured matrices: by class (ascending), then by `feature`
+/// (descending, so "high redness first" as seed 2), then by original index.
+///
+/// ```
+/// let order = neuroscope::analysis::rsa::order_by_class_then(&[1, 0, 1, 0], Some(&[0.1, 0.2, 0.9, 0.5]))?;
+/// assert_eq!(order, vec![3, 1, 2, 0]);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn order_by_class_then(labels: &[usize], feature: Option<&[f64]>) -> Result<Vec<usize>> {
+    if let Some(f) = feature {
+        super::check_len("feature", f.len(), labels.len())?;
+    }
+    let mut idx: Vec<usize> = (0..labels.len()).collect();
+    idx.sort_by(|&a, &b| {
+        labels[a].cmp(&labels[b]).then_with(|| match feature {
+            Some(f) => f[b].total_cmp(&f[a]),
+            None => std::cmp::Ordering::Equal,
+        })
+    });
+    Ok(idx)
+}
+
+/// Mean redness of an RGB image: mean over pixels of `R - (G + B) / 2`, in the image's own value
+/// units (positive for reddish images, negative for green/blue ones, 0 for grey ones).
+///
+/// ```
+/// use neuroscope::data::Image;
+/// let red = Image::new(3, 1, 1, vec![1.0, 0.0, 0.0])?;
+/// assert_eq!(neuroscope::analysis::rsa::redness(&red)?, 1.0);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn redness(image: &Image) -> Result<f64> {
+    let (c, h, w) = image.shape();
+    if c != 3 {
+        return Err(Error::Shape { what: "image for redness".into(), expected: "3 x H x W (RGB)".into(), got: format!("{c} x {h} x {w}") });
+    }
+    let d = image.data();
+    let hw = h * w;
+    let s: f64 = (0..hw).map(|k| d[k] as f64 - 0.5 * (d[hw + k] as f64 + d[2 * hw + k] as f64)).sum();
+    Ok(s / hw as f64)
+}
+
+/// Seed 2's `pick_redness_extrema`: for each class (ascending), the `per_class / 2` reddest
+/// images followed by the `per_class / 2` least red. Returns indices into `images`.
+///
+/// ```
+/// use neuroscope::data::Image;
+/// let img = |r: f32| Image::new(3, 1, 1, vec![r, 0.0, 0.0]).unwrap();
+/// let images = vec![img(0.1), img(0.9), img(0.5), img(0.3)];
+/// let picked = neuroscope::analysis::rsa::pick_redness_extrema(&images, &[0, 0, 0, 0], 2)?;
+/// assert_eq!(picked, vec![1, 0]);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn pick_redness_extrema(images: &[Image], labels: &[usize], per_class: usize) -> Result<Vec<usize>> {
+    super::check_len("labels", labels.len(), images.len())?;
+    if per_class < 2 || per_class % 2 != 0 {
+        return Err(Error::InvalidArgument(format!("per_class must be an even number >= 2, got {per_class}")));
+    }
+    let red: Vec<f64> = images.iter().map(redness).collect::<Result<_>>()?;
+    let mut classes: Vec<usize> = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let mut out = Vec::new();
+    for c in classes {
+        let mut idx: Vec<usize> = (0..images.len()).filter(|&i| labels[i] == c).collect();
+        if idx.len() < per_class {
+            return Err(Error::InvalidArgument(format!("class {c} has {} images, fewer than per_class = {per_class}", idx.len())));
+        }
+        idx.sort_by(|&a, &b| red[b].total_cmp(&red[a]).then(a.cmp(&b)));
+        out.extend_from_slice(&idx[..per_class / 2]);
+        out.extend_from_slice(&idx[idx.len() - per_class / 2..]);
+    }
+    Ok(out)
+}
