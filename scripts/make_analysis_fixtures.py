@@ -159,8 +159,8 @@ def main():
     # graphs depend on tie-breaking rather than on the algorithm
     dig = np.round(load_digits().data[:300] + rng.uniform(0, 0.01, size=(300, 64)), 6)
     ts = decomposition.TruncatedSVD(5, random_state=0).fit(dig)
-    nmf = decomposition.NMF(5, max_iter=400).fit(dig)
-    iso = manifold.Isomap(n_neighbors=12, n_components=2).fit_transform(dig)
+    nmf = decomposition.NMF(5, max_iter=400, random_state=0).fit(dig)
+    iso = manifold.Isomap(n_neighbors=12, n_components=2, eigen_solver="dense").fit_transform(dig)
     mds = manifold.MDS(n_components=2, n_init=1, init="classical_mds", metric="euclidean").fit(dig[:100])
     f["reduce"] = {"digits300": L(dig),
                    "tsvd_ratio": L(ts.explained_variance_ratio_), "tsvd_singular": L(ts.singular_values_),

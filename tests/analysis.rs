@@ -290,3 +290,59 @@ fn intrinsic_dimension_estimates() {
     let pr = dimensionality::participation_ratio(&iso).unwrap();
     assert!((pr - 5.0).abs() < 0.2, "isotropic 5-D participation ratio {pr}");
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn cli_pca_cluster_score_rsa() {
+    use neuroscope::data::npy;
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_neuroscope");
+    let dir = std::env::temp_dir().join(format!("neuroscope-cli-analysis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = &fixture()["cluster"];
+    let x = mat(&f["x"]);
+    let xp = dir.join("x.npy");
+    npy::write_f64(&xp, &x.clone().into_dyn()).unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(bin).args(args).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr))
+    };
+    let evr = dir.join("evr.npy");
+    let (ok, out) = run(&["pca", "--input", xp.to_str().unwrap(), "--out", evr.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let ratios = npy::read_f64(&evr).unwrap();
+    let want = Pca::new().fit(&x).unwrap();
+    assert_eq!(ratios.as_slice().unwrap(), want.explained_variance_ratio().as_slice().unwrap());
+    let lab = dir.join("labels.npy");
+    let (ok, out) = run(&["cluster", "--method", "dbscan", "--eps", "1.5", "--input", xp.to_str().unwrap(), "--out", lab.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(same_partition(&npy::read_i64(&lab).unwrap(), &veci(&f["dbscan"])));
+    let truth = dir.join("truth.npy");
+    npy::write_i64(&truth, &veci(&f["labels"])).unwrap();
+    let (ok, out) = run(&["score", "--metric", "ari", "--true", truth.to_str().unwrap(), "--pred", lab.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let v: f64 = out.trim().parse().unwrap();
+    assert_eq!(v, metrics::adjusted_rand_score(&veci(&f["labels"]), &veci(&f["dbscan"])).unwrap());
+    let (ok, out) = run(&["cluster", "--method", "spectral", "--input", xp.to_str().unwrap(), "--out", lab.to_str().unwrap()]);
+    assert!(!ok && out.contains("kmeans, dbscan"), "{out}");
+    // rsa on a recording file
+    let mut rec = neuroscope::record::Recording::default();
+    let layers: Vec<Array2<f64>> = fixture()["rsa"]["layers"].as_array().unwrap().iter().map(mat).collect();
+    for (i, l) in layers.iter().enumerate() {
+        rec.layers.push(format!("layer{i}"));
+        rec.data.insert(format!("layer{i}"), l.mapv(|v| v as f32).into_dyn());
+    }
+    let acts = dir.join("acts.safetensors");
+    rec.save_safetensors(&acts).unwrap();
+    let rsa_out = dir.join("rsa.safetensors");
+    let (ok, out) = run(&["rsa", "--acts", acts.to_str().unwrap(), "--out", rsa_out.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let t = neuroscope::data::tensors::Tensors::load(&rsa_out).unwrap();
+    assert_eq!(t.metadata["layers"], r#"["layer0","layer1","layer2"]"#);
+    let so = t.f64("second_order").unwrap();
+    let want = mat(&fixture()["rsa"]["spearman"]);
+    assert!(so.iter().zip(want.iter()).all(|(a, b)| (a - b).abs() < 1e-5), "second order from f32 activations");
+    assert!(t.arrays.contains_key("first_order/layer1"));
+    let (ok, out) = run(&["rsa", "--acts", acts.to_str().unwrap(), "--out", rsa_out.to_str().unwrap(), "--layers", "layer0,fc9"]);
+    assert!(!ok && out.contains("layer0, layer1, layer2"), "{out}");
+}

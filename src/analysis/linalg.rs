@@ -83,7 +83,17 @@ pub fn matmul_nt(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     product(a.nrows(), b.nrows(), |out| matmul(out, Accum::Replace, view(&a), view(&b).transpose(), 1.0, par()))
 }
 
+/// `a b^T` on the calling thread only (for use inside parallel loops).
+pub(crate) fn matmul_nt_seq(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
+    let (a, b) = (std_layout(a), std_layout(b));
+    product(a.nrows(), b.nrows(), |out| matmul(out, Accum::Replace, view(&a), view(&b).transpose(), 1.0, Par::Seq))
+}
+
 /// The Gram matrix `x x^T` (samples x samples), symmetrised exactly.
+///
+/// Few rows and very many columns (64 stimuli x 290,400 units) is the RSA shape: the product
+/// is then split over fixed column slabs, one per task, and the partial sums added in slab
+/// order, so the result does not depend on the thread count.
 ///
 /// ```
 /// use ndarray::array;
@@ -91,9 +101,49 @@ pub fn matmul_nt(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
 /// assert_eq!(g[[0, 1]], g[[1, 0]]);
 /// ```
 pub fn gram(x: &Array2<f64>) -> Array2<f64> {
-    let mut g = matmul_nt(x, x);
-    symmetrize(&mut g);
+    let (n, p) = x.dim();
+    let x = std_layout(x);
+    let xs = x.as_slice().expect("standard layout");
+    let mut g = if n <= 256 && p >= 32 * 1024 {
+        use rayon::prelude::*;
+        const SLAB: usize = 16 * 1024;
+        let parts: Vec<Array2<f64>> = (0..p.div_ceil(SLAB))
+            .into_par_iter()
+            .map(|s| {
+                let c0 = s * SLAB;
+                let w = SLAB.min(p - c0);
+                let v = MatRef::from_row_major_slice_with_stride(&xs[c0..], n, w, p);
+                syrk_lower(v, Par::Seq)
+            })
+            .collect();
+        let mut acc = Array2::zeros((n, n));
+        for part in parts {
+            acc += &part;
+        }
+        acc
+    } else {
+        syrk_lower(view(&x), par())
+    };
+    mirror_lower(&mut g);
     g
+}
+
+/// Lower triangle (diagonal included) of `v v^T`: half the work of a full product.
+fn syrk_lower(v: MatRef<'_, f64>, par: Par) -> Array2<f64> {
+    use faer::linalg::matmul::triangular::{matmul as tri, BlockStructure};
+    let n = v.nrows();
+    product(n, n, |out| {
+        tri(out, BlockStructure::TriangularLower, Accum::Replace, v, BlockStructure::Rectangular, v.transpose(), BlockStructure::Rectangular, 1.0, par)
+    })
+}
+
+fn mirror_lower(g: &mut Array2<f64>) {
+    let n = g.nrows();
+    for i in 0..n {
+        for j in 0..i {
+            g[[j, i]] = g[[i, j]];
+        }
+    }
 }
 
 /// The cross-product matrix `x^T x` (features x features), symmetrised exactly.
@@ -104,20 +154,10 @@ pub fn gram(x: &Array2<f64>) -> Array2<f64> {
 /// assert_eq!(c, array![[1.0, 2.0], [2.0, 4.0]]);
 /// ```
 pub fn cross(x: &Array2<f64>) -> Array2<f64> {
-    let mut c = matmul_tn(x, x);
-    symmetrize(&mut c);
+    let x = std_layout(x);
+    let mut c = syrk_lower(view(&x).transpose(), par());
+    mirror_lower(&mut c);
     c
-}
-
-fn symmetrize(g: &mut Array2<f64>) {
-    let n = g.nrows();
-    for i in 0..n {
-        for j in 0..i {
-            let v = 0.5 * (g[[i, j]] + g[[j, i]]);
-            g[[i, j]] = v;
-            g[[j, i]] = v;
-        }
-    }
 }
 
 /// Eigendecomposition of a symmetric matrix, eigenvalues in DEcreasing order (the order PCA

@@ -93,16 +93,22 @@ where
             got: format!("{n} x {p}"),
         });
     }
-    let mut out = Array2::<f64>::zeros((n, p));
-    for ((i, j), v) in x.indexed_iter() {
-        let v = v.to_f64();
-        if !v.is_finite() {
-            return Err(Error::InvalidArgument(format!(
-                "{what} holds a non-finite value ({v}) at row {i}, column {j}; remove or impute \
-                 NaN/inf values first (recordings of diverged networks can hold them)"
-            )));
+    let out: Array2<f64> = match x.as_slice() {
+        // contiguous row-major input (what recordings and .npy files give): convert in parallel
+        Some(src) => {
+            use rayon::prelude::*;
+            let v: Vec<f64> = src.par_iter().with_min_len(1 << 14).map(|v| v.to_f64()).collect();
+            Array2::from_shape_vec((n, p), v).expect("shape matches")
         }
-        out[[i, j]] = v;
+        None => x.mapv(|v| v.to_f64()),
+    };
+    if let Some(k) = out.as_slice().expect("fresh").iter().position(|v| !v.is_finite()) {
+        let (i, j) = (k / p, k % p);
+        let v = out[[i, j]];
+        return Err(Error::InvalidArgument(format!(
+            "{what} holds a non-finite value ({v}) at row {i}, column {j}; remove or impute \
+             NaN/inf values first (recordings of diverged networks can hold them)"
+        )));
     }
     Ok(out)
 }

@@ -30,7 +30,30 @@ fn sq_norms(x: &Array2<f64>) -> Vec<f64> {
 /// Exact squared euclidean distance.
 #[inline]
 pub fn sq_dist(a: ArrayView1<f64>, b: ArrayView1<f64>) -> f64 {
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum()
+    match (a.as_slice(), b.as_slice()) {
+        (Some(a), Some(b)) => sq_dist_slice(a, b),
+        _ => a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum(),
+    }
+}
+
+/// Squared euclidean distance of two equal-length slices, four accumulators so the compiler
+/// vectorises it (the order of additions is fixed, so results are reproducible).
+#[inline]
+pub fn sq_dist_slice(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let chunks = a.len() / 4;
+    for c in 0..chunks {
+        for k in 0..4 {
+            let d = a[4 * c + k] - b[4 * c + k];
+            acc[k] += d * d;
+        }
+    }
+    let mut tail = 0.0;
+    for i in 4 * chunks..a.len() {
+        let d = a[i] - b[i];
+        tail += d * d;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Visit blocks of rows with their approximate squared distances to all rows of `x`, in parallel;
@@ -59,13 +82,7 @@ fn blocks<R: Send>(x: &Array2<f64>, f: impl Fn(usize, &Array2<f64>, &[f64]) -> R
 fn linalg_block(xb: &Array2<f64>, x: &Array2<f64>) -> Array2<f64> {
     // One block's products with every row; the outer loop is already parallel, so the product
     // itself runs on one thread (nested parallelism only adds overhead here).
-    faer_seq(|| linalg::matmul_nt(xb, x))
-}
-
-fn faer_seq<R>(f: impl FnOnce() -> R) -> R {
-    // faer's `Par::rayon(0)` inside a rayon worker uses the same pool; that is correct and cheap
-    // enough, so this is just a named seam should we need to change it.
-    f()
+    linalg::matmul_nt_seq(xb, x)
 }
 
 /// Slack under which a fast distance is recomputed exactly.

@@ -85,34 +85,61 @@ impl Correlation {
 
 /// First-order matrix of a layer: rows of `x` are stimuli (flattened activations).
 pub fn similarity<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, metric: Metric) -> Result<Array2<f64>> {
-    let mut x = to_f64_checked(x, "RSA activations", 2)?;
-    match metric {
-        Metric::Euclidean => Ok(neighbors::pairwise_distances(&x)),
-        Metric::Pearson | Metric::Cosine => {
-            for (i, mut row) in x.rows_mut().into_iter().enumerate() {
-                if metric == Metric::Pearson {
-                    let m = row.mean().unwrap_or(0.0);
-                    row.mapv_inplace(|v| v - m);
-                }
-                let norm = row.dot(&row).sqrt();
-                if norm == 0.0 {
-                    return Err(Error::InvalidArgument(format!(
-                        "stimulus {i} has a {} response vector, so its {} with others is undefined; \
-                         drop the stimulus or the silent layer",
-                        if metric == Metric::Pearson { "constant" } else { "zero" },
-                        if metric == Metric::Pearson { "correlation" } else { "cosine" }
-                    )));
-                }
-                row.mapv_inplace(|v| v / norm);
-            }
-            let mut g = linalg::gram(&x);
-            for i in 0..g.nrows() {
-                g[[i, i]] = 1.0;
-            }
-            g.mapv_inplace(|v| v.clamp(-1.0, 1.0));
-            Ok(g)
-        }
+    if metric == Metric::Euclidean {
+        let x = to_f64_checked(x, "RSA activations", 2)?;
+        return Ok(neighbors::pairwise_distances(&x));
     }
+    let (n, p) = x.dim();
+    if n < 2 || p == 0 {
+        return Err(Error::Shape { what: "RSA activations".into(), expected: "at least 2 rows (stimuli) and 1 column (unit)".into(), got: format!("{n} x {p}") });
+    }
+    // one fused pass per stimulus: widen to f64, check, centre (Pearson), scale to unit norm
+    use rayon::prelude::*;
+    let src = x.as_standard_layout();
+    let src = src.as_slice().expect("standard layout");
+    let mut z = Array2::<f64>::zeros((n, p));
+    let problems: Vec<String> = z
+        .as_slice_mut()
+        .expect("fresh")
+        .par_chunks_mut(p)
+        .zip(src.par_chunks(p))
+        .enumerate()
+        .filter_map(|(i, (row, s))| {
+            let mut sum = 0.0;
+            for (o, v) in row.iter_mut().zip(s) {
+                *o = v.to_f64();
+                sum += *o;
+            }
+            if !sum.is_finite() {
+                let j = row.iter().position(|v| !v.is_finite()).unwrap_or(0);
+                return Some(format!("RSA activations hold a non-finite value ({}) at row {i}, column {j}; remove or impute NaN/inf values first", row[j]));
+            }
+            if metric == Metric::Pearson {
+                let m = sum / p as f64;
+                row.iter_mut().for_each(|v| *v -= m);
+            }
+            let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if norm == 0.0 {
+                return Some(format!(
+                    "stimulus {i} has a {} response vector, so its {} with others is undefined; drop the stimulus or the silent layer",
+                    if metric == Metric::Pearson { "constant" } else { "zero" },
+                    if metric == Metric::Pearson { "correlation" } else { "cosine" }
+                ));
+            }
+            let inv = 1.0 / norm;
+            row.iter_mut().for_each(|v| *v *= inv);
+            None
+        })
+        .collect();
+    if let Some(msg) = problems.into_iter().next() {
+        return Err(Error::InvalidArgument(msg));
+    }
+    let mut g = linalg::gram(&z);
+    for i in 0..n {
+        g[[i, i]] = 1.0;
+    }
+    g.mapv_inplace(|v| v.clamp(-1.0, 1.0));
+    Ok(g)
 }
 
 /// Representational dissimilarity matrix: `1 - r` for Pearson and cosine, the distance for
@@ -575,4 +602,62 @@ pub fn pick_redness_extrema(images: &[Image], labels: &[usize], per_class: usize
         out.extend_from_slice(&idx[idx.len() - per_class / 2..]);
     }
     Ok(out)
+}
+
+/// First-order matrices of every layer of a recording and the second-order matrix between
+/// them: seed 2's whole RSA in one value.
+#[derive(Debug, Clone)]
+pub struct Rsa {
+    /// Layer names, in the recording's order.
+    pub layers: Vec<String>,
+    /// One `n x n` matrix per layer.
+    pub first_order: Vec<Array2<f64>>,
+    /// `layers x layers` matrix.
+    pub second_order: Array2<f64>,
+    /// How stimuli were compared.
+    pub metric: Metric,
+    /// How layers were compared.
+    pub correlation: Correlation,
+}
+
+impl Rsa {
+    /// Run RSA over every layer of `rec` (stimuli in the recording's order; reorder the
+    /// matrices afterwards with [`reorder`]).
+    ///
+    /// ```
+    /// use neuroscope::record::Recording;
+    /// use neuroscope::analysis::rsa::{Rsa, Metric, Correlation};
+    /// let mut rec = Recording::default();
+    /// for (k, name) in ["conv", "fc"].iter().enumerate() {
+    ///     rec.layers.push(name.to_string());
+    ///     rec.data.insert(name.to_string(), ndarray::ArrayD::from_shape_fn(vec![5, 4], |d| ((d[0] * (d[1] + k + 1)) % 7) as f32));
+    /// }
+    /// let r = Rsa::of_recording(&rec, Metric::Pearson, Correlation::Spearman)?;
+    /// assert_eq!(r.second_order.dim(), (2, 2));
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn of_recording(rec: &crate::record::Recording, metric: Metric, correlation: Correlation) -> Result<Rsa> {
+        let mut first_order = Vec::new();
+        for l in &rec.layers {
+            let m = rec.matrix(l)?;
+            first_order.push(similarity(&m, metric).map_err(|e| Error::InvalidArgument(format!("layer {l}: {e}")))?);
+        }
+        let second_order = second_order(&first_order, correlation)?;
+        Ok(Rsa { layers: rec.layers.clone(), first_order, second_order, metric, correlation })
+    }
+
+    /// Save as `.safetensors`: `first_order/<layer>` and `second_order` (float64), with the
+    /// layer order, metric and correlation in the metadata.
+    pub fn save_safetensors(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        use crate::data::tensors::{Array, Tensors};
+        let mut t = Tensors::default();
+        for (l, m) in self.layers.iter().zip(&self.first_order) {
+            t.insert(format!("first_order/{l}"), Array::F64(m.clone().into_dyn()));
+        }
+        t.insert("second_order", Array::F64(self.second_order.clone().into_dyn()));
+        t.metadata.insert("layers".into(), crate::record::json_list(&self.layers));
+        t.metadata.insert("metric".into(), format!("{:?}", self.metric).to_lowercase());
+        t.metadata.insert("correlation".into(), format!("{:?}", self.correlation).to_lowercase());
+        t.save(path)
+    }
 }

@@ -83,6 +83,94 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// PCA of a samples x features .npy matrix: writes the explained variance ratio of every
+    /// component (share of the total variance) and prints components needed for 50-99%.
+    Pca {
+        /// Input matrix (.npy, any numeric dtype, N x F; higher ranks are flattened per sample).
+        #[arg(long)]
+        input: PathBuf,
+        /// Output .npy (float64) of explained variance ratios.
+        #[arg(long)]
+        out: PathBuf,
+        /// Keep only this many components (default: all).
+        #[arg(long)]
+        n_components: Option<usize>,
+        /// auto, full, svd or randomized.
+        #[arg(long, default_value = "auto")]
+        solver: String,
+        /// Seed of the randomized solver.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Cluster the rows of a .npy matrix; writes int64 labels (-1 = noise).
+    Cluster {
+        /// kmeans, dbscan, hdbscan, optics, agglomerative or gmm.
+        #[arg(long)]
+        method: String,
+        /// Input matrix (.npy, N x F).
+        #[arg(long)]
+        input: PathBuf,
+        /// Output labels (.npy, int64).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of clusters (kmeans, agglomerative) or components (gmm).
+        #[arg(long)]
+        n_clusters: Option<usize>,
+        /// DBSCAN radius.
+        #[arg(long)]
+        eps: Option<f64>,
+        /// DBSCAN/HDBSCAN/OPTICS min_samples.
+        #[arg(long)]
+        min_samples: Option<usize>,
+        /// HDBSCAN min_cluster_size.
+        #[arg(long)]
+        min_cluster_size: Option<usize>,
+        /// Agglomerative linkage: ward, average, complete, single.
+        #[arg(long)]
+        linkage: Option<String>,
+        /// Seed (kmeans, gmm).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Any other parameter as key=value (repeatable), e.g. --param xi=0.1.
+        #[arg(long = "param")]
+        params: Vec<String>,
+    },
+    /// Compare two labellings (ari, ami, nmi, homogeneity, completeness, v_measure,
+    /// fowlkes_mallows, rand, mi) or score labels on data (silhouette, calinski_harabasz,
+    /// davies_bouldin with --data); prints the value.
+    Score {
+        /// Score name.
+        #[arg(long)]
+        metric: String,
+        /// True labels (.npy integers); not needed for the data-based scores.
+        #[arg(long = "true")]
+        truth: Option<PathBuf>,
+        /// Predicted labels (.npy integers).
+        #[arg(long)]
+        pred: PathBuf,
+        /// Data matrix for silhouette, calinski_harabasz, davies_bouldin.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Representational similarity analysis of a recording (from `neuroscope record`):
+    /// first-order matrices per layer and the second-order matrix between layers.
+    Rsa {
+        /// Recording (.safetensors, one tensor per layer).
+        #[arg(long)]
+        acts: PathBuf,
+        /// Output .safetensors: first_order/<layer>, second_order; layer order in metadata.
+        #[arg(long)]
+        out: PathBuf,
+        /// First order: pearson, cosine or euclidean.
+        #[arg(long, default_value = "pearson")]
+        metric: String,
+        /// Second order: spearman, pearson or kendall.
+        #[arg(long, default_value = "spearman")]
+        correlation: String,
+        /// Only these layers (comma-separated), in this order.
+        #[arg(long)]
+        layers: Option<String>,
+    },
     /// Print the chosen compute device.
     Device {
         /// auto, cpu, cuda, cuda:N, metal
@@ -101,8 +189,140 @@ fn main() -> ExitCode {
     }
 }
 
+/// A `.npy` file as a samples x features f64 matrix (trailing axes flattened).
+fn read_matrix(path: &std::path::Path) -> neuroscope::Result<ndarray::Array2<f64>> {
+    let a = npy::read_f64(path)?;
+    if a.ndim() < 2 {
+        return Err(neuroscope::Error::Shape {
+            what: format!("{}", path.display()),
+            expected: "N x F (samples x features)".into(),
+            got: format!("{:?}", a.shape()),
+        });
+    }
+    let n = a.shape()[0];
+    let f = a.len() / n.max(1);
+    a.into_shape_with_order((n, f)).map_err(|e| neuroscope::Error::InvalidArgument(e.to_string()))
+}
+
+fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
+    use neuroscope::analysis::{cluster::Method, metrics, pca, rsa};
+    match cmd {
+        Command::Pca { input, out, n_components, solver, seed } => {
+            let x = read_matrix(&input)?;
+            let solver = match solver.as_str() {
+                "auto" => pca::Solver::Auto,
+                "full" => pca::Solver::Full,
+                "svd" => pca::Solver::Svd,
+                "randomized" => pca::Solver::Randomized,
+                s => return Err(neuroscope::Error::UnknownName { kind: "PCA solver".into(), name: s.into(), valid: "auto, full, svd, randomized".into() }),
+            };
+            let mut p = pca::Pca::new().solver(solver).seed(seed);
+            if let Some(k) = n_components {
+                p = p.n_components(k);
+            }
+            let f = p.fit(&x)?;
+            npy::write_f64(&out, &f.explained_variance_ratio().clone().into_dyn())?;
+            println!("{} samples x {} features, solver {:?}, total variance {:.6e}", x.nrows(), x.ncols(), f.solver(), f.total_variance());
+            for share in [0.5, 0.8, 0.9, 0.95, 0.99] {
+                match f.n_components_for(share) {
+                    Some(k) => println!("components for {:>2.0}%: {k}", share * 100.0),
+                    None => println!("components for {:>2.0}%: more than the {} kept", share * 100.0, f.n_components()),
+                }
+            }
+            println!("wrote {} ({} ratios)", out.display(), f.n_components());
+        }
+        Command::Cluster { method, input, out, n_clusters, eps, min_samples, min_cluster_size, linkage, seed, params } => {
+            let x = read_matrix(&input)?;
+            let mut kv: Vec<(String, String)> = Vec::new();
+            if let Some(k) = n_clusters {
+                let key = if method == "gmm" { "n_components" } else { "n_clusters" };
+                kv.push((key.into(), k.to_string()));
+            }
+            if let Some(e) = eps {
+                kv.push(("eps".into(), e.to_string()));
+            }
+            if let Some(m) = min_samples {
+                kv.push(("min_samples".into(), m.to_string()));
+            }
+            if let Some(m) = min_cluster_size {
+                kv.push(("min_cluster_size".into(), m.to_string()));
+            }
+            if let Some(l) = linkage {
+                kv.push(("linkage".into(), l));
+            }
+            if let Some(s) = seed {
+                kv.push(("seed".into(), s.to_string()));
+            }
+            for p in params {
+                let (k, v) = p.split_once('=').ok_or_else(|| neuroscope::Error::InvalidArgument(format!("--param {p}: expected key=value")))?;
+                kv.push((k.into(), v.into()));
+            }
+            let refs: Vec<(&str, &str)> = kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let m = Method::parse(&method, &refs)?;
+            let labels = m.fit_predict(&x)?;
+            npy::write_i64(&out, &labels)?;
+            let noise = labels.iter().filter(|&&l| l < 0).count();
+            println!(
+                "{}: {} clusters, {} noise points of {}; wrote {}",
+                m.name(),
+                neuroscope::analysis::cluster::count_clusters(&labels),
+                noise,
+                labels.len(),
+                out.display()
+            );
+        }
+        Command::Score { metric, truth, pred, data } => {
+            let p = npy::read_i64(&pred)?;
+            let v = match metric.as_str() {
+                "silhouette" | "calinski_harabasz" | "davies_bouldin" => {
+                    let d = data.ok_or_else(|| neuroscope::Error::InvalidArgument(format!("--metric {metric} needs --data X.npy")))?;
+                    let x = read_matrix(&d)?;
+                    match metric.as_str() {
+                        "silhouette" => metrics::silhouette_score(&x, &p)?,
+                        "calinski_harabasz" => metrics::calinski_harabasz_score(&x, &p)?,
+                        _ => metrics::davies_bouldin_score(&x, &p)?,
+                    }
+                }
+                _ => {
+                    let t = truth.ok_or_else(|| neuroscope::Error::InvalidArgument(format!("--metric {metric} needs --true A.npy")))?;
+                    metrics::score_by_name(&metric, &npy::read_i64(&t)?, &p)?
+                }
+            };
+            println!("{v}");
+        }
+        Command::Rsa { acts, out, metric, correlation, layers } => {
+            let mut rec = neuroscope::record::Recording::load_safetensors(&acts)?;
+            if let Some(ls) = layers {
+                let want: Vec<String> = ls.split(',').map(|s| s.trim().to_string()).collect();
+                for w in &want {
+                    if !rec.data.contains_key(w) {
+                        return Err(neuroscope::Error::UnknownName {
+                            kind: "recorded layer".into(),
+                            name: w.clone(),
+                            valid: rec.layers.join(", "),
+                        });
+                    }
+                }
+                rec.layers = want;
+            }
+            let r = rsa::Rsa::of_recording(&rec, rsa::Metric::parse(&metric)?, rsa::Correlation::parse(&correlation)?)?;
+            r.save_safetensors(&out)?;
+            println!("second-order {:?} between {} layers over {} stimuli:", r.correlation, r.layers.len(), rec.len());
+            let w = r.layers.iter().map(|l| l.len()).max().unwrap_or(0).max(6);
+            for (i, l) in r.layers.iter().enumerate() {
+                let row: Vec<String> = (0..r.layers.len()).map(|j| format!("{:6.3}", r.second_order[[i, j]])).collect();
+                println!("{l:>w$} {}", row.join(" "));
+            }
+            println!("wrote {}", out.display());
+        }
+        _ => unreachable!("only analysis commands are routed here"),
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> neuroscope::Result<()> {
     match cli.command {
+        c @ (Command::Pca { .. } | Command::Cluster { .. } | Command::Score { .. } | Command::Rsa { .. }) => run_analysis(c)?,
         Command::Datasets => {
             println!("{:<26} {:>7}  {:<10}  source", "name", "images", "shape");
             for ds in [embedded::mnist(), embedded::fashion_mnist()] {

@@ -30,6 +30,7 @@ pub mod image;
 pub mod loader;
 pub mod npy;
 pub mod remote;
+pub mod tensors;
 pub mod transforms;
 
 pub use self::image::Image;

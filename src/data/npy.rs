@@ -249,6 +249,60 @@ fn write_raw(path: &Path, descr: &str, shape: &[usize], data: &[u8]) -> Result<(
     std::fs::write(path, out).map_err(|e| Error::io(path, e))
 }
 
+/// Reads any numeric `.npy` array as `f64` (no precision lost for `float64` files).
+///
+/// ```
+/// let path = std::env::temp_dir().join("neuroscope-doc-f64.npy");
+/// let a = ndarray::arr2(&[[0.1f64, 0.2], [0.3, 1e-300]]).into_dyn();
+/// neuroscope::data::npy::write_f64(&path, &a).unwrap();
+/// assert_eq!(neuroscope::data::npy::read_f64(&path).unwrap(), a);
+/// ```
+pub fn read_f64(path: impl AsRef<Path>) -> Result<ArrayD<f64>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (h, data) = header(&bytes, path)?;
+    let v: Vec<f64> = decode(&h, data).collect();
+    ArrayD::from_shape_vec(h.shape.clone(), v).map_err(|e| Error::format(path, e.to_string()))
+}
+
+/// Writes an `f64` array as a `.npy` file.
+pub fn write_f64(path: impl AsRef<Path>, array: &ArrayD<f64>) -> Result<()> {
+    let data: Vec<u8> = array.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_raw(path.as_ref(), "<f8", array.shape(), &data)
+}
+
+/// Reads signed integer labels (cluster labels with -1 for noise) from a 1-D `.npy` file.
+///
+/// ```
+/// let path = std::env::temp_dir().join("neuroscope-doc-i64.npy");
+/// neuroscope::data::npy::write_i64(&path, &[0, -1, 3]).unwrap();
+/// assert_eq!(neuroscope::data::npy::read_i64(&path).unwrap(), vec![0, -1, 3]);
+/// ```
+pub fn read_i64(path: impl AsRef<Path>) -> Result<Vec<i64>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (h, data) = header(&bytes, path)?;
+    if h.shape.len() != 1 {
+        return Err(Error::format(path, format!("labels must be one-dimensional, found shape {:?}", h.shape)));
+    }
+    decode(&h, data)
+        .enumerate()
+        .map(|(i, v)| {
+            if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                Ok(v as i64)
+            } else {
+                Err(Error::format(path, format!("label {i} is {v}; labels must be integers")))
+            }
+        })
+        .collect()
+}
+
+/// Writes signed integer labels as an `int64` `.npy` file.
+pub fn write_i64(path: impl AsRef<Path>, labels: &[i64]) -> Result<()> {
+    let data: Vec<u8> = labels.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_raw(path.as_ref(), "<i8", &[labels.len()], &data)
+}
+
 /// Writes an `f32` array as a version-1 little-endian `.npy` file.
 pub fn write(path: impl AsRef<Path>, array: &ArrayD<f32>) -> Result<()> {
     let data: Vec<u8> = array.iter().flat_map(|v| v.to_le_bytes()).collect();

@@ -116,23 +116,66 @@ impl Recording {
     }
 
     /// Saves one `f32` tensor per layer, plus `labels` (int64) when present, as
-    /// `.safetensors` (loadable with `safetensors.numpy.load_file`).
+    /// `.safetensors` (loadable with `safetensors.numpy.load_file`). The layer order and the
+    /// class names go into the file's metadata (`layers`, `class_names`, JSON lists).
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let mut map: HashMap<String, Tensor> = HashMap::new();
+        use crate::data::tensors::{Array, Tensors};
+        let mut t = Tensors::default();
         for (k, a) in &self.data {
-            let t = Tensor::from_slice(
-                a.as_standard_layout().as_slice().unwrap_or(&[]),
-                a.shape(),
-                &Device::Cpu,
-            )?;
-            map.insert(k.clone(), t);
+            t.insert(k.clone(), Array::F32(a.clone()));
         }
         if let Some(l) = &self.labels {
-            let v: Vec<i64> = l.iter().map(|&x| x as i64).collect();
-            map.insert("labels".into(), Tensor::from_vec(v, l.len(), &Device::Cpu)?);
+            t.insert("labels", Array::I64(ndarray::Array1::from_iter(l.iter().map(|&x| x as i64)).into_dyn()));
         }
-        candle_core::safetensors::save(&map, path).map_err(|e| Error::format(path, e.to_string()))
+        t.metadata.insert("layers".into(), json_list(&self.layers));
+        if !self.class_names.is_empty() {
+            t.metadata.insert("class_names".into(), json_list(&self.class_names));
+        }
+        t.save(path)
+    }
+
+    /// Reads a recording written by [`save_safetensors`](Self::save_safetensors) (or any
+    /// safetensors file of per-layer arrays: without `layers` metadata, every tensor but
+    /// `labels` is a layer, in name order).
+    ///
+    /// ```
+    /// use neuroscope::record::Recording;
+    /// let mut r = Recording::default();
+    /// r.layers = vec!["b".into(), "a".into()];
+    /// r.data.insert("a".into(), ndarray::ArrayD::zeros(vec![2, 3]));
+    /// r.data.insert("b".into(), ndarray::ArrayD::ones(vec![2, 4]));
+    /// r.labels = Some(vec![1, 0]);
+    /// let path = std::env::temp_dir().join("neuroscope-doc-rec.safetensors");
+    /// r.save_safetensors(&path)?;
+    /// let back = Recording::load_safetensors(&path)?;
+    /// assert_eq!(back.layers, vec!["b", "a"]);
+    /// assert_eq!(back.labels, Some(vec![1, 0]));
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Recording> {
+        let path = path.as_ref();
+        let t = crate::data::tensors::Tensors::load(path)?;
+        let layers: Vec<String> = match t.metadata.get("layers") {
+            Some(s) => parse_json_list(s).ok_or_else(|| Error::format(path, "metadata `layers` is not a JSON list of strings"))?,
+            None => t.names().into_iter().filter(|n| *n != "labels").map(String::from).collect(),
+        };
+        let mut rec = Recording { layers: layers.clone(), ..Default::default() };
+        for l in &layers {
+            let a = t.f64(l).map_err(|_| Error::format(path, format!("layer {l} is listed in the metadata but not stored")))?;
+            rec.data.insert(l.clone(), a.mapv(|v| v as f32));
+        }
+        if t.arrays.contains_key("labels") {
+            let l = t.i64("labels")?;
+            if l.iter().any(|&v| v < 0) {
+                return Err(Error::format(path, "labels must be non-negative"));
+            }
+            rec.labels = Some(l.iter().map(|&v| v as usize).collect());
+        }
+        if let Some(c) = t.metadata.get("class_names") {
+            rec.class_names = parse_json_list(c).unwrap_or_default();
+        }
+        rec.indices = (0..rec.len()).collect();
+        Ok(rec)
     }
 
     /// Saves `<layer>.npy` for every layer (dots kept in the name) and `labels.npy` into `dir`.
@@ -442,5 +485,70 @@ impl<'m> Recorder<'m> {
             units,
             ..Recording::default()
         })
+    }
+}
+
+/// A JSON list of strings (for safetensors metadata).
+///
+/// ```
+/// let s = neuroscope::record::json_list(&["a\"b".to_string(), "c".to_string()]);
+/// assert_eq!(neuroscope::record::parse_json_list(&s).unwrap(), vec!["a\"b", "c"]);
+/// ```
+pub fn json_list(items: &[String]) -> String {
+    let parts: Vec<String> = items
+        .iter()
+        .map(|s| {
+            let mut e = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => e.push_str("\\\""),
+                    '\\' => e.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => e.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => e.push(c),
+                }
+            }
+            e.push('"');
+            e
+        })
+        .collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// Parse what [`json_list`] writes (and any JSON list of plain strings).
+///
+/// ```
+/// assert_eq!(neuroscope::record::parse_json_list(r#"["x", "y"]"#).unwrap(), vec!["x", "y"]);
+/// ```
+pub fn parse_json_list(s: &str) -> Option<Vec<String>> {
+    let s = s.trim();
+    let inner = s.strip_prefix('[')?.strip_suffix(']')?.trim();
+    let mut out = Vec::new();
+    let mut chars = inner.chars().peekable();
+    loop {
+        while matches!(chars.peek(), Some(c) if c.is_whitespace() || *c == ',') {
+            chars.next();
+        }
+        match chars.next() {
+            None => return Some(out),
+            Some('"') => {}
+            Some(_) => return None,
+        }
+        let mut cur = String::new();
+        loop {
+            match chars.next()? {
+                '"' => break,
+                '\\' => match chars.next()? {
+                    'u' => {
+                        let h: String = (0..4).filter_map(|_| chars.next()).collect();
+                        cur.push(char::from_u32(u32::from_str_radix(&h, 16).ok()?)?);
+                    }
+                    'n' => cur.push('\n'),
+                    't' => cur.push('\t'),
+                    c => cur.push(c),
+                },
+                c => cur.push(c),
+            }
+        }
+        out.push(cur);
     }
 }

@@ -9,7 +9,7 @@
 use crate::analysis::{neighbors::sq_dist, to_f64_checked, Scalar};
 use crate::rng::Rng;
 use crate::{Error, Result};
-use ndarray::{Array2, ArrayBase, ArrayView1, Data, Ix2};
+use ndarray::{Array2, ArrayBase, Data, Ix2};
 use rayon::prelude::*;
 
 const CHUNK: usize = 512;
@@ -100,7 +100,7 @@ fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
     let mut centers = Array2::zeros((k, p));
     let first = rng.below(n as u64) as usize;
     centers.row_mut(0).assign(&x.row(first));
-    let mut closest: Vec<f64> = (0..n).into_par_iter().map(|i| sq_dist(x.row(i), x.row(first))).collect();
+    let mut closest: Vec<f64> = (0..n).into_par_iter().with_min_len(CHUNK).map(|i| sq_dist(x.row(i), x.row(first))).collect();
     let mut pot: f64 = closest.iter().sum();
     for c in 1..k {
         let mut cum = Vec::with_capacity(n);
@@ -117,7 +117,7 @@ fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
             .collect();
         let mut best = (f64::INFINITY, 0usize, Vec::new());
         for &cand in &candidates {
-            let d: Vec<f64> = (0..n).into_par_iter().map(|i| closest[i].min(sq_dist(x.row(i), x.row(cand)))).collect();
+            let d: Vec<f64> = (0..n).into_par_iter().with_min_len(CHUNK).map(|i| closest[i].min(sq_dist(x.row(i), x.row(cand)))).collect();
             let s: f64 = d.iter().sum();
             if s < best.0 {
                 best = (s, cand, d);
@@ -130,19 +130,24 @@ fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
     centers
 }
 
-fn nearest(row: ArrayView1<f64>, centers: &Array2<f64>) -> (usize, f64) {
-    let mut best = (0, f64::INFINITY);
-    for (c, cr) in centers.rows().into_iter().enumerate() {
-        let d = sq_dist(row, cr);
-        if d < best.1 {
-            best = (c, d);
-        }
-    }
-    best
-}
-
 fn assign(x: &Array2<f64>, centers: &Array2<f64>) -> Vec<(usize, f64)> {
-    (0..x.nrows()).into_par_iter().map(|i| nearest(x.row(i), centers)).collect()
+    let p = x.ncols();
+    let xs = x.as_slice().expect("row-major");
+    let cs = centers.as_slice().expect("row-major");
+    xs.par_chunks(p * CHUNK)
+        .flat_map_iter(|block| {
+            block.chunks_exact(p).map(|row| {
+                let mut best = (0, f64::INFINITY);
+                for (c, cr) in cs.chunks_exact(p).enumerate() {
+                    let d = crate::analysis::neighbors::sq_dist_slice(row, cr);
+                    if d < best.1 {
+                        best = (c, d);
+                    }
+                }
+                best
+            })
+        })
+        .collect()
 }
 
 fn lloyd(x: &Array2<f64>, mut centers: Array2<f64>, max_iter: usize, tol: f64) -> FittedKMeans {

@@ -1,0 +1,134 @@
+//! Named `f32`/`f64`/`i64` arrays in one `.safetensors` file, with string metadata (layer order,
+//! what was computed): the exchange format between the CLI, notebooks and Python
+//! (`safetensors.numpy.load_file`, `safe_open(...).metadata()`).
+//!
+//! ```
+//! use ndarray::{array, ArrayD};
+//! use neuroscope::data::tensors::{Tensors, Array};
+//! let mut t = Tensors::default();
+//! t.insert("x", Array::F64(array![[1.0, 2.0]].into_dyn()));
+//! t.metadata.insert("layers".into(), "[\"a\"]".into());
+//! let path = std::env::temp_dir().join("neuroscope-doc-tensors.safetensors");
+//! t.save(&path)?;
+//! let back = Tensors::load(&path)?;
+//! assert_eq!(back.f64("x")?, array![[1.0, 2.0]].into_dyn());
+//! assert_eq!(back.metadata["layers"], "[\"a\"]");
+//! # Ok::<(), neuroscope::Error>(())
+//! ```
+
+use crate::{Error, Result};
+use ndarray::ArrayD;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// One stored array.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Array {
+    /// 32-bit floats (activations).
+    F32(ArrayD<f32>),
+    /// 64-bit floats (analysis results).
+    F64(ArrayD<f64>),
+    /// 64-bit integers (labels).
+    I64(ArrayD<i64>),
+}
+
+/// A set of named arrays plus metadata.
+#[derive(Debug, Clone, Default)]
+pub struct Tensors {
+    /// Arrays by name (sorted, as the file stores them).
+    pub arrays: BTreeMap<String, Array>,
+    /// Free-form string metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Tensors {
+    /// Add or replace an array.
+    pub fn insert(&mut self, name: impl Into<String>, a: Array) {
+        self.arrays.insert(name.into(), a);
+    }
+
+    /// Array names.
+    pub fn names(&self) -> Vec<&str> {
+        self.arrays.keys().map(|s| s.as_str()).collect()
+    }
+
+    fn get(&self, name: &str) -> Result<&Array> {
+        self.arrays.get(name).ok_or_else(|| Error::unknown("tensor", name, self.arrays.keys()))
+    }
+
+    /// An array as `f64` (converting `f32` and `i64`).
+    pub fn f64(&self, name: &str) -> Result<ArrayD<f64>> {
+        Ok(match self.get(name)? {
+            Array::F32(a) => a.mapv(|v| v as f64),
+            Array::F64(a) => a.clone(),
+            Array::I64(a) => a.mapv(|v| v as f64),
+        })
+    }
+
+    /// An array as `i64` (floats must hold integers).
+    pub fn i64(&self, name: &str) -> Result<ArrayD<i64>> {
+        match self.get(name)? {
+            Array::I64(a) => Ok(a.clone()),
+            Array::F32(a) => to_int(a.mapv(|v| v as f64), name),
+            Array::F64(a) => to_int(a.clone(), name),
+        }
+    }
+
+    /// Write to `path`.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = self
+            .arrays
+            .iter()
+            .map(|(k, a)| match a {
+                Array::F32(a) => (k.clone(), Dtype::F32, a.shape().to_vec(), a.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                Array::F64(a) => (k.clone(), Dtype::F64, a.shape().to_vec(), a.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                Array::I64(a) => (k.clone(), Dtype::I64, a.shape().to_vec(), a.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            })
+            .collect();
+        let views: Vec<(String, TensorView<'_>)> = bytes
+            .iter()
+            .map(|(k, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (k.clone(), v)))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::format(path, e.to_string()))?;
+        let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
+        safetensors::tensor::serialize_to_file(views, Some(meta), path).map_err(|e| Error::format(path, e.to_string()))
+    }
+
+    /// Read from `path` (F32, F64, I64 and I32 tensors; other types are refused by name).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+        let mut out = Tensors::default();
+        if let Some(m) = meta.metadata() {
+            out.metadata = m.clone().into_iter().collect();
+        }
+        for (name, v) in st.tensors() {
+            let shape = v.shape().to_vec();
+            let d = v.data();
+            let arr = match v.dtype() {
+                Dtype::F32 => Array::F32(shaped(shape, d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect(), path)?),
+                Dtype::F64 => Array::F64(shaped(shape, d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(), path)?),
+                Dtype::I64 => Array::I64(shaped(shape, d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(), path)?),
+                Dtype::I32 => Array::I64(shaped(shape, d.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64).collect(), path)?),
+                other => return Err(Error::format(path, format!("tensor {name} has dtype {other:?}; neuroscope reads F32, F64, I64 and I32"))),
+            };
+            out.arrays.insert(name, arr);
+        }
+        Ok(out)
+    }
+}
+
+fn shaped<T>(shape: Vec<usize>, v: Vec<T>, path: &Path) -> Result<ArrayD<T>> {
+    ArrayD::from_shape_vec(shape, v).map_err(|e| Error::format(path, e.to_string()))
+}
+
+fn to_int(a: ArrayD<f64>, name: &str) -> Result<ArrayD<i64>> {
+    if let Some(v) = a.iter().find(|v| v.fract() != 0.0 || !v.is_finite()) {
+        return Err(Error::InvalidArgument(format!("tensor {name} should hold integers but holds {v}")));
+    }
+    Ok(a.mapv(|v| v as i64))
+}
