@@ -21,6 +21,7 @@ pub struct Progress {
     start: Instant,
     last: Option<Instant>,
     quiet: bool,
+    message: String,
 }
 
 impl Progress {
@@ -33,6 +34,7 @@ impl Progress {
             start: Instant::now(),
             last: None,
             quiet: std::env::var_os("NEUROSCOPE_QUIET").is_some(),
+            message: String::new(),
         }
     }
 
@@ -48,6 +50,11 @@ impl Progress {
             self.last = Some(now);
             self.draw(false);
         }
+    }
+
+    /// A short status shown after the counts (a running loss, a KL divergence).
+    pub fn set_message(&mut self, msg: impl Into<String>) {
+        self.message = msg.into();
     }
 
     /// Draws the final line.
@@ -76,7 +83,7 @@ impl Progress {
         let mut err = std::io::stderr();
         let _ = write!(
             err,
-            "\r{} [{}{}] {}/{} {:.1}/s {:.1}s elapsed{}",
+            "\r{} [{}{}] {}/{} {:.1}/s {:.1}s elapsed {}{}",
             self.label,
             "#".repeat(filled),
             " ".repeat(width - filled),
@@ -84,6 +91,7 @@ impl Progress {
             self.total,
             rate,
             secs,
+            self.message,
             if last {
                 "\n".to_string()
             } else {

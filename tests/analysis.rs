@@ -346,3 +346,23 @@ fn cli_pca_cluster_score_rsa() {
     let (ok, out) = run(&["rsa", "--acts", acts.to_str().unwrap(), "--out", rsa_out.to_str().unwrap(), "--layers", "layer0,fc9"]);
     assert!(!ok && out.contains("layer0, layer1, layer2"), "{out}");
 }
+
+#[test]
+fn npy_f64_reads_fortran_order_as_numpy_means_it() {
+    // what np.save writes for a Fortran-ordered 2 x 3 float64 array [[1, 2, 3], [4, 5, 6]]
+    let mut head = String::from("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }");
+    while (10 + head.len() + 1) % 64 != 0 {
+        head.push(' ');
+    }
+    head.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(head.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(head.as_bytes());
+    for v in [1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0] {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let p = std::env::temp_dir().join(format!("neuroscope-fortran-{}.npy", std::process::id()));
+    std::fs::write(&p, bytes).unwrap();
+    let a = neuroscope::data::npy::read_f64(&p).unwrap();
+    assert_eq!(a, ndarray::array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]].into_dyn());
+}

@@ -43,8 +43,12 @@ fn std_layout(x: &Array2<f64>) -> std::borrow::Cow<'_, Array2<f64>> {
     }
 }
 
+/// faer's parallelism: a FIXED four-way split, whatever the size of the rayon pool, so that
+/// the blocking (and with it the order of floating-point additions) never depends on how many
+/// threads the machine has: the same seed gives the same bits on 1, 2 or 64 cores. On a pool
+/// with fewer threads the four parts simply run one after another.
 fn par() -> Par {
-    Par::rayon(0)
+    Par::Rayon(std::num::NonZeroUsize::new(4).expect("4 > 0"))
 }
 
 /// `a b` for row-major matrices.
@@ -172,6 +176,7 @@ pub fn cross(x: &Array2<f64>) -> Array2<f64> {
 /// ```
 pub fn eigh_desc(a: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
     let a = std_layout(a);
+    faer::set_global_parallelism(par());
     let evd = view(&a)
         .self_adjoint_eigen(Side::Lower)
         .map_err(|e| Error::InvalidArgument(format!("symmetric eigendecomposition did not converge ({e:?})")))?;
@@ -194,6 +199,7 @@ pub fn eigh_desc(a: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
 /// ```
 pub fn svd(a: &Array2<f64>) -> Result<(Array2<f64>, Array1<f64>, Array2<f64>)> {
     let a = std_layout(a);
+    faer::set_global_parallelism(par());
     let d = view(&a)
         .thin_svd()
         .map_err(|e| Error::InvalidArgument(format!("SVD did not converge ({e:?})")))?;
@@ -213,6 +219,7 @@ pub fn svd(a: &Array2<f64>) -> Result<(Array2<f64>, Array1<f64>, Array2<f64>)> {
 /// ```
 pub fn orthonormalize(a: &Array2<f64>) -> Array2<f64> {
     let a = std_layout(a);
+    faer::set_global_parallelism(par());
     to_nd(view(&a).qr().compute_thin_Q().as_ref())
 }
 

@@ -449,12 +449,8 @@ where
     T1: Scalar,
     T2: Scalar,
 {
-    let x = to_f64_checked(x, "trustworthiness original data", 3)?;
-    let e = to_f64_checked(embedded, "trustworthiness embedding", 3)?;
+    let (x, e) = super::paired(x, embedded, "trustworthiness original data", "trustworthiness embedding", 3)?;
     let n = x.nrows();
-    if e.nrows() != n {
-        return Err(Error::Shape { what: "embedding".into(), expected: format!("{n} rows (one per sample)"), got: format!("{} rows", e.nrows()) });
-    }
     if k == 0 || 2 * k >= n {
         return Err(Error::InvalidArgument(format!("trustworthiness needs 1 <= k < n_samples / 2 = {}; got k = {k}", n / 2)));
     }

@@ -31,6 +31,7 @@
 
 pub mod cluster;
 pub mod dimensionality;
+pub mod embed;
 pub mod linalg;
 pub mod metrics;
 pub mod neighbors;
@@ -111,6 +112,28 @@ where
         )));
     }
     Ok(out)
+}
+
+/// Two matrices over the same samples (same number of rows), both checked and widened.
+pub(crate) fn paired<S1, S2, T1, T2>(
+    x: &ArrayBase<S1, Ix2>,
+    y: &ArrayBase<S2, Ix2>,
+    what_x: &str,
+    what_y: &str,
+    min_rows: usize,
+) -> Result<(Array2<f64>, Array2<f64>)>
+where
+    S1: Data<Elem = T1>,
+    S2: Data<Elem = T2>,
+    T1: Scalar,
+    T2: Scalar,
+{
+    let x = to_f64_checked(x, what_x, min_rows)?;
+    let y = to_f64_checked(y, what_y, min_rows)?;
+    if x.nrows() != y.nrows() {
+        return Err(Error::Shape { what: what_y.into(), expected: format!("{} rows (the same samples as the {what_x})", x.nrows()), got: format!("{} rows", y.nrows()) });
+    }
+    Ok((x, y))
 }
 
 /// Check that a label vector has `n` entries.

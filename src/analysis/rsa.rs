@@ -401,21 +401,6 @@ fn cka_from_grams(mut k: Array2<f64>, mut l: Array2<f64>) -> Result<f64> {
     Ok(kl / (kk.sqrt() * ll.sqrt()))
 }
 
-fn paired<S1, S2, T1, T2>(x: &ArrayBase<S1, Ix2>, y: &ArrayBase<S2, Ix2>) -> Result<(Array2<f64>, Array2<f64>)>
-where
-    S1: Data<Elem = T1>,
-    S2: Data<Elem = T2>,
-    T1: Scalar,
-    T2: Scalar,
-{
-    let x = to_f64_checked(x, "CKA first representation", 2)?;
-    let y = to_f64_checked(y, "CKA second representation", 2)?;
-    if x.nrows() != y.nrows() {
-        return Err(Error::Shape { what: "CKA second representation".into(), expected: format!("{} rows (the same stimuli)", x.nrows()), got: format!("{} rows", y.nrows()) });
-    }
-    Ok((x, y))
-}
-
 /// Linear CKA (Kornblith et al. 2019, eq. 4 with Gram matrices): 1 for representations equal up to
 /// rotation and isotropic scaling, invariant to the number of units.
 ///
@@ -433,7 +418,7 @@ where
     T1: Scalar,
     T2: Scalar,
 {
-    let (x, y) = paired(x, y)?;
+    let (x, y) = super::paired(x, y, "CKA first representation", "CKA second representation", 2)?;
     cka_from_grams(linalg::gram(&x), linalg::gram(&y))
 }
 
@@ -457,7 +442,7 @@ where
     if !(threshold > 0.0) {
         return Err(Error::InvalidArgument(format!("RBF CKA threshold must be positive, got {threshold}")));
     }
-    let (x, y) = paired(x, y)?;
+    let (x, y) = super::paired(x, y, "CKA first representation", "CKA second representation", 2)?;
     cka_from_grams(rbf_kernel(&x, threshold)?, rbf_kernel(&y, threshold)?)
 }
 
@@ -630,7 +615,7 @@ impl Rsa {
     /// let mut rec = Recording::default();
     /// for (k, name) in ["conv", "fc"].iter().enumerate() {
     ///     rec.layers.push(name.to_string());
-    ///     rec.data.insert(name.to_string(), ndarray::ArrayD::from_shape_fn(vec![5, 4], |d| ((d[0] * (d[1] + k + 1)) % 7) as f32));
+    ///     rec.data.insert(name.to_string(), ndarray::ArrayD::from_shape_fn(vec![5, 4], |d| (((d[0] + 1) * (d[1] + k + 1) + d[0] * d[0]) % 7) as f32));
     /// }
     /// let r = Rsa::of_recording(&rec, Metric::Pearson, Correlation::Spearman)?;
     /// assert_eq!(r.second_order.dim(), (2, 2));

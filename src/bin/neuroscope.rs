@@ -171,6 +171,43 @@ enum Command {
         #[arg(long)]
         layers: Option<String>,
     },
+    /// Embed the rows of a .npy matrix in 2 or 3 dimensions (t-SNE, UMAP or PCA); writes a
+    /// float64 N x dims .npy.
+    Embed {
+        /// tsne, umap or pca.
+        #[arg(long)]
+        method: String,
+        /// Input matrix (.npy, N x F).
+        #[arg(long)]
+        input: PathBuf,
+        /// Output coordinates (.npy, float64).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output dimensions.
+        #[arg(long, default_value_t = 2)]
+        dims: usize,
+        /// t-SNE perplexity.
+        #[arg(long, default_value_t = 30.0)]
+        perplexity: f64,
+        /// UMAP neighbours (the point itself included).
+        #[arg(long, default_value_t = 15)]
+        neighbors: usize,
+        /// UMAP min_dist.
+        #[arg(long, default_value_t = 0.1)]
+        min_dist: f64,
+        /// UMAP metric: euclidean or cosine.
+        #[arg(long, default_value = "euclidean")]
+        metric: String,
+        /// t-SNE iterations.
+        #[arg(long, default_value_t = 1000)]
+        max_iter: usize,
+        /// Labels (.npy) to report trustworthiness (k=10) and 5-NN accuracy against.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+    },
     /// Print the chosen compute device.
     Device {
         /// auto, cpu, cuda, cuda:N, metal
@@ -315,6 +352,34 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             }
             println!("wrote {}", out.display());
         }
+        Command::Embed { method, input, out, seed, dims, perplexity, neighbors, min_dist, metric, max_iter, labels } => {
+            use neuroscope::analysis::embed::{Tsne, Umap, UmapMetric};
+            let x = read_matrix(&input)?;
+            let t0 = std::time::Instant::now();
+            let quiet = std::env::var_os("NEUROSCOPE_QUIET").is_some();
+            let y = match method.as_str() {
+                "tsne" | "t-sne" => Tsne::new().dims(dims).perplexity(perplexity).max_iter(max_iter).seed(seed).progress(!quiet).fit(&x)?.into_embedding(),
+                "umap" => Umap::new()
+                    .dims(dims)
+                    .n_neighbors(neighbors)
+                    .min_dist(min_dist)
+                    .metric(UmapMetric::parse(&metric)?)
+                    .seed(seed)
+                    .progress(!quiet)
+                    .fit(&x)?
+                    .into_embedding(),
+                "pca" => pca::Pca::new().n_components(dims).seed(seed).fit_transform(&x)?.1,
+                m => return Err(neuroscope::Error::UnknownName { kind: "embedding method".into(), name: m.into(), valid: "tsne, umap, pca".into() }),
+            };
+            let secs = t0.elapsed().as_secs_f64();
+            npy::write_f64(&out, &y.clone().into_dyn())?;
+            println!("{method}: {} x {} -> {} x {} in {secs:.2} s; wrote {}", x.nrows(), x.ncols(), y.nrows(), y.ncols(), out.display());
+            if let Some(l) = labels {
+                let l = npy::read_i64(&l)?;
+                println!("trustworthiness (k=10): {:.4}", metrics::trustworthiness(&x, &y, 10)?);
+                println!("5-NN accuracy: {:.4}", metrics::knn_accuracy(&y, &l, 5)?);
+            }
+        }
         _ => unreachable!("only analysis commands are routed here"),
     }
     Ok(())
@@ -322,7 +387,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
 
 fn run(cli: Cli) -> neuroscope::Result<()> {
     match cli.command {
-        c @ (Command::Pca { .. } | Command::Cluster { .. } | Command::Score { .. } | Command::Rsa { .. }) => run_analysis(c)?,
+        c @ (Command::Pca { .. } | Command::Cluster { .. } | Command::Score { .. } | Command::Rsa { .. } | Command::Embed { .. }) => run_analysis(c)?,
         Command::Datasets => {
             println!("{:<26} {:>7}  {:<10}  source", "name", "images", "shape");
             for ds in [embedded::mnist(), embedded::fashion_mnist()] {

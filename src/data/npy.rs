@@ -207,7 +207,7 @@ fn decode<'a>(h: &'a Header, data: &'a [u8]) -> impl Iterator<Item = f64> + 'a {
     })
 }
 
-fn shaped(values: Vec<f32>, h: &Header, origin: &Path) -> Result<ArrayD<f32>> {
+fn shaped<T: Clone>(values: Vec<T>, h: &Header, origin: &Path) -> Result<ArrayD<T>> {
     let shape = IxDyn(&h.shape);
     let arr = if h.fortran {
         ArrayD::from_shape_vec(shape.f(), values)
@@ -257,12 +257,15 @@ fn write_raw(path: &Path, descr: &str, shape: &[usize], data: &[u8]) -> Result<(
 /// neuroscope::data::npy::write_f64(&path, &a).unwrap();
 /// assert_eq!(neuroscope::data::npy::read_f64(&path).unwrap(), a);
 /// ```
+///
+/// Fortran-ordered files (what NumPy writes for many scikit-learn results) come back in the
+/// usual row-major layout.
 pub fn read_f64(path: impl AsRef<Path>) -> Result<ArrayD<f64>> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let (h, data) = header(&bytes, path)?;
     let v: Vec<f64> = decode(&h, data).collect();
-    ArrayD::from_shape_vec(h.shape.clone(), v).map_err(|e| Error::format(path, e.to_string()))
+    shaped(v, &h, path)
 }
 
 /// Writes an `f64` array as a `.npy` file.

@@ -1,0 +1,670 @@
+//! t-SNE (van der Maaten and Hinton 2008) with scikit-learn's parameters and defaults, exact or
+//! Barnes-Hut (van der Maaten 2014).
+//!
+//! Defaults (scikit-learn 1.9 and openTSNE): perplexity 30, early exaggeration 12 for 250
+//! iterations (momentum 0.5), then 750 more (momentum 0.8), learning rate
+//! `max(N / early_exaggeration / 4, 50)`, PCA initialisation scaled to standard deviation 1e-4,
+//! gains with minimum 0.01, Barnes-Hut angle 0.5, affinities from the `3 * perplexity + 1` exact
+//! nearest neighbours. The output uses the standard Cauchy kernel (one degree of freedom) in 2-D
+//! and 3-D, as openTSNE.
+//!
+//! Determinism: every per-point sum (attractive and repulsive forces, the normalisation) is
+//! computed by one task in a fixed order and the partial sums are added in index order, so the
+//! same seed gives bit-identical embeddings at any thread count.
+
+use super::super::{neighbors, pca::Pca, to_f64_checked, Scalar};
+use crate::progress::Progress;
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayBase, Data, Ix2};
+use rayon::prelude::*;
+
+/// How the gradient is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsneMethod {
+    /// O(N^2) per iteration, exact affinities over all points.
+    Exact,
+    /// Barnes-Hut space-partitioning tree, O(N log N) per iteration (scikit-learn's default).
+    BarnesHut,
+}
+
+/// How the embedding starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TsneInit {
+    /// First principal components, scaled to standard deviation 1e-4 (the default).
+    Pca,
+    /// Seeded Gaussian with standard deviation 1e-4.
+    Random,
+    /// Given coordinates (`N x dims`), used as they are.
+    Given(Array2<f64>),
+}
+
+/// t-SNE parameters (builder); [`Tsne::fit`] returns a [`FittedTsne`].
+///
+/// ```
+/// use ndarray::Array2;
+/// use neuroscope::analysis::embed::Tsne;
+/// // two 5-D blobs of 40 points
+/// let mut r = neuroscope::rng::Rng::new(0);
+/// let x = Array2::from_shape_fn((80, 5), |(i, _)| (i / 40) as f64 * 10.0 + r.normal());
+/// let t = Tsne::new().perplexity(10.0).max_iter(400).seed(1).fit(&x)?;
+/// assert_eq!(t.embedding().dim(), (80, 2));
+/// assert!(t.kl_divergence() < 1.0);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Tsne {
+    dims: usize,
+    perplexity: f64,
+    early_exaggeration: f64,
+    exaggeration_iter: usize,
+    max_iter: usize,
+    learning_rate: Option<f64>,
+    theta: f64,
+    method: TsneMethod,
+    init: TsneInit,
+    seed: u64,
+    min_grad_norm: f64,
+    progress: bool,
+    report_every: usize,
+}
+
+impl Default for Tsne {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tsne {
+    /// scikit-learn's defaults (2 dimensions, perplexity 30, 1000 iterations, Barnes-Hut).
+    pub fn new() -> Self {
+        Tsne {
+            dims: 2,
+            perplexity: 30.0,
+            early_exaggeration: 12.0,
+            exaggeration_iter: 250,
+            max_iter: 1000,
+            learning_rate: None,
+            theta: 0.5,
+            method: TsneMethod::BarnesHut,
+            init: TsneInit::Pca,
+            seed: 0,
+            min_grad_norm: 1e-7,
+            progress: false,
+            report_every: 50,
+        }
+    }
+    /// Output dimensions (2 or 3).
+    pub fn dims(mut self, d: usize) -> Self {
+        self.dims = d;
+        self
+    }
+    /// Effective number of neighbours.
+    pub fn perplexity(mut self, p: f64) -> Self {
+        self.perplexity = p;
+        self
+    }
+    /// Factor on the affinities during the first phase.
+    pub fn early_exaggeration(mut self, e: f64) -> Self {
+        self.early_exaggeration = e;
+        self
+    }
+    /// Total iterations, the exaggeration phase included.
+    pub fn max_iter(mut self, n: usize) -> Self {
+        self.max_iter = n;
+        self
+    }
+    /// Step size (default: `max(N / early_exaggeration / 4, 50)`).
+    pub fn learning_rate(mut self, lr: f64) -> Self {
+        self.learning_rate = Some(lr);
+        self
+    }
+    /// Barnes-Hut accuracy (0 = exact forces, larger = faster and rougher).
+    pub fn theta(mut self, t: f64) -> Self {
+        self.theta = t;
+        self
+    }
+    /// Exact or Barnes-Hut.
+    pub fn method(mut self, m: TsneMethod) -> Self {
+        self.method = m;
+        self
+    }
+    /// Starting layout.
+    pub fn init(mut self, i: TsneInit) -> Self {
+        self.init = i;
+        self
+    }
+    /// Seed (random initialisation; PCA initialisation is deterministic).
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+    /// Show a progress bar with the KL divergence.
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = show;
+        self
+    }
+
+    /// Embed the rows of `x`.
+    pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedTsne> {
+        let x = to_f64_checked(x, "t-SNE input", 2)?;
+        let n = x.nrows();
+        if !(2..=3).contains(&self.dims) {
+            return Err(Error::InvalidArgument(format!("t-SNE dims must be 2 or 3, got {}", self.dims)));
+        }
+        if !(self.perplexity > 0.0) {
+            return Err(Error::InvalidArgument(format!("perplexity must be positive, got {}", self.perplexity)));
+        }
+        if (n as f64) < 3.0 * self.perplexity + 1.0 + 1.0 {
+            return Err(Error::InvalidArgument(format!(
+                "t-SNE with perplexity {} needs more than 3 x perplexity + 1 = {} samples, got {n}; use perplexity <= {:.1}",
+                self.perplexity,
+                (3.0 * self.perplexity + 1.0) as usize,
+                ((n as f64 - 2.0) / 3.0).max(1.0)
+            )));
+        }
+        let p = match self.method {
+            TsneMethod::Exact => exact_affinities(&x, self.perplexity)?,
+            TsneMethod::BarnesHut => knn_affinities(&x, self.perplexity)?,
+        };
+        let y0 = self.initial(&x)?;
+        let lr = self.learning_rate.unwrap_or_else(|| (n as f64 / self.early_exaggeration / 4.0).max(50.0));
+        optimize(self, &p, y0, lr)
+    }
+
+    fn initial(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
+        let n = x.nrows();
+        let d = self.dims;
+        Ok(match &self.init {
+            TsneInit::Given(y) => {
+                if y.dim() != (n, d) {
+                    return Err(Error::Shape { what: "t-SNE initial layout".into(), expected: format!("{n} x {d}"), got: format!("{} x {}", y.nrows(), y.ncols()) });
+                }
+                y.clone()
+            }
+            TsneInit::Random => {
+                let mut r = crate::rng::Rng::new(self.seed);
+                Array2::from_shape_fn((n, d), |_| r.normal() * 1e-4)
+            }
+            TsneInit::Pca => {
+                if x.ncols() < d {
+                    let mut r = crate::rng::Rng::new(self.seed);
+                    return Ok(Array2::from_shape_fn((n, d), |_| r.normal() * 1e-4));
+                }
+                let y = Pca::new().n_components(d).seed(self.seed).fit_transform(x)?.1;
+                let c0 = y.column(0);
+                let m = c0.mean().unwrap_or(0.0);
+                let sd = (c0.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n as f64).sqrt();
+                if sd > 0.0 {
+                    y.mapv(|v| v / sd * 1e-4)
+                } else {
+                    y
+                }
+            }
+        })
+    }
+}
+
+/// Symmetric sparse affinities (CSR): row `i` holds `(j, p_ij)`.
+pub(crate) struct Affinities {
+    pub(crate) indptr: Vec<usize>,
+    pub(crate) indices: Vec<usize>,
+    pub(crate) values: Vec<f64>,
+}
+
+/// Conditional probabilities for one point from squared distances by binary search on the
+/// precision, as scikit-learn's `_binary_search_perplexity` (100 steps, tol 1e-5).
+fn conditional(d2: &[f64], perplexity: f64, out: &mut [f64]) {
+    let target = perplexity.ln();
+    let (mut beta, mut lo, mut hi) = (1.0f64, f64::NEG_INFINITY, f64::INFINITY);
+    for _ in 0..100 {
+        let mut sum = 0.0;
+        for (o, &d) in out.iter_mut().zip(d2) {
+            *o = (-d * beta).exp();
+            sum += *o;
+        }
+        if sum == 0.0 {
+            sum = 1e-8;
+        }
+        let mut sum_dp = 0.0;
+        for (o, &d) in out.iter_mut().zip(d2) {
+            *o /= sum;
+            sum_dp += d * *o;
+        }
+        let entropy = sum.ln() + beta * sum_dp;
+        let diff = entropy - target;
+        if diff.abs() <= 1e-5 {
+            break;
+        }
+        if diff > 0.0 {
+            lo = beta;
+            beta = if hi == f64::INFINITY { beta * 2.0 } else { (beta + hi) / 2.0 };
+        } else {
+            hi = beta;
+            beta = if lo == f64::NEG_INFINITY { beta / 2.0 } else { (beta + lo) / 2.0 };
+        }
+    }
+}
+
+fn symmetrize(n: usize, rows: Vec<Vec<(usize, f64)>>) -> Affinities {
+    // P + P^T, normalised to sum 1
+    let mut all: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    for (i, row) in rows.iter().enumerate() {
+        for &(j, v) in row {
+            all[i].push((j, v));
+            all[j].push((i, v));
+        }
+    }
+    let mut indptr = vec![0];
+    let mut indices = Vec::new();
+    let mut values = Vec::new();
+    let mut total = 0.0;
+    for row in all.iter_mut() {
+        row.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut k = 0;
+        while k < row.len() {
+            let j = row[k].0;
+            let mut v = 0.0;
+            while k < row.len() && row[k].0 == j {
+                v += row[k].1;
+                k += 1;
+            }
+            indices.push(j);
+            values.push(v);
+            total += v;
+        }
+        indptr.push(indices.len());
+    }
+    let total = total.max(f64::EPSILON);
+    values.iter_mut().for_each(|v| *v /= total);
+    Affinities { indptr, indices, values }
+}
+
+fn knn_affinities(x: &Array2<f64>, perplexity: f64) -> Result<Affinities> {
+    let n = x.nrows();
+    let k = (n - 1).min((3.0 * perplexity + 1.0) as usize);
+    let nn = neighbors::knn(x, k)?;
+    let rows: Vec<Vec<(usize, f64)>> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let d2: Vec<f64> = nn.distances.row(i).iter().map(|d| d * d).collect();
+            let mut p = vec![0.0; k];
+            conditional(&d2, perplexity, &mut p);
+            nn.indices.row(i).iter().copied().zip(p).collect()
+        })
+        .collect();
+    Ok(symmetrize(n, rows))
+}
+
+fn exact_affinities(x: &Array2<f64>, perplexity: f64) -> Result<Affinities> {
+    let n = x.nrows();
+    let d = neighbors::pairwise_distances(x);
+    let rows: Vec<Vec<(usize, f64)>> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let others: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+            let d2: Vec<f64> = others.iter().map(|&j| d[[i, j]] * d[[i, j]]).collect();
+            let mut p = vec![0.0; n - 1];
+            conditional(&d2, perplexity, &mut p);
+            others.into_iter().zip(p).collect()
+        })
+        .collect();
+    Ok(symmetrize(n, rows))
+}
+
+// ------------------------------------------------------------------ Barnes-Hut tree
+
+struct Node {
+    center: [f64; 3],
+    half: f64,
+    com: [f64; 3],
+    count: usize,
+    children: Option<usize>, // index of the first of 2^d children
+    point: Option<usize>,
+}
+
+struct Tree {
+    d: usize,
+    nodes: Vec<Node>,
+}
+
+impl Tree {
+    fn child_of(&self, node: usize, p: [f64; 3]) -> usize {
+        let c = &self.nodes[node];
+        let mut idx = 0;
+        for k in 0..self.d {
+            if p[k] > c.center[k] {
+                idx |= 1 << k;
+            }
+        }
+        c.children.expect("internal node") + idx
+    }
+
+    /// Repulsive force on a point and its contribution to the normalisation.
+    fn repulsion(&self, p: [f64; 3], i: usize, theta2: f64, out: &mut [f64; 3], stack: &mut Vec<usize>) -> f64 {
+        let mut sum_q = 0.0;
+        stack.clear();
+        stack.push(0);
+        while let Some(node) = stack.pop() {
+            let nd = &self.nodes[node];
+            if nd.count == 1 && nd.point == Some(i) {
+                continue;
+            }
+            let mut diff = [0.0; 3];
+            let mut d2 = 0.0;
+            for k in 0..self.d {
+                diff[k] = p[k] - nd.com[k];
+                d2 += diff[k] * diff[k];
+            }
+            let width = 2.0 * nd.half;
+            if nd.children.is_none() || width * width < theta2 * d2 {
+                // a leaf may hold duplicates of this very point: do not count it against itself
+                let mut cnt = nd.count as f64;
+                if nd.children.is_none() && nd.count > 1 && d2 == 0.0 {
+                    cnt -= 1.0;
+                }
+                let q = 1.0 / (1.0 + d2);
+                sum_q += cnt * q;
+                let m = cnt * q * q;
+                for k in 0..self.d {
+                    out[k] += m * diff[k];
+                }
+            } else {
+                let first = nd.children.expect("internal");
+                for c in (0..(1 << self.d)).rev() {
+                    if self.nodes[first + c].count > 0 {
+                        stack.push(first + c);
+                    }
+                }
+            }
+        }
+        sum_q
+    }
+}
+
+// ------------------------------------------------------------------ optimisation
+
+fn optimize(params: &Tsne, p: &Affinities, mut y: Array2<f64>, lr: f64) -> Result<FittedTsne> {
+    let (n, d) = y.dim();
+    let mut update = Array2::<f64>::zeros((n, d));
+    let mut gains = Array2::<f64>::ones((n, d));
+    let mut history = Vec::new();
+    let mut progress = if params.progress { Some(Progress::new("t-SNE", params.max_iter)) } else { None };
+    let mut kl = f64::NAN;
+    let mut n_iter = 0;
+    for it in 0..params.max_iter {
+        n_iter = it + 1;
+        let (exag, momentum) = if it < params.exaggeration_iter { (params.early_exaggeration, 0.5) } else { (1.0, 0.8) };
+        let report = (it + 1) % params.report_every == 0 || it + 1 == params.max_iter;
+        let (grad, kl_now) = gradient(params, p, &y, exag, report);
+        if let Some(k) = kl_now {
+            kl = k;
+            history.push((it + 1, k));
+            if let Some(pr) = progress.as_mut() {
+                pr.set_message(format!("KL {k:.4}"));
+            }
+        }
+        let mut gnorm = 0.0;
+        for ((u, g), (gain, yv)) in update.iter_mut().zip(grad.iter()).zip(gains.iter_mut().zip(y.iter_mut())) {
+            if *u * *g < 0.0 {
+                *gain += 0.2;
+            } else {
+                *gain *= 0.8;
+            }
+            if *gain < 0.01 {
+                *gain = 0.01;
+            }
+            let gg = *g * *gain;
+            *u = momentum * *u - lr * gg;
+            *yv += *u;
+            gnorm += g * g;
+        }
+        if let Some(pr) = progress.as_mut() {
+            pr.inc(1);
+        }
+        if it >= params.exaggeration_iter && gnorm.sqrt() < params.min_grad_norm {
+            if kl.is_nan() {
+                kl = gradient(params, p, &y, 1.0, true).1.unwrap_or(f64::NAN);
+            }
+            break;
+        }
+    }
+    if let Some(pr) = progress.as_mut() {
+        pr.finish();
+    }
+    if history.last().map(|h| h.0) != Some(n_iter) {
+        kl = gradient(params, p, &y, 1.0, true).1.unwrap_or(kl);
+    }
+    Ok(FittedTsne { embedding: y, kl_divergence: kl, kl_history: history, n_iter })
+}
+
+/// Gradient (with sklearn's factor 4) and, when asked, the KL divergence of the un-exaggerated P.
+fn gradient(params: &Tsne, p: &Affinities, y: &Array2<f64>, exag: f64, want_kl: bool) -> (Array2<f64>, Option<f64>) {
+    let (n, d) = y.dim();
+    let ys = y.as_slice().expect("row-major");
+    // repulsion: per point, then the normalisation summed in index order
+    let (rep, sum_q): (Vec<[f64; 3]>, f64) = match params.method {
+        TsneMethod::BarnesHut => {
+            let tree = Tree::build_with(y);
+            let theta2 = params.theta * params.theta;
+            // visit points in the tree's depth-first order: neighbours in space walk the same
+            // nodes one after another, which keeps them in cache
+            let order = tree.leaf_order(n);
+            let parts: Vec<([f64; 3], f64)> = order
+                .par_iter()
+                .with_min_len(64)
+                .map_init(
+                    || Vec::with_capacity(256),
+                    |stack, &i| {
+                        let mut pt = [0.0; 3];
+                        pt[..d].copy_from_slice(&ys[i * d..i * d + d]);
+                        let mut f = [0.0; 3];
+                        let q = tree.repulsion(pt, i, theta2, &mut f, stack);
+                        (f, q)
+                    },
+                )
+                .collect();
+            let mut rep = vec![[0.0; 3]; n];
+            let mut qs = vec![0.0; n];
+            for (&i, (f, q)) in order.iter().zip(parts) {
+                rep[i] = f;
+                qs[i] = q;
+            }
+            // the normalisation is summed in index order: independent of the visiting order
+            (rep, qs.iter().sum())
+        }
+        TsneMethod::Exact => {
+            let parts: Vec<([f64; 3], f64)> = (0..n)
+                .into_par_iter()
+                .with_min_len(16)
+                .map(|i| {
+                    let mut f = [0.0; 3];
+                    let mut s = 0.0;
+                    for j in 0..n {
+                        if j == i {
+                            continue;
+                        }
+                        let mut diff = [0.0; 3];
+                        let mut d2 = 0.0;
+                        for k in 0..d {
+                            diff[k] = ys[i * d + k] - ys[j * d + k];
+                            d2 += diff[k] * diff[k];
+                        }
+                        let q = 1.0 / (1.0 + d2);
+                        s += q;
+                        for k in 0..d {
+                            f[k] += q * q * diff[k];
+                        }
+                    }
+                    (f, s)
+                })
+                .collect();
+            let s: f64 = parts.iter().map(|p| p.1).sum();
+            (parts.into_iter().map(|p| p.0).collect(), s)
+        }
+    };
+    let sum_q = sum_q.max(f64::MIN_POSITIVE);
+    let attr: Vec<([f64; 3], f64)> = (0..n)
+        .into_par_iter()
+        .with_min_len(64)
+        .map(|i| {
+            let mut f = [0.0; 3];
+            let mut kl = 0.0;
+            for k in p.indptr[i]..p.indptr[i + 1] {
+                let j = p.indices[k];
+                let pij = p.values[k];
+                let mut diff = [0.0; 3];
+                let mut d2 = 0.0;
+                for c in 0..d {
+                    diff[c] = ys[i * d + c] - ys[j * d + c];
+                    d2 += diff[c] * diff[c];
+                }
+                let q = 1.0 / (1.0 + d2);
+                let m = exag * pij * q;
+                for c in 0..d {
+                    f[c] += m * diff[c];
+                }
+                if want_kl && pij > 0.0 {
+                    kl += pij * (pij / (q / sum_q).max(f64::MIN_POSITIVE)).ln();
+                }
+            }
+            (f, kl)
+        })
+        .collect();
+    let mut grad = Array2::zeros((n, d));
+    for i in 0..n {
+        for c in 0..d {
+            grad[[i, c]] = 4.0 * (attr[i].0[c] - rep[i][c] / sum_q);
+        }
+    }
+    let kl = if want_kl { Some(attr.iter().map(|a| a.1).sum()) } else { None };
+    (grad, kl)
+}
+
+impl Tree {
+    /// Points in depth-first order of the tree.
+    fn leaf_order(&self, n: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(n);
+        let mut seen = vec![false; n];
+        let mut stack = vec![0usize];
+        while let Some(node) = stack.pop() {
+            let nd = &self.nodes[node];
+            if let Some(p) = nd.point {
+                if !seen[p] {
+                    seen[p] = true;
+                    out.push(p);
+                }
+            }
+            if let Some(first) = nd.children {
+                for c in (0..(1usize << self.d)).rev() {
+                    stack.push(first + c);
+                }
+            }
+        }
+        // duplicates sharing a leaf are not stored in it: add whatever is missing
+        out.extend((0..n).filter(|&i| !seen[i]));
+        out
+    }
+
+    fn build_with(y: &Array2<f64>) -> Tree {
+        // insertion needs the positions of points already in a leaf: keep them alongside
+        let (n, d) = y.dim();
+        let mut t = Tree::build_empty(y);
+        let pos: Vec<[f64; 3]> = (0..n).map(|i| [y[[i, 0]], y[[i, 1]], if d == 3 { y[[i, 2]] } else { 0.0 }]).collect();
+        for i in 0..n {
+            t.insert_with(0, i, &pos, 0);
+        }
+        t
+    }
+
+    fn build_empty(y: &Array2<f64>) -> Tree {
+        let (n, d) = y.dim();
+        let mut lo = [f64::INFINITY; 3];
+        let mut hi = [f64::NEG_INFINITY; 3];
+        for i in 0..n {
+            for k in 0..d {
+                lo[k] = lo[k].min(y[[i, k]]);
+                hi[k] = hi[k].max(y[[i, k]]);
+            }
+        }
+        let mut center = [0.0; 3];
+        let mut half = 0.0f64;
+        for k in 0..d {
+            center[k] = 0.5 * (lo[k] + hi[k]);
+            half = half.max(0.5 * (hi[k] - lo[k]));
+        }
+        let half = half * (1.0 + 1e-5) + 1e-12;
+        Tree { d, nodes: vec![Node { center, half, com: [0.0; 3], count: 0, children: None, point: None }] }
+    }
+
+    fn insert_with(&mut self, node: usize, i: usize, pos: &[[f64; 3]], depth: usize) {
+        let d = self.d;
+        let p = pos[i];
+        {
+            let nd = &mut self.nodes[node];
+            let c = nd.count as f64;
+            for k in 0..d {
+                nd.com[k] = (nd.com[k] * c + p[k]) / (c + 1.0);
+            }
+            nd.count += 1;
+            if nd.count == 1 {
+                nd.point = Some(i);
+                return;
+            }
+        }
+        if self.nodes[node].children.is_none() {
+            let same = self.nodes[node].point.map(|o| pos[o] == p).unwrap_or(false);
+            if depth > 48 || same {
+                return; // duplicates share a leaf
+            }
+            let first = self.nodes.len();
+            let (center, half) = (self.nodes[node].center, self.nodes[node].half);
+            for c in 0..(1usize << d) {
+                let mut cc = center;
+                for k in 0..d {
+                    cc[k] += if c & (1 << k) != 0 { half / 2.0 } else { -half / 2.0 };
+                }
+                self.nodes.push(Node { center: cc, half: half / 2.0, com: [0.0; 3], count: 0, children: None, point: None });
+            }
+            self.nodes[node].children = Some(first);
+            if let Some(old) = self.nodes[node].point.take() {
+                let ch = self.child_of(node, pos[old]);
+                self.insert_with(ch, old, pos, depth + 1);
+            }
+        }
+        let ch = self.child_of(node, p);
+        self.insert_with(ch, i, pos, depth + 1);
+    }
+}
+
+/// A t-SNE embedding and its optimisation record.
+#[derive(Debug, Clone)]
+pub struct FittedTsne {
+    embedding: Array2<f64>,
+    kl_divergence: f64,
+    kl_history: Vec<(usize, f64)>,
+    n_iter: usize,
+}
+
+impl FittedTsne {
+    /// `N x dims` coordinates.
+    pub fn embedding(&self) -> &Array2<f64> {
+        &self.embedding
+    }
+    /// Consume into the coordinates.
+    pub fn into_embedding(self) -> Array2<f64> {
+        self.embedding
+    }
+    /// KL divergence at the end (Barnes-Hut: with the tree's approximate normalisation).
+    pub fn kl_divergence(&self) -> f64 {
+        self.kl_divergence
+    }
+    /// `(iteration, KL)` every 50 iterations (during exaggeration the KL of the exaggerated
+    /// gradient's P, as scikit-learn reports it).
+    pub fn kl_history(&self) -> &[(usize, f64)] {
+        &self.kl_history
+    }
+    /// Iterations run.
+    pub fn n_iter(&self) -> usize {
+        self.n_iter
+    }
+}

@@ -1,0 +1,502 @@
+//! UMAP (McInnes, Healy and Melville 2018) with umap-learn's defaults: 15 neighbours (the point
+//! itself counted), min_dist 0.1, spread 1.0, the a/b curve fitted to them, fuzzy union of the
+//! smoothed k-NN graph, spectral initialisation scaled to [0, 10], 500 epochs up to 10,000
+//! points (200 beyond), 5 negative samples per positive one, learning rate 1 decaying linearly.
+//!
+//! Determinism without giving up threads (umap-learn runs single-threaded when seeded): each
+//! epoch reads the positions of the previous epoch and every point computes its own moves
+//! (attraction along its edges, repulsion from negative samples drawn from a counter-based
+//! generator keyed by seed, epoch and point), so the result is the same at any thread count.
+//! Attraction is applied to the moving point only, with weight 2, which is what umap-learn's
+//! `move_other` amounts to on a symmetric graph.
+
+use super::super::{neighbors, to_f64_checked, Scalar};
+use crate::progress::Progress;
+use crate::{Error, Result};
+use ndarray::{Array2, ArrayBase, Data, Ix2};
+use rayon::prelude::*;
+
+/// Distance used to find neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UmapMetric {
+    /// Euclidean distance.
+    Euclidean,
+    /// Cosine distance `1 - cos` (rows are normalised, then euclidean neighbours are found: the
+    /// same order).
+    Cosine,
+}
+
+impl UmapMetric {
+    /// Parse `euclidean` or `cosine`.
+    ///
+    /// ```
+    /// use neuroscope::analysis::embed::UmapMetric;
+    /// assert_eq!(UmapMetric::parse("cosine")?, UmapMetric::Cosine);
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "euclidean" => Ok(UmapMetric::Euclidean),
+            "cosine" => Ok(UmapMetric::Cosine),
+            _ => Err(Error::UnknownName { kind: "UMAP metric".into(), name: s.into(), valid: "euclidean, cosine".into() }),
+        }
+    }
+}
+
+/// UMAP parameters (builder); [`Umap::fit`] returns a [`FittedUmap`].
+///
+/// ```
+/// use ndarray::Array2;
+/// use neuroscope::analysis::embed::Umap;
+/// let mut r = neuroscope::rng::Rng::new(0);
+/// let x = Array2::from_shape_fn((120, 6), |(i, _)| (i / 40) as f64 * 8.0 + r.normal());
+/// let u = Umap::new().seed(3).n_epochs(100).fit(&x)?;
+/// assert_eq!(u.embedding().dim(), (120, 2));
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Umap {
+    n_neighbors: usize,
+    dims: usize,
+    min_dist: f64,
+    spread: f64,
+    metric: UmapMetric,
+    n_epochs: Option<usize>,
+    negative_sample_rate: usize,
+    seed: u64,
+    progress: bool,
+}
+
+impl Default for Umap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Umap {
+    /// umap-learn's defaults.
+    pub fn new() -> Self {
+        Umap { n_neighbors: 15, dims: 2, min_dist: 0.1, spread: 1.0, metric: UmapMetric::Euclidean, n_epochs: None, negative_sample_rate: 5, seed: 0, progress: false }
+    }
+    /// Neighbours per point, itself included.
+    pub fn n_neighbors(mut self, k: usize) -> Self {
+        self.n_neighbors = k;
+        self
+    }
+    /// Output dimensions.
+    pub fn dims(mut self, d: usize) -> Self {
+        self.dims = d;
+        self
+    }
+    /// Smallest distance between embedded points.
+    pub fn min_dist(mut self, d: f64) -> Self {
+        self.min_dist = d;
+        self
+    }
+    /// Scale of the embedded clusters.
+    pub fn spread(mut self, s: f64) -> Self {
+        self.spread = s;
+        self
+    }
+    /// Input metric.
+    pub fn metric(mut self, m: UmapMetric) -> Self {
+        self.metric = m;
+        self
+    }
+    /// Epochs (default 500 up to 10,000 points, else 200).
+    pub fn n_epochs(mut self, e: usize) -> Self {
+        self.n_epochs = Some(e);
+        self
+    }
+    /// Seed of the initial noise and of the negative samples.
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+    /// Show a progress bar.
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = show;
+        self
+    }
+
+    /// Embed the rows of `x`.
+    pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedUmap> {
+        let mut x = to_f64_checked(x, "UMAP input", 3)?;
+        let n = x.nrows();
+        if self.n_neighbors < 2 || self.n_neighbors > n {
+            return Err(Error::InvalidArgument(format!("UMAP n_neighbors={} must be between 2 and n_samples = {n}", self.n_neighbors)));
+        }
+        if self.dims == 0 || self.dims >= n {
+            return Err(Error::InvalidArgument(format!("UMAP dims={} must be between 1 and n_samples - 1", self.dims)));
+        }
+        if !(self.min_dist >= 0.0 && self.spread > 0.0 && self.min_dist <= self.spread) {
+            return Err(Error::InvalidArgument(format!("UMAP needs 0 <= min_dist <= spread, spread > 0; got min_dist {} and spread {}", self.min_dist, self.spread)));
+        }
+        if self.metric == UmapMetric::Cosine {
+            for (i, mut row) in x.rows_mut().into_iter().enumerate() {
+                let norm = row.dot(&row).sqrt();
+                if norm == 0.0 {
+                    return Err(Error::InvalidArgument(format!("UMAP cosine metric: sample {i} is the zero vector")));
+                }
+                row.mapv_inplace(|v| v / norm);
+            }
+        }
+        let k = self.n_neighbors - 1;
+        let nn = neighbors::knn(&x, k)?;
+        let dist = |d: f64| match self.metric {
+            UmapMetric::Euclidean => d,
+            UmapMetric::Cosine => 0.5 * d * d, // chord^2 / 2 = 1 - cos
+        };
+        // neighbour lists with the point itself first, as umap-learn's
+        let knn_d: Vec<Vec<f64>> = (0..n).map(|i| std::iter::once(0.0).chain(nn.distances.row(i).iter().map(|&d| dist(d))).collect()).collect();
+        let knn_i: Vec<Vec<usize>> = (0..n).map(|i| std::iter::once(i).chain(nn.indices.row(i).iter().copied()).collect()).collect();
+        let graph = fuzzy_simplicial_set(&knn_i, &knn_d, self.n_neighbors);
+        let n_epochs = self.n_epochs.unwrap_or(if n <= 10_000 { 500 } else { 200 });
+        let (a, b) = find_ab(self.spread, self.min_dist);
+        let mut y = spectral_init(&graph, self.dims, self.seed);
+        let mut r = crate::rng::Rng::new(self.seed ^ 0x5eed);
+        let mx = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
+        y.mapv_inplace(|v| v * 10.0 / mx + r.normal() * 1e-4);
+        for mut col in y.columns_mut() {
+            let (lo, hi) = col.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+            let span = (hi - lo).max(f64::MIN_POSITIVE);
+            col.mapv_inplace(|v| 10.0 * (v - lo) / span);
+        }
+        let y = optimize(&graph, y, a, b, n_epochs, self.negative_sample_rate, self.seed, self.progress);
+        Ok(FittedUmap { embedding: y, a, b, n_epochs, graph_edges: graph.indices.len() })
+    }
+}
+
+/// Symmetric fuzzy graph in CSR form.
+struct Graph {
+    indptr: Vec<usize>,
+    indices: Vec<usize>,
+    weights: Vec<f64>,
+}
+
+fn smooth_knn(d: &[f64], k: usize, mean_all: f64) -> (f64, f64) {
+    let target = (k as f64).log2();
+    let rho = d.iter().copied().find(|&v| v > 0.0).unwrap_or(0.0);
+    let (mut lo, mut hi, mut mid) = (0.0f64, f64::INFINITY, 1.0f64);
+    for _ in 0..64 {
+        let mut psum = 0.0;
+        for &dj in &d[1..] {
+            let e = dj - rho;
+            psum += if e > 0.0 { (-(e / mid)).exp() } else { 1.0 };
+        }
+        if (psum - target).abs() < 1e-5 {
+            break;
+        }
+        if psum > target {
+            hi = mid;
+            mid = (lo + hi) / 2.0;
+        } else {
+            lo = mid;
+            mid = if hi == f64::INFINITY { mid * 2.0 } else { (lo + hi) / 2.0 };
+        }
+    }
+    let mean_i = d.iter().sum::<f64>() / d.len() as f64;
+    let floor = if rho > 0.0 { 1e-3 * mean_i } else { 1e-3 * mean_all };
+    (mid.max(floor), rho)
+}
+
+fn fuzzy_simplicial_set(knn_i: &[Vec<usize>], knn_d: &[Vec<f64>], k: usize) -> Graph {
+    let n = knn_i.len();
+    let mean_all = knn_d.iter().flatten().sum::<f64>() / (n * k) as f64;
+    let mut rows: Vec<Vec<(usize, f64)>> = (0..n)
+        .map(|i| {
+            let (sigma, rho) = smooth_knn(&knn_d[i], k, mean_all);
+            knn_i[i]
+                .iter()
+                .zip(&knn_d[i])
+                .filter(|(&j, _)| j != i)
+                .map(|(&j, &d)| (j, if d - rho <= 0.0 || sigma == 0.0 { 1.0 } else { (-((d - rho) / sigma)).exp() }))
+                .collect()
+        })
+        .collect();
+    // fuzzy union: w + w^T - w * w^T
+    let mut trans: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
+    for (i, row) in rows.iter().enumerate() {
+        for &(j, w) in row {
+            trans[j].push((i, w));
+        }
+    }
+    let mut indptr = vec![0];
+    let mut indices = Vec::new();
+    let mut weights = Vec::new();
+    for i in 0..n {
+        let mut m: Vec<(usize, f64, f64)> = rows[i].drain(..).map(|(j, w)| (j, w, 0.0)).collect();
+        for &(j, w) in &trans[i] {
+            match m.iter_mut().find(|e| e.0 == j) {
+                Some(e) => e.2 = w,
+                None => m.push((j, 0.0, w)),
+            }
+        }
+        m.sort_by_key(|e| e.0);
+        for (j, w1, w2) in m {
+            let w = w1 + w2 - w1 * w2;
+            if w > 0.0 {
+                indices.push(j);
+                weights.push(w);
+            }
+        }
+        indptr.push(indices.len());
+    }
+    Graph { indptr, indices, weights }
+}
+
+/// Fit `1 / (1 + a x^(2b))` to umap-learn's target curve by Levenberg-Marquardt (scipy's
+/// `curve_fit` from `a = b = 1`).
+///
+/// ```
+/// let (a, b) = neuroscope::analysis::embed::find_ab(1.0, 0.1);
+/// assert!((a - 1.577).abs() < 0.01 && (b - 0.895).abs() < 0.01, "{a} {b}");
+/// ```
+pub fn find_ab(spread: f64, min_dist: f64) -> (f64, f64) {
+    let xs: Vec<f64> = (0..300).map(|i| i as f64 * spread * 3.0 / 299.0).collect();
+    let ys: Vec<f64> = xs.iter().map(|&x| if x < min_dist { 1.0 } else { (-(x - min_dist) / spread).exp() }).collect();
+    let (mut a, mut b) = (1.0f64, 1.0f64);
+    let cost = |a: f64, b: f64| -> f64 { xs.iter().zip(&ys).map(|(&x, &y)| (1.0 / (1.0 + a * x.powf(2.0 * b)) - y).powi(2)).sum() };
+    let mut lambda = 1e-3;
+    let mut c = cost(a, b);
+    for _ in 0..200 {
+        let (mut jtj, mut jtr) = ([[0.0f64; 2]; 2], [0.0f64; 2]);
+        for (&x, &y) in xs.iter().zip(&ys) {
+            if x == 0.0 {
+                let r = 1.0 - y;
+                let _ = r;
+                continue;
+            }
+            let x2b = x.powf(2.0 * b);
+            let den = 1.0 + a * x2b;
+            let f = 1.0 / den;
+            let r = f - y;
+            let da = -x2b / (den * den);
+            let db = -a * x2b * 2.0 * x.ln() / (den * den);
+            jtj[0][0] += da * da;
+            jtj[0][1] += da * db;
+            jtj[1][1] += db * db;
+            jtr[0] += da * r;
+            jtr[1] += db * r;
+        }
+        jtj[1][0] = jtj[0][1];
+        let m00 = jtj[0][0] * (1.0 + lambda);
+        let m11 = jtj[1][1] * (1.0 + lambda);
+        let det = m00 * m11 - jtj[0][1] * jtj[1][0];
+        if det.abs() < 1e-300 {
+            break;
+        }
+        let da = -(m11 * jtr[0] - jtj[0][1] * jtr[1]) / det;
+        let db = -(-jtj[1][0] * jtr[0] + m00 * jtr[1]) / det;
+        let (na, nb) = (a + da, b + db);
+        let nc = cost(na, nb);
+        if nc < c {
+            a = na;
+            b = nb;
+            let done = (c - nc) / c.max(1e-300) < 1e-12;
+            c = nc;
+            lambda /= 10.0;
+            if done {
+                break;
+            }
+        } else {
+            lambda *= 10.0;
+            if lambda > 1e12 {
+                break;
+            }
+        }
+    }
+    (a, b)
+}
+
+/// Leading non-trivial eigenvectors of the normalised graph Laplacian by subspace iteration on
+/// `(I + D^-1/2 W D^-1/2) / 2` (seeded start, Rayleigh-Ritz every 10 steps).
+fn spectral_init(g: &Graph, dims: usize, seed: u64) -> Array2<f64> {
+    let n = g.indptr.len() - 1;
+    let deg: Vec<f64> = (0..n).map(|i| g.weights[g.indptr[i]..g.indptr[i + 1]].iter().sum::<f64>()).collect();
+    let dinv: Vec<f64> = deg.iter().map(|&d| if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 }).collect();
+    let m = (dims + 1 + 6).min(n);
+    let mut r = crate::rng::Rng::new(seed ^ 0x59ec);
+    let mut v = Array2::from_shape_fn((n, m), |_| r.normal());
+    let matvec = |v: &Array2<f64>| -> Array2<f64> {
+        let rows: Vec<Vec<f64>> = (0..n)
+            .into_par_iter()
+            .with_min_len(256)
+            .map(|i| {
+                let mut out = vec![0.0; m];
+                for k in g.indptr[i]..g.indptr[i + 1] {
+                    let j = g.indices[k];
+                    let w = g.weights[k] * dinv[i] * dinv[j];
+                    for c in 0..m {
+                        out[c] += w * v[[j, c]];
+                    }
+                }
+                for c in 0..m {
+                    out[c] = 0.5 * (out[c] + v[[i, c]]);
+                }
+                out
+            })
+            .collect();
+        Array2::from_shape_fn((n, m), |(i, c)| rows[i][c])
+    };
+    let mut prev: Vec<f64> = vec![0.0; m];
+    let mut ritz = Array2::<f64>::zeros((n, m));
+    for it in 0..500 {
+        v = super::super::linalg::orthonormalize(&matvec(&v));
+        if it % 10 == 9 {
+            let av = matvec(&v);
+            let h = super::super::linalg::matmul_tn(&v, &av);
+            let h = (&h + &h.t()) * 0.5;
+            if let Ok((w, u)) = super::super::linalg::eigh_desc(&h) {
+                ritz = super::super::linalg::matmul_nn(&v, &u);
+                let conv = w.iter().zip(&prev).take(dims + 1).all(|(a, b)| (a - b).abs() < 1e-7);
+                prev = w.to_vec();
+                if conv {
+                    break;
+                }
+            }
+        }
+    }
+    // skip the trivial top vector (D^1/2 1); signs: largest-magnitude entry positive
+    let mut out = Array2::zeros((n, dims));
+    for c in 0..dims {
+        let col = ritz.column(c + 1);
+        let big = col.iter().cloned().fold(0.0f64, |a, v| if v.abs() > a.abs() { v } else { a });
+        let s = if big < 0.0 { -1.0 } else { 1.0 };
+        for i in 0..n {
+            out[[i, c]] = s * col[i];
+        }
+    }
+    out
+}
+
+/// splitmix64: a counter-based generator, so draws depend only on (seed, epoch, point, k).
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn optimize(g: &Graph, mut y: Array2<f64>, a: f64, b: f64, n_epochs: usize, neg_rate: usize, seed: u64, show: bool) -> Array2<f64> {
+    let (n, d) = y.dim();
+    let wmax = g.weights.iter().cloned().fold(0.0f64, f64::max);
+    // umap-learn drops edges too weak to be sampled even once
+    let eps: Vec<f64> = g
+        .weights
+        .iter()
+        .map(|&w| {
+            let s = n_epochs as f64 * w / wmax;
+            if w < wmax / n_epochs as f64 || s <= 0.0 {
+                -1.0
+            } else {
+                n_epochs as f64 / s
+            }
+        })
+        .collect();
+    let epns: Vec<f64> = eps.iter().map(|&e| e / neg_rate as f64).collect();
+    let mut next = eps.clone();
+    let mut next_neg = epns.clone();
+    let clip = |v: f64| v.clamp(-4.0, 4.0);
+    let mut progress = if show { Some(Progress::new("UMAP", n_epochs)) } else { None };
+    for epoch in 0..n_epochs {
+        let alpha = 1.0 - epoch as f64 / n_epochs as f64;
+        let ys = y.as_slice().expect("row-major").to_vec();
+        let e = epoch as f64;
+        let moves: Vec<(Vec<f64>, Vec<(usize, f64, f64)>)> = (0..n)
+            .into_par_iter()
+            .with_min_len(128)
+            .map(|i| {
+                let mut delta = vec![0.0; d];
+                let mut sched = Vec::new();
+                let cur = &ys[i * d..i * d + d];
+                let mut ctr = 0u64;
+                for k in g.indptr[i]..g.indptr[i + 1] {
+                    if eps[k] <= 0.0 || next[k] > e {
+                        continue;
+                    }
+                    let j = g.indices[k];
+                    let other = &ys[j * d..j * d + d];
+                    let d2: f64 = cur.iter().zip(other).map(|(p, q)| (p - q) * (p - q)).sum();
+                    if d2 > 0.0 {
+                        let gc = -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0);
+                        for c in 0..d {
+                            delta[c] += 2.0 * clip(gc * (cur[c] - other[c])) * alpha;
+                        }
+                    }
+                    let n_neg = ((e - next_neg[k]) / epns[k]) as i64;
+                    let n_neg = n_neg.max(0) as usize;
+                    for _ in 0..n_neg {
+                        let rnd = mix(seed ^ mix(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr));
+                        ctr += 1;
+                        let t = (rnd % n as u64) as usize;
+                        if t == i {
+                            continue;
+                        }
+                        let other = &ys[t * d..t * d + d];
+                        let d2: f64 = cur.iter().zip(other).map(|(p, q)| (p - q) * (p - q)).sum();
+                        if d2 > 0.0 {
+                            let gc = 2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
+                            for c in 0..d {
+                                delta[c] += clip(gc * (cur[c] - other[c])) * alpha;
+                            }
+                        }
+                    }
+                    sched.push((k, eps[k], n_neg as f64 * epns[k]));
+                }
+                (delta, sched)
+            })
+            .collect();
+        for (i, (delta, sched)) in moves.into_iter().enumerate() {
+            for c in 0..d {
+                y[[i, c]] += delta[c];
+            }
+            for (k, step, neg_step) in sched {
+                next[k] += step;
+                next_neg[k] += neg_step;
+            }
+        }
+        if let Some(p) = progress.as_mut() {
+            p.inc(1);
+        }
+    }
+    if let Some(p) = progress.as_mut() {
+        p.finish();
+    }
+    y
+}
+
+/// A UMAP embedding.
+#[derive(Debug, Clone)]
+pub struct FittedUmap {
+    embedding: Array2<f64>,
+    a: f64,
+    b: f64,
+    n_epochs: usize,
+    graph_edges: usize,
+}
+
+impl FittedUmap {
+    /// `N x dims` coordinates.
+    pub fn embedding(&self) -> &Array2<f64> {
+        &self.embedding
+    }
+    /// Consume into the coordinates.
+    pub fn into_embedding(self) -> Array2<f64> {
+        self.embedding
+    }
+    /// The fitted curve parameters `(a, b)`.
+    pub fn ab(&self) -> (f64, f64) {
+        (self.a, self.b)
+    }
+    /// Epochs run.
+    pub fn n_epochs(&self) -> usize {
+        self.n_epochs
+    }
+    /// Directed edges of the fuzzy graph.
+    pub fn graph_edges(&self) -> usize {
+        self.graph_edges
+    }
+}
