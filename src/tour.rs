@@ -18,7 +18,8 @@ const PER_CLASS: usize = 8;
 /// ```
 /// let dir = std::env::temp_dir().join("neuroscope-doc-tour");
 /// let page = neuroscope::tour::run(&dir).unwrap();
-/// assert!(std::fs::read_to_string(page).unwrap().contains("Ankle boot"));
+/// let html = std::fs::read_to_string(page).unwrap();
+/// assert!(html.contains("Ankle boot") && html.contains("PCs for 80%") && html.contains("adjusted_rand"));
 /// ```
 pub fn run(out: impl AsRef<Path>) -> Result<PathBuf> {
     let mut report = Report::new("neuroscope tour");
@@ -30,7 +31,8 @@ pub fn run(out: impl AsRef<Path>) -> Result<PathBuf> {
     for ds in [embedded::mnist(), embedded::fashion_mnist()] {
         dataset_section(&mut report, &*ds)?;
     }
-    models_section(&mut report)?;
+    let rec = models_section(&mut report)?;
+    analysis_section(&mut report, &rec)?;
     let path = out.as_ref().join("index.html");
     report.save(&path)?;
     Ok(path)
@@ -64,7 +66,7 @@ fn dataset_section<D: Dataset + ?Sized>(report: &mut Report, ds: &D) -> Result<(
     Ok(())
 }
 
-fn models_section(report: &mut Report) -> Result<()> {
+fn models_section(report: &mut Report) -> Result<crate::record::Recording> {
     report.heading("Models: names, summaries, recordings");
     report.paragraph(&format!(
         "Architectures with PyTorch's module names: {}. Below, two of them with seeded random weights \
@@ -102,6 +104,52 @@ fn models_section(report: &mut Report) -> Result<()> {
         "Seed 3's taps h1..h6 recorded for 500 seeded random MNIST digits (untrained network):",
     );
     report.table(&["layer", "recorded", "mean", "positive"], &rows);
+    Ok(rec)
+}
+
+/// Seeds 1-3's analyses on the recording above: dimensionality per layer, RSA between layers,
+/// interdim's reduce -> cluster -> score chain, and a t-SNE of the last layer.
+fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Result<()> {
+    use crate::analysis::{cluster::{KMeans, Method}, dimensionality, embed::Tsne, metrics, pca::Pca, rsa, Analysis, Reducer};
+    report.heading("Analysis: dimensionality, RSA, clusters, t-SNE");
+    let mut rows = Vec::new();
+    for l in &rec.layers {
+        let m = rec.matrix(l)?;
+        let p = Pca::new().fit(&m)?;
+        rows.push(vec![
+            l.clone(),
+            p.n_components_for(0.8).map_or("-".into(), |k| k.to_string()),
+            format!("{:.1}", dimensionality::participation_ratio_from(p.explained_variance().as_slice().unwrap_or(&[]))?),
+            format!("{:.1}", dimensionality::two_nn(&m)?),
+        ]);
+    }
+    report.paragraph("Dimensionality of each layer over the 500 digits: PCA components needed for 80% of the total variance (seed 2), participation ratio, TwoNN intrinsic dimension.");
+    report.table(&["layer", "PCs for 80%", "participation ratio", "TwoNN"], &rows);
+    let r = rsa::Rsa::of_recording(rec, rsa::Metric::Pearson, rsa::Correlation::Spearman)?;
+    let mut header = vec!["second order"];
+    header.extend(r.layers.iter().map(|s| s.as_str()));
+    let so_rows: Vec<Vec<String>> = r
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| std::iter::once(l.clone()).chain((0..r.layers.len()).map(|j| format!("{:.3}", r.second_order[[i, j]]))).collect())
+        .collect();
+    report.paragraph("RSA (seed 2): Pearson first-order matrices over the digits, Spearman correlation of their lower triangles between layers.");
+    report.table(&header, &so_rows);
+    let mut a = Analysis::from_recording(rec)?.seed(0);
+    a.reduce(Reducer::Pca(10))?.cluster(Method::KMeans(KMeans::new(10)))?.score()?;
+    report.paragraph("interdim's chain (seed 1) per layer: PCA to 10 components, k-means with 10 clusters (seed 0), scores against the digit labels and of the embedding.");
+    report.raw(&a.to_html());
+    let last = rec.layers.last().cloned().unwrap_or_default();
+    let m = rec.matrix(&last)?;
+    let t = Tsne::new().seed(0).fit(&m)?;
+    let labels = rec.labels.clone().unwrap_or_default();
+    report.paragraph(&format!(
+        "t-SNE of {last} (perplexity 30, Barnes-Hut, seed 0): final KL {:.3}, trustworthiness (k=10) {:.3}, 5-NN accuracy of the labels {:.3}. (Scatter plots arrive with the figures module.)",
+        t.kl_divergence(),
+        metrics::trustworthiness(&m, t.embedding(), 10)?,
+        metrics::knn_accuracy(t.embedding(), &labels, 5)?
+    ));
     Ok(())
 }
 

@@ -136,6 +136,28 @@ where
     Ok((x, y))
 }
 
+/// Refuse algorithms that hold an `n x n` matrix when it would not fit comfortably in memory
+/// (default limit 20,000 samples = 3.2 GB of doubles; `NEUROSCOPE_MAX_DENSE` changes it), with
+/// a message that says what to do instead of letting the allocation abort the notebook kernel.
+///
+/// ```
+/// assert!(neuroscope::analysis::check_dense(1000, "HDBSCAN").is_ok());
+/// let e = neuroscope::analysis::check_dense(1_000_000, "HDBSCAN").unwrap_err().to_string();
+/// assert!(e.contains("NEUROSCOPE_MAX_DENSE"));
+/// ```
+pub fn check_dense(n: usize, what: &str) -> Result<()> {
+    let limit = std::env::var("NEUROSCOPE_MAX_DENSE").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(20_000);
+    if n > limit {
+        return Err(Error::InvalidArgument(format!(
+            "{what} keeps an {n} x {n} distance matrix ({:.1} GB); that is above the limit of {limit} samples. \
+             Use a seeded subset (Dataset::subset), reduce first (PCA), pick a method without the \
+             matrix (DBSCAN, k-means, UMAP), or raise NEUROSCOPE_MAX_DENSE if the memory is there",
+            (n as f64) * (n as f64) * 8.0 / 1e9
+        )));
+    }
+    Ok(())
+}
+
 /// Check that a label vector has `n` entries.
 pub(crate) fn check_len(what: &str, got: usize, n: usize) -> Result<()> {
     if got != n {

@@ -279,7 +279,12 @@ impl Analysis {
             ));
             for n in &names {
                 let v = self.score_of(l, n);
-                h.push_str(&format!("<td>{}</td>", v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into())));
+                let cell = match v {
+                    Some(v) if n == "n_clusters" => format!("{v:.0}"),
+                    Some(v) => format!("{v:.4}"),
+                    None => "-".into(),
+                };
+                h.push_str(&format!("<td>{cell}</td>"));
             }
             h.push_str("</tr>");
         }

@@ -530,6 +530,7 @@ impl Isomap {
         let x = to_f64_checked(x, "Isomap input", 3)?;
         let n = x.nrows();
         check_k(self.n_components, n - 1, "Isomap")?;
+        super::check_dense(n, "Isomap")?;
         let nn = neighbors::knn(&x, self.n_neighbors)?;
         let mut adj: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
         for i in 0..n {
@@ -663,6 +664,7 @@ impl Mds {
     /// Embed the rows of `x` (euclidean dissimilarities).
     pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedMds> {
         let x = to_f64_checked(x, "MDS input", 2)?;
+        super::check_dense(x.nrows(), "MDS")?;
         self.fit_dissimilarities(&neighbors::pairwise_distances(&x))
     }
     /// Embed from a precomputed symmetric dissimilarity matrix (an RDM, say).

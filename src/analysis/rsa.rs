@@ -87,6 +87,7 @@ impl Correlation {
 pub fn similarity<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, metric: Metric) -> Result<Array2<f64>> {
     if metric == Metric::Euclidean {
         let x = to_f64_checked(x, "RSA activations", 2)?;
+        super::check_dense(x.nrows(), "euclidean RSA")?;
         return Ok(neighbors::pairwise_distances(&x));
     }
     let (n, p) = x.dim();

@@ -79,6 +79,7 @@ impl Agglomerative {
         if self.n_clusters == 0 || self.n_clusters > n {
             return Err(Error::InvalidArgument(format!("n_clusters={} must be between 1 and n_samples = {n}", self.n_clusters)));
         }
+        crate::analysis::check_dense(n, "agglomerative clustering")?;
         let z = if n > 1 { nn_chain(&x, self.linkage) } else { Array2::zeros((0, 4)) };
         let labels = cut(&z, n, self.n_clusters);
         Ok(FittedAgglomerative { labels, z })

@@ -64,6 +64,7 @@ impl Hdbscan {
             return Err(Error::InvalidArgument(format!("HDBSCAN min_samples={ms} must be between 1 and n_samples = {n}")));
         }
         // dense distances: HDBSCAN's MST is O(n^2) anyway
+        crate::analysis::check_dense(n, "HDBSCAN")?;
         let d = neighbors::pairwise_distances(&x);
         let core: Vec<f64> = (0..n)
             .map(|i| {

@@ -163,7 +163,10 @@ impl Tsne {
             )));
         }
         let p = match self.method {
-            TsneMethod::Exact => exact_affinities(&x, self.perplexity)?,
+            TsneMethod::Exact => {
+                crate::analysis::check_dense(n, "exact t-SNE")?;
+                exact_affinities(&x, self.perplexity)?
+            }
             TsneMethod::BarnesHut => knn_affinities(&x, self.perplexity)?,
         };
         let y0 = self.initial(&x)?;
