@@ -110,7 +110,14 @@ fn models_section(report: &mut Report) -> Result<crate::record::Recording> {
 /// Seeds 1-3's analyses on the recording above: dimensionality per layer, RSA between layers,
 /// interdim's reduce -> cluster -> score chain, and a t-SNE of the last layer.
 fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Result<()> {
-    use crate::analysis::{cluster::{KMeans, Method}, dimensionality, embed::Tsne, metrics, pca::Pca, rsa, Analysis, Reducer};
+    use crate::analysis::{
+        cluster::{KMeans, Method},
+        dimensionality,
+        embed::Tsne,
+        metrics,
+        pca::Pca,
+        rsa, Analysis, Reducer,
+    };
     report.heading("Analysis: dimensionality, RSA, clusters, t-SNE");
     let mut rows = Vec::new();
     for l in &rec.layers {
@@ -118,13 +125,22 @@ fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Resu
         let p = Pca::new().fit(&m)?;
         rows.push(vec![
             l.clone(),
-            p.n_components_for(0.8).map_or("-".into(), |k| k.to_string()),
-            format!("{:.1}", dimensionality::participation_ratio_from(p.explained_variance().as_slice().unwrap_or(&[]))?),
+            p.n_components_for(0.8)
+                .map_or("-".into(), |k| k.to_string()),
+            format!(
+                "{:.1}",
+                dimensionality::participation_ratio_from(
+                    p.explained_variance().as_slice().unwrap_or(&[])
+                )?
+            ),
             format!("{:.1}", dimensionality::two_nn(&m)?),
         ]);
     }
     report.paragraph("Dimensionality of each layer over the 500 digits: PCA components needed for 80% of the total variance (seed 2), participation ratio, TwoNN intrinsic dimension.");
-    report.table(&["layer", "PCs for 80%", "participation ratio", "TwoNN"], &rows);
+    report.table(
+        &["layer", "PCs for 80%", "participation ratio", "TwoNN"],
+        &rows,
+    );
     let r = rsa::Rsa::of_recording(rec, rsa::Metric::Pearson, rsa::Correlation::Spearman)?;
     let mut header = vec!["second order"];
     header.extend(r.layers.iter().map(|s| s.as_str()));
@@ -132,12 +148,18 @@ fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Resu
         .layers
         .iter()
         .enumerate()
-        .map(|(i, l)| std::iter::once(l.clone()).chain((0..r.layers.len()).map(|j| format!("{:.3}", r.second_order[[i, j]]))).collect())
+        .map(|(i, l)| {
+            std::iter::once(l.clone())
+                .chain((0..r.layers.len()).map(|j| format!("{:.3}", r.second_order[[i, j]])))
+                .collect()
+        })
         .collect();
     report.paragraph("RSA (seed 2): Pearson first-order matrices over the digits, Spearman correlation of their lower triangles between layers.");
     report.table(&header, &so_rows);
     let mut a = Analysis::from_recording(rec)?.seed(0);
-    a.reduce(Reducer::Pca(10))?.cluster(Method::KMeans(KMeans::new(10)))?.score()?;
+    a.reduce(Reducer::Pca(10))?
+        .cluster(Method::KMeans(KMeans::new(10)))?
+        .score()?;
     report.paragraph("interdim's chain (seed 1) per layer: PCA to 10 components, k-means with 10 clusters (seed 0), scores against the digit labels and of the embedding.");
     report.raw(&a.to_html());
     let last = rec.layers.last().cloned().unwrap_or_default();

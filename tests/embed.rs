@@ -11,7 +11,10 @@ use neuroscope::data::{embedded, Dataset};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/embed/quality.json");
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/embed/quality.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(p).expect("fixture")).expect("json")
 }
 
@@ -33,19 +36,41 @@ fn mnist1000() -> (Array2<f64>, Vec<usize>) {
 fn blobs(f: &Value) -> (Array2<f64>, Vec<usize>) {
     let rows = f["blobs_data"]["x"].as_array().unwrap();
     let x = Array2::from_shape_fn((rows.len(), 10), |(i, j)| rows[i][j].as_f64().unwrap());
-    let y = f["blobs_data"]["labels"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let y = f["blobs_data"]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
     (x, y)
 }
 
 fn quality(x: &Array2<f64>, e: &Array2<f64>, y: &[usize]) -> (f64, f64) {
-    (metrics::trustworthiness(x, e, 10).unwrap(), metrics::knn_accuracy(e, y, 5).unwrap())
+    (
+        metrics::trustworthiness(x, e, 10).unwrap(),
+        metrics::knn_accuracy(e, y, 5).unwrap(),
+    )
 }
 
 fn check(name: &str, ours: (f64, f64), peer: &Value, what: &str) {
-    let (t, k) = (peer["trust10"].as_f64().unwrap(), peer["knn5"].as_f64().unwrap());
-    eprintln!("{name} {what}: neuroscope trust {:.4} knn {:.4}; peer trust {t:.4} knn {k:.4}", ours.0, ours.1);
-    assert!(ours.0 >= t - 0.01, "{name} {what}: trustworthiness {:.4} more than 0.01 below the peer's {t:.4}", ours.0);
-    assert!(ours.1 >= k - 0.01, "{name} {what}: k-NN accuracy {:.4} more than 0.01 below the peer's {k:.4}", ours.1);
+    let (t, k) = (
+        peer["trust10"].as_f64().unwrap(),
+        peer["knn5"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "{name} {what}: neuroscope trust {:.4} knn {:.4}; peer trust {t:.4} knn {k:.4}",
+        ours.0, ours.1
+    );
+    assert!(
+        ours.0 >= t - 0.01,
+        "{name} {what}: trustworthiness {:.4} more than 0.01 below the peer's {t:.4}",
+        ours.0
+    );
+    assert!(
+        ours.1 >= k - 0.01,
+        "{name} {what}: k-NN accuracy {:.4} more than 0.01 below the peer's {k:.4}",
+        ours.1
+    );
 }
 
 #[test]
@@ -64,7 +89,12 @@ fn umap_quality_matches_umap_learn() {
     let f = fixture();
     for (name, (x, y)) in [("mnist1000", mnist1000()), ("blobs", blobs(&f))] {
         let e = Umap::new().seed(0).fit(&x).unwrap();
-        check(name, quality(&x, e.embedding(), &y), &f[name]["umap"], "vs umap-learn");
+        check(
+            name,
+            quality(&x, e.embedding(), &y),
+            &f[name]["umap"],
+            "vs umap-learn",
+        );
     }
 }
 
@@ -72,7 +102,12 @@ fn umap_quality_matches_umap_learn() {
 fn same_seed_same_bits_at_one_and_two_threads() {
     let (x, _) = blobs(&fixture());
     let x = x.slice(ndarray::s![..300, ..]).to_owned();
-    let pool = |t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
+    let pool = |t| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+    };
     let t1 = pool(1).install(|| Tsne::new().max_iter(300).seed(5).fit(&x).unwrap());
     let t2 = pool(2).install(|| Tsne::new().max_iter(300).seed(5).fit(&x).unwrap());
     let t2b = pool(2).install(|| Tsne::new().max_iter(300).seed(5).fit(&x).unwrap());
@@ -82,7 +117,11 @@ fn same_seed_same_bits_at_one_and_two_threads() {
     let u2 = pool(2).install(|| Umap::new().n_epochs(100).seed(5).fit(&x).unwrap());
     assert_eq!(u1.embedding(), u2.embedding(), "UMAP: 1 vs 2 threads");
     let u3 = pool(2).install(|| Umap::new().n_epochs(100).seed(6).fit(&x).unwrap());
-    assert_ne!(u2.embedding(), u3.embedding(), "another seed, another embedding");
+    assert_ne!(
+        u2.embedding(),
+        u3.embedding(),
+        "another seed, another embedding"
+    );
 }
 
 #[test]
@@ -90,10 +129,23 @@ fn exact_and_barnes_hut_agree_on_small_data() {
     let (x, y) = blobs(&fixture());
     let x = x.slice(ndarray::s![..240, ..]).to_owned();
     let y = &y[..240];
-    let exact = Tsne::new().method(TsneMethod::Exact).perplexity(20.0).seed(0).fit(&x).unwrap();
+    let exact = Tsne::new()
+        .method(TsneMethod::Exact)
+        .perplexity(20.0)
+        .seed(0)
+        .fit(&x)
+        .unwrap();
     let bh = Tsne::new().perplexity(20.0).seed(0).fit(&x).unwrap();
-    let (qe, qb) = (quality(&x, exact.embedding(), y), quality(&x, bh.embedding(), y));
-    assert!((qe.0 - qb.0).abs() < 0.02, "trustworthiness exact {} vs BH {}", qe.0, qb.0);
+    let (qe, qb) = (
+        quality(&x, exact.embedding(), y),
+        quality(&x, bh.embedding(), y),
+    );
+    assert!(
+        (qe.0 - qb.0).abs() < 0.02,
+        "trustworthiness exact {} vs BH {}",
+        qe.0,
+        qb.0
+    );
     assert!(exact.kl_divergence() < 2.0 && exact.kl_history().len() >= 19);
 }
 
@@ -101,25 +153,54 @@ fn exact_and_barnes_hut_agree_on_small_data() {
 fn bad_inputs_give_clear_errors() {
     let mut x = Array2::from_shape_fn((50, 3), |(i, j)| (i * 3 + j) as f64);
     let e = Tsne::new().fit(&x).unwrap_err().to_string();
-    assert!(e.contains("3 x perplexity + 1") && e.contains("perplexity <="), "{e}");
-    assert!(Tsne::new().dims(4).perplexity(5.0).fit(&x).unwrap_err().to_string().contains("2 or 3"));
+    assert!(
+        e.contains("3 x perplexity + 1") && e.contains("perplexity <="),
+        "{e}"
+    );
+    assert!(Tsne::new()
+        .dims(4)
+        .perplexity(5.0)
+        .fit(&x)
+        .unwrap_err()
+        .to_string()
+        .contains("2 or 3"));
     x[[7, 1]] = f64::NAN;
-    assert!(Tsne::new().perplexity(5.0).fit(&x).unwrap_err().to_string().contains("row 7, column 1"));
-    assert!(Umap::new().fit(&x).unwrap_err().to_string().contains("row 7"));
+    assert!(Tsne::new()
+        .perplexity(5.0)
+        .fit(&x)
+        .unwrap_err()
+        .to_string()
+        .contains("row 7, column 1"));
+    assert!(Umap::new()
+        .fit(&x)
+        .unwrap_err()
+        .to_string()
+        .contains("row 7"));
     // duplicates and constant columns: documented behaviour, finite output
     let dup = Array2::from_shape_fn((60, 4), |(i, j)| if j == 3 { 1.0 } else { (i % 20) as f64 });
     let t = Tsne::new().perplexity(5.0).max_iter(300).fit(&dup).unwrap();
     assert!(t.embedding().iter().all(|v| v.is_finite()));
     let u = Umap::new().n_epochs(50).fit(&dup).unwrap();
     assert!(u.embedding().iter().all(|v| v.is_finite()));
-    assert!(Umap::new().n_neighbors(100).fit(&dup).unwrap_err().to_string().contains("n_neighbors=100"));
+    assert!(Umap::new()
+        .n_neighbors(100)
+        .fit(&dup)
+        .unwrap_err()
+        .to_string()
+        .contains("n_neighbors=100"));
 }
 
 #[test]
 fn three_dimensional_outputs() {
     let (x, y) = blobs(&fixture());
     let x = x.slice(ndarray::s![..300, ..]).to_owned();
-    let t = Tsne::new().dims(3).perplexity(20.0).max_iter(400).seed(0).fit(&x).unwrap();
+    let t = Tsne::new()
+        .dims(3)
+        .perplexity(20.0)
+        .max_iter(400)
+        .seed(0)
+        .fit(&x)
+        .unwrap();
     assert_eq!(t.embedding().dim(), (300, 3));
     assert!(metrics::knn_accuracy(t.embedding(), &y[..300], 5).unwrap() > 0.98);
     let u = Umap::new().dims(3).n_epochs(100).seed(0).fit(&x).unwrap();
@@ -127,7 +208,10 @@ fn three_dimensional_outputs() {
     assert!(metrics::knn_accuracy(u.embedding(), &y[..300], 5).unwrap() > 0.98);
     let (a, b) = neuroscope::analysis::embed::find_ab(1.0, 0.1);
     // umap-learn's find_ab_params(1.0, 0.1) gives a = 1.5769, b = 0.8951
-    assert!((a - 1.5769).abs() < 2e-3 && (b - 0.8951).abs() < 2e-3, "{a} {b}");
+    assert!(
+        (a - 1.5769).abs() < 2e-3 && (b - 0.8951).abs() < 2e-3,
+        "{a} {b}"
+    );
 }
 
 #[cfg(feature = "cli")]
@@ -143,17 +227,38 @@ fn cli_embed_writes_coordinates() {
     npy::write_i64(&yp, &y[..200].iter().map(|&v| v as i64).collect::<Vec<_>>()).unwrap();
     for m in ["tsne", "umap", "pca"] {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
-            .args(["embed", "--method", m, "--perplexity", "20", "--input", xp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--labels", yp.to_str().unwrap()])
+            .args([
+                "embed",
+                "--method",
+                m,
+                "--perplexity",
+                "20",
+                "--input",
+                xp.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--labels",
+                yp.to_str().unwrap(),
+            ])
             .env("NEUROSCOPE_QUIET", "1")
             .output()
             .unwrap();
-        let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        let text =
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{m}: {text}");
         assert!(text.contains("trustworthiness (k=10)"), "{text}");
         assert_eq!(npy::read_f64(&out).unwrap().shape(), &[200, 2]);
     }
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
-        .args(["embed", "--method", "lle", "--input", xp.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "embed",
+            "--method",
+            "lle",
+            "--input",
+            xp.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("tsne, umap, pca"));

@@ -23,9 +23,14 @@ use ndarray::{ArrayBase, Data, Ix2};
 
 /// Number of principal components needed for the cumulative explained variance to exceed
 /// `share` (scikit-learn's `PCA(n_components=share)` count).
-pub fn components_for<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, share: f64) -> Result<usize> {
+pub fn components_for<S: Data<Elem = T>, T: Scalar>(
+    x: &ArrayBase<S, Ix2>,
+    share: f64,
+) -> Result<usize> {
     if !(share > 0.0 && share < 1.0) {
-        return Err(Error::InvalidArgument(format!("variance share {share} must be strictly between 0 and 1")));
+        return Err(Error::InvalidArgument(format!(
+            "variance share {share} must be strictly between 0 and 1"
+        )));
     }
     let p = Pca::new().fit(x)?;
     Ok(p.n_components_for(share).unwrap_or(p.n_components()))
@@ -49,7 +54,9 @@ pub fn participation_ratio_from(eigenvalues: &[f64]) -> Result<f64> {
     let s: f64 = eigenvalues.iter().sum();
     let s2: f64 = eigenvalues.iter().map(|v| v * v).sum();
     if s2 <= 0.0 {
-        return Err(Error::InvalidArgument("participation ratio of data with zero variance is undefined".into()));
+        return Err(Error::InvalidArgument(
+            "participation ratio of data with zero variance is undefined".into(),
+        ));
     }
     Ok(s * s / s2)
 }
@@ -62,9 +69,14 @@ pub fn two_nn<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>) -> Result<f64
 }
 
 /// [`two_nn`] with a chosen discard fraction (0 keeps all ratios).
-pub fn two_nn_with<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, discard: f64) -> Result<f64> {
+pub fn two_nn_with<S: Data<Elem = T>, T: Scalar>(
+    x: &ArrayBase<S, Ix2>,
+    discard: f64,
+) -> Result<f64> {
     if !(0.0..1.0).contains(&discard) {
-        return Err(Error::InvalidArgument(format!("discard fraction {discard} must be in [0, 1)")));
+        return Err(Error::InvalidArgument(format!(
+            "discard fraction {discard} must be in [0, 1)"
+        )));
     }
     let x = to_f64_checked(x, "TwoNN input", 3)?;
     let nn = neighbors::knn(&x, 2)?;
@@ -90,7 +102,9 @@ pub fn two_nn_with<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, discard:
         sxx += xv * xv;
     }
     if sxx <= 0.0 {
-        return Err(Error::InvalidArgument("TwoNN: all distance ratios are 1 (points on a regular lattice?)".into()));
+        return Err(Error::InvalidArgument(
+            "TwoNN: all distance ratios are 1 (points on a regular lattice?)".into(),
+        ));
     }
     Ok(sxy / sxx)
 }

@@ -60,7 +60,9 @@ fn par() -> Par {
 /// ```
 pub fn matmul_nn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     let (a, b) = (std_layout(a), std_layout(b));
-    product(a.nrows(), b.ncols(), |out| matmul(out, Accum::Replace, view(&a), view(&b), 1.0, par()))
+    product(a.nrows(), b.ncols(), |out| {
+        matmul(out, Accum::Replace, view(&a), view(&b), 1.0, par())
+    })
 }
 
 /// `a^T b`.
@@ -72,7 +74,16 @@ pub fn matmul_nn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
 /// ```
 pub fn matmul_tn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     let (a, b) = (std_layout(a), std_layout(b));
-    product(a.ncols(), b.ncols(), |out| matmul(out, Accum::Replace, view(&a).transpose(), view(&b), 1.0, par()))
+    product(a.ncols(), b.ncols(), |out| {
+        matmul(
+            out,
+            Accum::Replace,
+            view(&a).transpose(),
+            view(&b),
+            1.0,
+            par(),
+        )
+    })
 }
 
 /// `a b^T`.
@@ -84,13 +95,31 @@ pub fn matmul_tn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
 /// ```
 pub fn matmul_nt(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     let (a, b) = (std_layout(a), std_layout(b));
-    product(a.nrows(), b.nrows(), |out| matmul(out, Accum::Replace, view(&a), view(&b).transpose(), 1.0, par()))
+    product(a.nrows(), b.nrows(), |out| {
+        matmul(
+            out,
+            Accum::Replace,
+            view(&a),
+            view(&b).transpose(),
+            1.0,
+            par(),
+        )
+    })
 }
 
 /// `a b^T` on the calling thread only (for use inside parallel loops).
 pub(crate) fn matmul_nt_seq(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     let (a, b) = (std_layout(a), std_layout(b));
-    product(a.nrows(), b.nrows(), |out| matmul(out, Accum::Replace, view(&a), view(&b).transpose(), 1.0, Par::Seq))
+    product(a.nrows(), b.nrows(), |out| {
+        matmul(
+            out,
+            Accum::Replace,
+            view(&a),
+            view(&b).transpose(),
+            1.0,
+            Par::Seq,
+        )
+    })
 }
 
 /// The Gram matrix `x x^T` (samples x samples), symmetrised exactly.
@@ -137,7 +166,17 @@ fn syrk_lower(v: MatRef<'_, f64>, par: Par) -> Array2<f64> {
     use faer::linalg::matmul::triangular::{matmul as tri, BlockStructure};
     let n = v.nrows();
     product(n, n, |out| {
-        tri(out, BlockStructure::TriangularLower, Accum::Replace, v, BlockStructure::Rectangular, v.transpose(), BlockStructure::Rectangular, 1.0, par)
+        tri(
+            out,
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            v,
+            BlockStructure::Rectangular,
+            v.transpose(),
+            BlockStructure::Rectangular,
+            1.0,
+            par,
+        )
     })
 }
 
@@ -177,9 +216,11 @@ pub fn cross(x: &Array2<f64>) -> Array2<f64> {
 pub fn eigh_desc(a: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
     let a = std_layout(a);
     faer::set_global_parallelism(par());
-    let evd = view(&a)
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| Error::InvalidArgument(format!("symmetric eigendecomposition did not converge ({e:?})")))?;
+    let evd = view(&a).self_adjoint_eigen(Side::Lower).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "symmetric eigendecomposition did not converge ({e:?})"
+        ))
+    })?;
     let s = evd.S();
     let u = evd.U();
     let n = a.nrows();

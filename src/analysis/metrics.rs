@@ -29,16 +29,25 @@ pub(crate) fn encode<L: Label>(labels: &[L]) -> (Vec<usize>, usize) {
     let mut uniq: Vec<L> = labels.to_vec();
     uniq.sort_unstable();
     uniq.dedup();
-    let codes = labels.iter().map(|l| uniq.binary_search(l).unwrap_or(0)).collect();
+    let codes = labels
+        .iter()
+        .map(|l| uniq.binary_search(l).unwrap_or(0))
+        .collect();
     (codes, uniq.len())
 }
 
 fn pair<A: Label, B: Label>(a: &[A], b: &[B]) -> Result<()> {
     if a.len() != b.len() {
-        return Err(Error::Shape { what: "predicted labels".into(), expected: format!("{} entries (as many as the true labels)", a.len()), got: format!("{}", b.len()) });
+        return Err(Error::Shape {
+            what: "predicted labels".into(),
+            expected: format!("{} entries (as many as the true labels)", a.len()),
+            got: format!("{}", b.len()),
+        });
     }
     if a.is_empty() {
-        return Err(Error::InvalidArgument("scores need at least one sample".into()));
+        return Err(Error::InvalidArgument(
+            "scores need at least one sample".into(),
+        ));
     }
     Ok(())
 }
@@ -51,7 +60,10 @@ fn pair<A: Label, B: Label>(a: &[A], b: &[B]) -> Result<()> {
 /// assert_eq!(c, ndarray::array![[1, 1], [0, 1]]);
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn contingency_matrix<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B]) -> Result<Array2<u64>> {
+pub fn contingency_matrix<A: Label, B: Label>(
+    labels_true: &[A],
+    labels_pred: &[B],
+) -> Result<Array2<u64>> {
     pair(labels_true, labels_pred)?;
     let (a, ka) = encode(labels_true);
     let (b, kb) = encode(labels_pred);
@@ -68,15 +80,26 @@ fn comb2(n: u64) -> f64 {
 
 /// Adjusted Rand index (Hubert and Arabie 1985): 1 for identical partitions, about 0 for random
 /// ones.
-pub fn adjusted_rand_score<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B]) -> Result<f64> {
+pub fn adjusted_rand_score<A: Label, B: Label>(
+    labels_true: &[A],
+    labels_pred: &[B],
+) -> Result<f64> {
     let c = contingency_matrix(labels_true, labels_pred)?;
     let n = labels_true.len() as i128;
     // scikit-learn's pair_confusion_matrix, in exact integers
     let a: Vec<i128> = c.rows().into_iter().map(|r| r.sum() as i128).collect();
     let b: Vec<i128> = c.columns().into_iter().map(|r| r.sum() as i128).collect();
     let sum_sq: i128 = c.iter().map(|&v| (v as i128) * (v as i128)).sum();
-    let fp = c.indexed_iter().map(|((_, j), &v)| v as i128 * b[j]).sum::<i128>() - sum_sq;
-    let fn_ = c.indexed_iter().map(|((i, _), &v)| v as i128 * a[i]).sum::<i128>() - sum_sq;
+    let fp = c
+        .indexed_iter()
+        .map(|((_, j), &v)| v as i128 * b[j])
+        .sum::<i128>()
+        - sum_sq;
+    let fn_ = c
+        .indexed_iter()
+        .map(|((i, _), &v)| v as i128 * a[i])
+        .sum::<i128>()
+        - sum_sq;
     let tp = sum_sq - n;
     let tn = n * n - fp - fn_ - sum_sq;
     if fn_ == 0 && fp == 0 {
@@ -109,7 +132,11 @@ fn entropy_of_counts(counts: &[u64]) -> f64 {
         return 1.0;
     }
     let ls = (total as f64).ln();
-    -counts.iter().filter(|&&c| c > 0).map(|&c| (c as f64 / total as f64) * ((c as f64).ln() - ls)).sum::<f64>()
+    -counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| (c as f64 / total as f64) * ((c as f64).ln() - ls))
+        .sum::<f64>()
 }
 
 /// Shannon entropy (nats) of a labelling.
@@ -185,12 +212,19 @@ fn trivial<A: Label, B: Label>(a: &[A], b: &[B]) -> bool {
 }
 
 /// Normalised mutual information with arithmetic averaging (scikit-learn's default).
-pub fn normalized_mutual_info_score<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B]) -> Result<f64> {
+pub fn normalized_mutual_info_score<A: Label, B: Label>(
+    labels_true: &[A],
+    labels_pred: &[B],
+) -> Result<f64> {
     normalized_mutual_info_score_with(labels_true, labels_pred, Average::Arithmetic)
 }
 
 /// Normalised mutual information with a chosen averaging.
-pub fn normalized_mutual_info_score_with<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B], avg: Average) -> Result<f64> {
+pub fn normalized_mutual_info_score_with<A: Label, B: Label>(
+    labels_true: &[A],
+    labels_pred: &[B],
+    avg: Average,
+) -> Result<f64> {
     pair(labels_true, labels_pred)?;
     if trivial(labels_true, labels_pred) {
         return Ok(1.0);
@@ -228,7 +262,10 @@ fn expected_mutual_information(c: &Array2<u64>) -> f64 {
                 }
                 let term1 = nij as f64 / nf;
                 let term2 = nf.ln() + (nij as f64).ln() - (ai as f64).ln() - (bj as f64).ln();
-                let gln = lf[ai as usize] + lf[bj as usize] + lf[(n - ai) as usize] + lf[(n - bj) as usize]
+                let gln = lf[ai as usize]
+                    + lf[bj as usize]
+                    + lf[(n - ai) as usize]
+                    + lf[(n - bj) as usize]
                     - lf[nij as usize]
                     - lf[n as usize]
                     - lf[(ai - nij) as usize]
@@ -242,12 +279,19 @@ fn expected_mutual_information(c: &Array2<u64>) -> f64 {
 }
 
 /// Adjusted mutual information with arithmetic averaging (scikit-learn's default).
-pub fn adjusted_mutual_info_score<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B]) -> Result<f64> {
+pub fn adjusted_mutual_info_score<A: Label, B: Label>(
+    labels_true: &[A],
+    labels_pred: &[B],
+) -> Result<f64> {
     adjusted_mutual_info_score_with(labels_true, labels_pred, Average::Arithmetic)
 }
 
 /// Adjusted mutual information with a chosen averaging.
-pub fn adjusted_mutual_info_score_with<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B], avg: Average) -> Result<f64> {
+pub fn adjusted_mutual_info_score_with<A: Label, B: Label>(
+    labels_true: &[A],
+    labels_pred: &[B],
+    avg: Average,
+) -> Result<f64> {
     pair(labels_true, labels_pred)?;
     if trivial(labels_true, labels_pred) {
         return Ok(1.0);
@@ -275,14 +319,21 @@ pub fn adjusted_mutual_info_score_with<A: Label, B: Label>(labels_true: &[A], la
 /// assert!(c < 1.0 && v < 1.0);
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn homogeneity_completeness_v_measure<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B]) -> Result<(f64, f64, f64)> {
+pub fn homogeneity_completeness_v_measure<A: Label, B: Label>(
+    labels_true: &[A],
+    labels_pred: &[B],
+) -> Result<(f64, f64, f64)> {
     pair(labels_true, labels_pred)?;
     let hc = entropy(labels_true)?;
     let hk = entropy(labels_pred)?;
     let mi = mutual_info_score(labels_true, labels_pred)?;
     let h = if hc != 0.0 { mi / hc } else { 1.0 };
     let c = if hk != 0.0 { mi / hk } else { 1.0 };
-    let v = if h + c == 0.0 { 0.0 } else { 2.0 * h * c / (h + c) };
+    let v = if h + c == 0.0 {
+        0.0
+    } else {
+        2.0 * h * c / (h + c)
+    };
     Ok((h, c, v))
 }
 
@@ -300,16 +351,37 @@ pub fn v_measure_score<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B])
 }
 
 /// Fowlkes-Mallows index: geometric mean of pairwise precision and recall.
-pub fn fowlkes_mallows_score<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B]) -> Result<f64> {
+pub fn fowlkes_mallows_score<A: Label, B: Label>(
+    labels_true: &[A],
+    labels_pred: &[B],
+) -> Result<f64> {
     let c = contingency_matrix(labels_true, labels_pred)?;
     let n = labels_true.len() as f64;
     let tk: f64 = c.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() - n;
-    let pk: f64 = c.rows().into_iter().map(|r| (r.sum() as f64).powi(2)).sum::<f64>() - n;
-    let qk: f64 = c.columns().into_iter().map(|r| (r.sum() as f64).powi(2)).sum::<f64>() - n;
-    Ok(if tk != 0.0 { (tk / pk).sqrt() * (tk / qk).sqrt() } else { 0.0 })
+    let pk: f64 = c
+        .rows()
+        .into_iter()
+        .map(|r| (r.sum() as f64).powi(2))
+        .sum::<f64>()
+        - n;
+    let qk: f64 = c
+        .columns()
+        .into_iter()
+        .map(|r| (r.sum() as f64).powi(2))
+        .sum::<f64>()
+        - n;
+    Ok(if tk != 0.0 {
+        (tk / pk).sqrt() * (tk / qk).sqrt()
+    } else {
+        0.0
+    })
 }
 
-fn internal_setup<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBase<S, Ix2>, labels: &[L], what: &str) -> Result<(Array2<f64>, Vec<usize>, usize)> {
+fn internal_setup<S: Data<Elem = T>, T: Scalar, L: Label>(
+    x: &ArrayBase<S, Ix2>,
+    labels: &[L],
+    what: &str,
+) -> Result<(Array2<f64>, Vec<usize>, usize)> {
     let x = to_f64_checked(x, what, 2)?;
     super::check_len("labels", labels.len(), x.nrows())?;
     let (codes, k) = encode(labels);
@@ -332,13 +404,19 @@ fn internal_setup<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBase<S, Ix2>,
 /// assert!(s > 0.95);
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn silhouette_score<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBase<S, Ix2>, labels: &[L]) -> Result<f64> {
+pub fn silhouette_score<S: Data<Elem = T>, T: Scalar, L: Label>(
+    x: &ArrayBase<S, Ix2>,
+    labels: &[L],
+) -> Result<f64> {
     let s = silhouette_samples(x, labels)?;
     Ok(s.iter().sum::<f64>() / s.len() as f64)
 }
 
 /// Silhouette coefficient of every sample.
-pub fn silhouette_samples<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBase<S, Ix2>, labels: &[L]) -> Result<Vec<f64>> {
+pub fn silhouette_samples<S: Data<Elem = T>, T: Scalar, L: Label>(
+    x: &ArrayBase<S, Ix2>,
+    labels: &[L],
+) -> Result<Vec<f64>> {
     let (x, codes, k) = internal_setup(x, labels, "silhouette")?;
     let mut sizes = vec![0usize; k];
     codes.iter().for_each(|&c| sizes[c] += 1);
@@ -357,7 +435,10 @@ pub fn silhouette_samples<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBase<
                     return 0.0;
                 }
                 let a = sums[own] / (sizes[own] - 1) as f64;
-                let b = (0..k).filter(|&c| c != own).map(|c| sums[c] / sizes[c] as f64).fold(f64::INFINITY, f64::min);
+                let b = (0..k)
+                    .filter(|&c| c != own)
+                    .map(|c| sums[c] / sizes[c] as f64)
+                    .fold(f64::INFINITY, f64::min);
                 let s = (b - a) / a.max(b);
                 if s.is_nan() {
                     0.0
@@ -385,24 +466,38 @@ fn centroids(x: &Array2<f64>, codes: &[usize], k: usize) -> (Array2<f64>, Vec<us
 }
 
 /// Calinski-Harabasz score (variance ratio criterion): higher is better.
-pub fn calinski_harabasz_score<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBase<S, Ix2>, labels: &[L]) -> Result<f64> {
+pub fn calinski_harabasz_score<S: Data<Elem = T>, T: Scalar, L: Label>(
+    x: &ArrayBase<S, Ix2>,
+    labels: &[L],
+) -> Result<f64> {
     let (x, codes, k) = internal_setup(x, labels, "Calinski-Harabasz")?;
     let n = x.nrows();
     let mean = x.mean_axis(ndarray::Axis(0)).expect("n >= 2");
     let (c, sizes) = centroids(&x, &codes, k);
     let mut extra = 0.0;
     for (cr, &s) in c.rows().into_iter().zip(&sizes) {
-        extra += s as f64 * cr.iter().zip(mean.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();
+        extra += s as f64
+            * cr.iter()
+                .zip(mean.iter())
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>();
     }
     let mut intra = 0.0;
     for (row, &l) in x.rows().into_iter().zip(&codes) {
         intra += neighbors::sq_dist(row, c.row(l));
     }
-    Ok(if intra == 0.0 { 1.0 } else { extra * (n - k) as f64 / (intra * (k - 1) as f64) })
+    Ok(if intra == 0.0 {
+        1.0
+    } else {
+        extra * (n - k) as f64 / (intra * (k - 1) as f64)
+    })
 }
 
 /// Davies-Bouldin score: lower is better, 0 is the minimum.
-pub fn davies_bouldin_score<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBase<S, Ix2>, labels: &[L]) -> Result<f64> {
+pub fn davies_bouldin_score<S: Data<Elem = T>, T: Scalar, L: Label>(
+    x: &ArrayBase<S, Ix2>,
+    labels: &[L],
+) -> Result<f64> {
     let (x, codes, k) = internal_setup(x, labels, "Davies-Bouldin")?;
     let (c, sizes) = centroids(&x, &codes, k);
     let mut intra = vec![0.0; k];
@@ -423,7 +518,11 @@ pub fn davies_bouldin_score<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBas
             if i == j {
                 continue;
             }
-            let d = if cd[[i, j]] == 0.0 { f64::INFINITY } else { cd[[i, j]] };
+            let d = if cd[[i, j]] == 0.0 {
+                f64::INFINITY
+            } else {
+                cd[[i, j]]
+            };
             best = best.max((intra[i] + intra[j]) / d);
         }
         total += best;
@@ -442,17 +541,30 @@ pub fn davies_bouldin_score<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBas
 /// assert_eq!(t, 1.0);
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn trustworthiness<S1, S2, T1, T2>(x: &ArrayBase<S1, Ix2>, embedded: &ArrayBase<S2, Ix2>, k: usize) -> Result<f64>
+pub fn trustworthiness<S1, S2, T1, T2>(
+    x: &ArrayBase<S1, Ix2>,
+    embedded: &ArrayBase<S2, Ix2>,
+    k: usize,
+) -> Result<f64>
 where
     S1: Data<Elem = T1>,
     S2: Data<Elem = T2>,
     T1: Scalar,
     T2: Scalar,
 {
-    let (x, e) = super::paired(x, embedded, "trustworthiness original data", "trustworthiness embedding", 3)?;
+    let (x, e) = super::paired(
+        x,
+        embedded,
+        "trustworthiness original data",
+        "trustworthiness embedding",
+        3,
+    )?;
     let n = x.nrows();
     if k == 0 || 2 * k >= n {
-        return Err(Error::InvalidArgument(format!("trustworthiness needs 1 <= k < n_samples / 2 = {}; got k = {k}", n / 2)));
+        return Err(Error::InvalidArgument(format!(
+            "trustworthiness needs 1 <= k < n_samples / 2 = {}; got k = {k}",
+            n / 2
+        )));
     }
     let en = neighbors::knn(&e, k)?;
     let penalties = neighbors::distance_rows(&x, |start, d| {
@@ -462,7 +574,10 @@ where
             for &j in en.indices.row(i).iter() {
                 let dij = row[j];
                 // rank of j among i's neighbours in the original space (1-based; ties by index)
-                let r = (0..n).filter(|&m| m != i && (row[m] < dij || (row[m] == dij && m < j))).count() + 1;
+                let r = (0..n)
+                    .filter(|&m| m != i && (row[m] < dij || (row[m] == dij && m < j)))
+                    .count()
+                    + 1;
                 if r > k {
                     t += (r - k) as f64;
                 }
@@ -486,7 +601,11 @@ where
 /// assert_eq!(acc, 1.0);
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn knn_accuracy<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBase<S, Ix2>, labels: &[L], k: usize) -> Result<f64> {
+pub fn knn_accuracy<S: Data<Elem = T>, T: Scalar, L: Label>(
+    x: &ArrayBase<S, Ix2>,
+    labels: &[L],
+    k: usize,
+) -> Result<f64> {
     let x = to_f64_checked(x, "k-NN accuracy input", 2)?;
     super::check_len("labels", labels.len(), x.nrows())?;
     let nn = neighbors::knn(&x, k)?;
@@ -517,16 +636,31 @@ pub fn knn_accuracy<S: Data<Elem = T>, T: Scalar, L: Label>(x: &ArrayBase<S, Ix2
 /// assert!(all.iter().all(|(_, v)| (*v - 1.0).abs() < 1e-12));
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn external_scores<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B]) -> Result<Vec<(&'static str, f64)>> {
+pub fn external_scores<A: Label, B: Label>(
+    labels_true: &[A],
+    labels_pred: &[B],
+) -> Result<Vec<(&'static str, f64)>> {
     let (h, c, v) = homogeneity_completeness_v_measure(labels_true, labels_pred)?;
     Ok(vec![
-        ("adjusted_rand", adjusted_rand_score(labels_true, labels_pred)?),
-        ("adjusted_mutual_info", adjusted_mutual_info_score(labels_true, labels_pred)?),
-        ("normalized_mutual_info", normalized_mutual_info_score(labels_true, labels_pred)?),
+        (
+            "adjusted_rand",
+            adjusted_rand_score(labels_true, labels_pred)?,
+        ),
+        (
+            "adjusted_mutual_info",
+            adjusted_mutual_info_score(labels_true, labels_pred)?,
+        ),
+        (
+            "normalized_mutual_info",
+            normalized_mutual_info_score(labels_true, labels_pred)?,
+        ),
         ("homogeneity", h),
         ("completeness", c),
         ("v_measure", v),
-        ("fowlkes_mallows", fowlkes_mallows_score(labels_true, labels_pred)?),
+        (
+            "fowlkes_mallows",
+            fowlkes_mallows_score(labels_true, labels_pred)?,
+        ),
     ])
 }
 
@@ -538,7 +672,11 @@ pub fn external_scores<A: Label, B: Label>(labels_true: &[A], labels_pred: &[B])
 /// assert!(neuroscope::analysis::metrics::score_by_name("accuracy!", &[0], &[0]).is_err());
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn score_by_name<A: Label, B: Label>(name: &str, labels_true: &[A], labels_pred: &[B]) -> Result<f64> {
+pub fn score_by_name<A: Label, B: Label>(
+    name: &str,
+    labels_true: &[A],
+    labels_pred: &[B],
+) -> Result<f64> {
     match name {
         "ari" | "adjusted_rand" => adjusted_rand_score(labels_true, labels_pred),
         "rand" => rand_score(labels_true, labels_pred),

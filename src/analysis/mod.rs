@@ -40,9 +40,9 @@ mod pipeline;
 pub mod reduce;
 pub mod rsa;
 
-pub use pipeline::{Analysis, Clustering, Embedding, Reducer};
 #[doc(hidden)]
 pub use pipeline::Reducer as pipeline_reducer;
+pub use pipeline::{Analysis, Clustering, Embedding, Reducer};
 
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayBase, Data, Ix2};
@@ -81,7 +81,11 @@ impl Scalar for f64 {
 /// assert_eq!(to_f64_checked(&array![[1.0f32, 2.0]], "X", 1)?.dim(), (1, 2));
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn to_f64_checked<S, T>(x: &ArrayBase<S, Ix2>, what: &str, min_rows: usize) -> Result<Array2<f64>>
+pub fn to_f64_checked<S, T>(
+    x: &ArrayBase<S, Ix2>,
+    what: &str,
+    min_rows: usize,
+) -> Result<Array2<f64>>
 where
     S: Data<Elem = T>,
     T: Scalar,
@@ -98,12 +102,22 @@ where
         // contiguous row-major input (what recordings and .npy files give): convert in parallel
         Some(src) => {
             use rayon::prelude::*;
-            let v: Vec<f64> = src.par_iter().with_min_len(1 << 14).map(|v| v.to_f64()).collect();
+            let v: Vec<f64> = src
+                .par_iter()
+                .with_min_len(1 << 14)
+                .map(|v| v.to_f64())
+                .collect();
             Array2::from_shape_vec((n, p), v).expect("shape matches")
         }
-        None => x.mapv(|v| v.to_f64()),
+        // strided or column-major views (a transpose, a slice): gather in row-major order
+        None => Array2::from_shape_fn((n, p), |(i, j)| x[[i, j]].to_f64()),
     };
-    if let Some(k) = out.as_slice().expect("fresh").iter().position(|v| !v.is_finite()) {
+    if let Some(k) = out
+        .as_slice()
+        .expect("fresh")
+        .iter()
+        .position(|v| !v.is_finite())
+    {
         let (i, j) = (k / p, k % p);
         let v = out[[i, j]];
         return Err(Error::InvalidArgument(format!(
@@ -131,7 +145,11 @@ where
     let x = to_f64_checked(x, what_x, min_rows)?;
     let y = to_f64_checked(y, what_y, min_rows)?;
     if x.nrows() != y.nrows() {
-        return Err(Error::Shape { what: what_y.into(), expected: format!("{} rows (the same samples as the {what_x})", x.nrows()), got: format!("{} rows", y.nrows()) });
+        return Err(Error::Shape {
+            what: what_y.into(),
+            expected: format!("{} rows (the same samples as the {what_x})", x.nrows()),
+            got: format!("{} rows", y.nrows()),
+        });
     }
     Ok((x, y))
 }
@@ -146,7 +164,10 @@ where
 /// assert!(e.contains("NEUROSCOPE_MAX_DENSE"));
 /// ```
 pub fn check_dense(n: usize, what: &str) -> Result<()> {
-    let limit = std::env::var("NEUROSCOPE_MAX_DENSE").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(20_000);
+    let limit = std::env::var("NEUROSCOPE_MAX_DENSE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(20_000);
     if n > limit {
         return Err(Error::InvalidArgument(format!(
             "{what} keeps an {n} x {n} distance matrix ({:.1} GB); that is above the limit of {limit} samples. \
@@ -161,7 +182,11 @@ pub fn check_dense(n: usize, what: &str) -> Result<()> {
 /// Check that a label vector has `n` entries.
 pub(crate) fn check_len(what: &str, got: usize, n: usize) -> Result<()> {
     if got != n {
-        return Err(Error::Shape { what: what.into(), expected: format!("{n} entries (one per sample)"), got: format!("{got}") });
+        return Err(Error::Shape {
+            what: what.into(),
+            expected: format!("{n} entries (one per sample)"),
+            got: format!("{got}"),
+        });
     }
     Ok(())
 }

@@ -117,7 +117,9 @@ pub fn knn(x: &Array2<f64>, k: usize) -> Result<Knn> {
             order.clear();
             order.extend((0..n).filter(|&j| j != i));
             let kth = {
-                order.select_nth_unstable_by(k - 1, |&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
+                order.select_nth_unstable_by(k - 1, |&a, &b| {
+                    row[a].total_cmp(&row[b]).then(a.cmp(&b))
+                });
                 row[order[k - 1]]
             };
             let lim = kth + slack(norms[i], nmax);
@@ -174,7 +176,10 @@ pub fn radius_neighbors(x: &Array2<f64>, eps: f64) -> Vec<Vec<usize>> {
 
 /// Euclidean distances from every row to all rows, block by block (in parallel), with close
 /// pairs recomputed exactly; `f(first_row, block)` gets `block.nrows()` rows of `n` distances.
-pub(crate) fn distance_rows<R: Send>(x: &Array2<f64>, f: impl Fn(usize, &Array2<f64>) -> R + Sync) -> Vec<R> {
+pub(crate) fn distance_rows<R: Send>(
+    x: &Array2<f64>,
+    f: impl Fn(usize, &Array2<f64>) -> R + Sync,
+) -> Vec<R> {
     let n = x.nrows();
     blocks(x, |start, d, norms| {
         let mut d = d.clone();

@@ -85,7 +85,14 @@ impl Default for Pca {
 impl Pca {
     /// scikit-learn's defaults: all components, automatic solver, no whitening, seed 0.
     pub fn new() -> Self {
-        Pca { n_components: NComponents::All, solver: Solver::Auto, seed: 0, n_oversamples: 10, n_iter: None, whiten: false }
+        Pca {
+            n_components: NComponents::All,
+            solver: Solver::Auto,
+            seed: 0,
+            n_oversamples: 10,
+            n_iter: None,
+            whiten: false,
+        }
     }
     /// Keep `k` components.
     pub fn n_components(mut self, k: usize) -> Self {
@@ -140,7 +147,9 @@ impl Pca {
             }
             NComponents::Variance(f) => {
                 if !(f > 0.0 && f < 1.0) {
-                    return Err(Error::InvalidArgument(format!("PCA variance share {f} must be strictly between 0 and 1")));
+                    return Err(Error::InvalidArgument(format!(
+                        "PCA variance share {f} must be strictly between 0 and 1"
+                    )));
                 }
                 m
             }
@@ -150,7 +159,10 @@ impl Pca {
         let total_variance = total_ss / (n as f64 - 1.0);
         let solver = match self.solver {
             Solver::Auto => {
-                if n.max(p) > 500 && want < m * 8 / 10 && matches!(self.n_components, NComponents::Count(_)) {
+                if n.max(p) > 500
+                    && want < m * 8 / 10
+                    && matches!(self.n_components, NComponents::Count(_))
+                {
                     Solver::Randomized
                 } else {
                     Solver::Full
@@ -162,16 +174,25 @@ impl Pca {
             Solver::Full | Solver::Auto => full_eigh(&xc, want)?,
             Solver::Svd => {
                 let (_, s, vt) = linalg::svd(&xc)?;
-                (s.slice(s![..want]).to_owned(), vt.slice(s![..want, ..]).to_owned())
+                (
+                    s.slice(s![..want]).to_owned(),
+                    vt.slice(s![..want, ..]).to_owned(),
+                )
             }
             Solver::Randomized => {
-                let iters = self.n_iter.unwrap_or(if (want as f64) < 0.1 * m as f64 { 7 } else { 4 });
+                let iters =
+                    self.n_iter
+                        .unwrap_or(if (want as f64) < 0.1 * m as f64 { 7 } else { 4 });
                 randomized(&xc, want, self.n_oversamples, iters, self.seed)?
             }
         };
         linalg::flip_rows(&mut vt, None);
         let ev = s_vals.mapv(|s| s * s / (n as f64 - 1.0));
-        let ratio = if total_variance > 0.0 { ev.mapv(|v| v / total_variance) } else { Array1::zeros(ev.len()) };
+        let ratio = if total_variance > 0.0 {
+            ev.mapv(|v| v / total_variance)
+        } else {
+            Array1::zeros(ev.len())
+        };
         let mut fitted = FittedPca {
             components: vt,
             explained_variance: ev,
@@ -191,7 +212,10 @@ impl Pca {
     }
 
     /// Fit and return the projection of `x` together with the fitted model.
-    pub fn fit_transform<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<(FittedPca, Array2<f64>)> {
+    pub fn fit_transform<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<(FittedPca, Array2<f64>)> {
         let f = self.fit(x)?;
         let t = f.transform(x)?;
         Ok((f, t))
@@ -256,7 +280,13 @@ fn complete_basis(vt: &mut Array2<f64>, rows: &[usize]) {
 
 /// Randomized SVD (Halko, Martinsson and Tropp 2011) of the centred data, QR-normalised power
 /// iterations, Gaussian test matrix from our own seeded generator.
-pub(crate) fn randomized(xc: &Array2<f64>, k: usize, oversamples: usize, iters: usize, seed: u64) -> Result<(Array1<f64>, Array2<f64>)> {
+pub(crate) fn randomized(
+    xc: &Array2<f64>,
+    k: usize,
+    oversamples: usize,
+    iters: usize,
+    seed: u64,
+) -> Result<(Array1<f64>, Array2<f64>)> {
     let (n, p) = xc.dim();
     let l = (k + oversamples).min(n.min(p));
     let mut rng = Rng::new(seed);
@@ -326,7 +356,10 @@ impl FittedPca {
     /// Seed 2 computes `np.argwhere(cum > .8).min()`, a 0-based index: that is this number
     /// minus one.
     pub fn n_components_for(&self, share: f64) -> Option<usize> {
-        self.cumulative_variance_ratio().iter().position(|&c| c > share).map(|i| i + 1)
+        self.cumulative_variance_ratio()
+            .iter()
+            .position(|&c| c > share)
+            .map(|i| i + 1)
     }
     /// Singular values of the centred data.
     pub fn singular_values(&self) -> &Array1<f64> {
@@ -354,19 +387,29 @@ impl FittedPca {
     }
     /// Project `x` onto the components (`(x - mean) V^T`, divided by the component standard
     /// deviations when whitening).
-    pub fn transform<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Array2<f64>> {
+    pub fn transform<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<Array2<f64>> {
         let mut xc = to_f64_checked(x, "PCA transform input", 1)?;
         if xc.ncols() != self.mean.len() {
             return Err(Error::Shape {
                 what: "PCA transform input".into(),
-                expected: format!("N x {} (the features the model was fitted on)", self.mean.len()),
+                expected: format!(
+                    "N x {} (the features the model was fitted on)",
+                    self.mean.len()
+                ),
                 got: format!("{} x {}", xc.nrows(), xc.ncols()),
             });
         }
         xc -= &self.mean.view().insert_axis(Axis(0));
         let mut t = linalg::matmul_nt(&xc, &self.components);
         if self.whiten {
-            for (mut col, ev) in t.columns_mut().into_iter().zip(self.explained_variance.iter()) {
+            for (mut col, ev) in t
+                .columns_mut()
+                .into_iter()
+                .zip(self.explained_variance.iter())
+            {
                 let sd = ev.sqrt();
                 if sd > 0.0 {
                     col.mapv_inplace(|v| v / sd);
@@ -386,7 +429,11 @@ impl FittedPca {
         }
         let mut t = t.clone();
         if self.whiten {
-            for (mut col, ev) in t.columns_mut().into_iter().zip(self.explained_variance.iter()) {
+            for (mut col, ev) in t
+                .columns_mut()
+                .into_iter()
+                .zip(self.explained_variance.iter())
+            {
                 let sd = ev.sqrt();
                 col.mapv_inplace(|v| v * sd);
             }

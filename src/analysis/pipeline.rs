@@ -67,8 +67,13 @@ impl Reducer {
             Reducer::TruncatedSvd(k) => TruncatedSvd::new(k).seed(seed).fit(x)?.transform(x),
             Reducer::FastIca(k) => FastIca::new(k).seed(seed).fit(x)?.transform(x),
             Reducer::Nmf(k) => Ok(Nmf::new(k).fit(x)?.w().clone()),
-            Reducer::RandomProjection(k) => RandomProjection::new(k, ProjectionKind::Gaussian).seed(seed).fit_transform(x),
-            Reducer::Isomap(k, nn) => Isomap::new().n_components(k).n_neighbors(nn).fit_transform(x),
+            Reducer::RandomProjection(k) => RandomProjection::new(k, ProjectionKind::Gaussian)
+                .seed(seed)
+                .fit_transform(x),
+            Reducer::Isomap(k, nn) => Isomap::new()
+                .n_components(k)
+                .n_neighbors(nn)
+                .fit_transform(x),
             Reducer::Mds(k) => Ok(Mds::new().n_components(k).fit(x)?.embedding().clone()),
         }
     }
@@ -164,17 +169,39 @@ impl Analysis {
     /// Reduce every layer; later `cluster` calls use the embedding.
     pub fn reduce(&mut self, r: Reducer) -> Result<&mut Self> {
         for l in &self.layers {
-            let coords = r.run(&self.data[l], self.seed).map_err(|e| annotate(l, e))?;
-            self.embeddings.insert(l.clone(), Embedding { method: r.name().into(), coords });
+            let coords = r
+                .run(&self.data[l], self.seed)
+                .map_err(|e| annotate(l, e))?;
+            self.embeddings.insert(
+                l.clone(),
+                Embedding {
+                    method: r.name().into(),
+                    coords,
+                },
+            );
         }
         Ok(self)
     }
 
     /// Set an embedding computed elsewhere (t-SNE, UMAP) for a layer.
-    pub fn set_embedding(&mut self, layer: &str, method: &str, coords: Array2<f64>) -> Result<&mut Self> {
-        let x = self.data.get(layer).ok_or_else(|| Error::unknown("layer", layer, self.layers.iter()))?;
+    pub fn set_embedding(
+        &mut self,
+        layer: &str,
+        method: &str,
+        coords: Array2<f64>,
+    ) -> Result<&mut Self> {
+        let x = self
+            .data
+            .get(layer)
+            .ok_or_else(|| Error::unknown("layer", layer, self.layers.iter()))?;
         super::check_len("embedding rows", coords.nrows(), x.nrows())?;
-        self.embeddings.insert(layer.into(), Embedding { method: method.into(), coords });
+        self.embeddings.insert(
+            layer.into(),
+            Embedding {
+                method: method.into(),
+                coords,
+            },
+        );
         Ok(self)
     }
 
@@ -186,7 +213,14 @@ impl Analysis {
                 None => (&self.data[l], false),
             };
             let labels = m.fit_predict(x).map_err(|e| annotate(l, e))?;
-            self.clusterings.insert(l.clone(), Clustering { method: m.name().into(), on_embedding, labels });
+            self.clusterings.insert(
+                l.clone(),
+                Clustering {
+                    method: m.name().into(),
+                    on_embedding,
+                    labels,
+                },
+            );
         }
         Ok(self)
     }
@@ -203,21 +237,34 @@ impl Analysis {
                 }
             }
             if let Some(c) = self.clusterings.get(l) {
-                let x = if c.on_embedding { &self.embeddings[l].coords } else { &self.data[l] };
+                let x = if c.on_embedding {
+                    &self.embeddings[l].coords
+                } else {
+                    &self.data[l]
+                };
                 let k = super::cluster::count_clusters(&c.labels);
                 s.push(("n_clusters".into(), k as f64));
                 if k >= 2 && k < c.labels.len() {
-                    s.push(("silhouette".into(), metrics::silhouette_score(x, &c.labels)?));
+                    s.push((
+                        "silhouette".into(),
+                        metrics::silhouette_score(x, &c.labels)?,
+                    ));
                 }
             }
             if let Some(e) = self.embeddings.get(l) {
                 let n = e.coords.nrows();
                 if n > 10 {
-                    s.push(("trustworthiness".into(), metrics::trustworthiness(&self.data[l], &e.coords, 5)?));
+                    s.push((
+                        "trustworthiness".into(),
+                        metrics::trustworthiness(&self.data[l], &e.coords, 5)?,
+                    ));
                 }
                 if let Some(truth) = &self.labels {
                     if n > 5 {
-                        s.push(("knn_accuracy".into(), metrics::knn_accuracy(&e.coords, truth, 5)?));
+                        s.push((
+                            "knn_accuracy".into(),
+                            metrics::knn_accuracy(&e.coords, truth, 5)?,
+                        ));
                     }
                 }
             }
@@ -252,7 +299,11 @@ impl Analysis {
     }
     /// One score of one layer.
     pub fn score_of(&self, layer: &str, name: &str) -> Option<f64> {
-        self.scores.get(layer)?.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.scores
+            .get(layer)?
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
     }
 
     /// Scores as an HTML table: one row per layer, one column per score.
@@ -274,8 +325,14 @@ impl Analysis {
             h.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td>",
                 crate::display::escape(l),
-                self.embeddings.get(l).map(|e| format!("{} ({}-d)", e.method, e.coords.ncols())).unwrap_or_else(|| "-".into()),
-                self.clusterings.get(l).map(|c| c.method.clone()).unwrap_or_else(|| "-".into())
+                self.embeddings
+                    .get(l)
+                    .map(|e| format!("{} ({}-d)", e.method, e.coords.ncols()))
+                    .unwrap_or_else(|| "-".into()),
+                self.clusterings
+                    .get(l)
+                    .map(|c| c.method.clone())
+                    .unwrap_or_else(|| "-".into())
             ));
             for n in &names {
                 let v = self.score_of(l, n);

@@ -22,7 +22,9 @@ use rayon::prelude::*;
 
 fn check_k(k: usize, max: usize, what: &str) -> Result<()> {
     if k == 0 || k > max {
-        return Err(Error::InvalidArgument(format!("{what} n_components={k} must be between 1 and {max}")));
+        return Err(Error::InvalidArgument(format!(
+            "{what} n_components={k} must be between 1 and {max}"
+        )));
     }
     Ok(())
 }
@@ -49,7 +51,11 @@ pub struct TruncatedSvd {
 impl TruncatedSvd {
     /// `k` components, 5 power iterations, seed 0.
     pub fn new(k: usize) -> Self {
-        TruncatedSvd { n_components: k, n_iter: 5, seed: 0 }
+        TruncatedSvd {
+            n_components: k,
+            n_iter: 5,
+            seed: 0,
+        }
     }
     /// Seed of the random test matrix.
     pub fn seed(mut self, s: u64) -> Self {
@@ -62,7 +68,10 @@ impl TruncatedSvd {
         self
     }
     /// Fit to `x`.
-    pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedTruncatedSvd> {
+    pub fn fit<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<FittedTruncatedSvd> {
         let x = to_f64_checked(x, "TruncatedSVD input", 2)?;
         let (n, p) = x.dim();
         check_k(self.n_components, n.min(p), "TruncatedSVD")?;
@@ -75,8 +84,17 @@ impl TruncatedSvd {
         };
         let ev: Array1<f64> = t.columns().into_iter().map(var).collect();
         let total: f64 = x.columns().into_iter().map(var).sum();
-        let ratio = if total > 0.0 { ev.mapv(|v| v / total) } else { Array1::zeros(ev.len()) };
-        Ok(FittedTruncatedSvd { components: vt, singular_values: s, explained_variance: ev, explained_variance_ratio: ratio })
+        let ratio = if total > 0.0 {
+            ev.mapv(|v| v / total)
+        } else {
+            Array1::zeros(ev.len())
+        };
+        Ok(FittedTruncatedSvd {
+            components: vt,
+            singular_values: s,
+            explained_variance: ev,
+            explained_variance_ratio: ratio,
+        })
     }
 }
 
@@ -107,10 +125,17 @@ impl FittedTruncatedSvd {
         &self.explained_variance_ratio
     }
     /// Project `x`.
-    pub fn transform<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Array2<f64>> {
+    pub fn transform<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<Array2<f64>> {
         let x = to_f64_checked(x, "TruncatedSVD transform input", 1)?;
         if x.ncols() != self.components.ncols() {
-            return Err(Error::Shape { what: "TruncatedSVD transform input".into(), expected: format!("N x {}", self.components.ncols()), got: format!("{} x {}", x.nrows(), x.ncols()) });
+            return Err(Error::Shape {
+                what: "TruncatedSVD transform input".into(),
+                expected: format!("N x {}", self.components.ncols()),
+                got: format!("{} x {}", x.nrows(), x.ncols()),
+            });
         }
         Ok(linalg::matmul_nt(&x, &self.components))
     }
@@ -147,7 +172,12 @@ pub struct FastIca {
 impl FastIca {
     /// `k` components.
     pub fn new(k: usize) -> Self {
-        FastIca { n_components: k, max_iter: 200, tol: 1e-4, seed: 0 }
+        FastIca {
+            n_components: k,
+            max_iter: 200,
+            tol: 1e-4,
+            seed: 0,
+        }
     }
     /// Seed of the unmixing matrix's start.
     pub fn seed(mut self, s: u64) -> Self {
@@ -160,7 +190,10 @@ impl FastIca {
         self
     }
     /// Fit to `x`.
-    pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedFastIca> {
+    pub fn fit<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<FittedFastIca> {
         let mut x = to_f64_checked(x, "FastICA input", 2)?;
         let (n, p) = x.dim();
         let k = self.n_components;
@@ -172,7 +205,9 @@ impl FastIca {
         for c in 0..k {
             let d = w[c].max(0.0).sqrt();
             if d <= 1e-12 * w[0].max(1e-300).sqrt() {
-                return Err(Error::InvalidArgument(format!("FastICA: the data has rank < {k}; ask for fewer components")));
+                return Err(Error::InvalidArgument(format!(
+                    "FastICA: the data has rank < {k}; ask for fewer components"
+                )));
             }
             let mut col = u.column(c).to_owned();
             if col[0] < 0.0 {
@@ -188,7 +223,11 @@ impl FastIca {
             n_iter = it + 1;
             let wx = linalg::matmul_nn(&wm, &x1); // k x n
             let gwx = wx.mapv(f64::tanh);
-            let g_mean: Array1<f64> = gwx.rows().into_iter().map(|r| r.iter().map(|g| 1.0 - g * g).sum::<f64>() / n as f64).collect();
+            let g_mean: Array1<f64> = gwx
+                .rows()
+                .into_iter()
+                .map(|r| r.iter().map(|g| 1.0 - g * g).sum::<f64>() / n as f64)
+                .collect();
             let mut w1 = linalg::matmul_nt(&gwx, &x1) / n as f64;
             for i in 0..k {
                 for j in 0..k {
@@ -196,14 +235,16 @@ impl FastIca {
                 }
             }
             let w1 = sym_decorrelation(&w1)?;
-            let lim = (0..k).map(|i| ((w1.row(i).dot(&wm.row(i))).abs() - 1.0).abs()).fold(0.0, f64::max);
+            let lim = (0..k)
+                .map(|i| ((w1.row(i).dot(&wm.row(i))).abs() - 1.0).abs())
+                .fold(0.0, f64::max);
             wm = w1;
             if lim < self.tol {
                 break;
             }
         }
         let mut components = linalg::matmul_nn(&wm, &kmat); // k x p
-        // unit-variance sources
+                                                            // unit-variance sources
         let s = linalg::matmul_nt(&x, &components); // n x k
         for c in 0..k {
             let col = s.column(c);
@@ -213,7 +254,11 @@ impl FastIca {
                 components.row_mut(c).mapv_inplace(|v| v / sd);
             }
         }
-        Ok(FittedFastIca { components, mean, n_iter })
+        Ok(FittedFastIca {
+            components,
+            mean,
+            n_iter,
+        })
     }
 }
 
@@ -251,10 +296,17 @@ impl FittedFastIca {
         self.n_iter
     }
     /// Estimated sources of `x` (`N x k`).
-    pub fn transform<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Array2<f64>> {
+    pub fn transform<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<Array2<f64>> {
         let mut x = to_f64_checked(x, "FastICA transform input", 1)?;
         if x.ncols() != self.mean.len() {
-            return Err(Error::Shape { what: "FastICA transform input".into(), expected: format!("N x {}", self.mean.len()), got: format!("{} x {}", x.nrows(), x.ncols()) });
+            return Err(Error::Shape {
+                what: "FastICA transform input".into(),
+                expected: format!("N x {}", self.mean.len()),
+                got: format!("{} x {}", x.nrows(), x.ncols()),
+            });
         }
         x -= &self.mean.view().insert_axis(Axis(0));
         Ok(linalg::matmul_nt(&x, &self.components))
@@ -284,7 +336,11 @@ pub struct Nmf {
 impl Nmf {
     /// `k` components.
     pub fn new(k: usize) -> Self {
-        Nmf { n_components: k, max_iter: 200, tol: 1e-4 }
+        Nmf {
+            n_components: k,
+            max_iter: 200,
+            tol: 1e-4,
+        }
     }
     /// Iteration cap.
     pub fn max_iter(mut self, m: usize) -> Self {
@@ -319,7 +375,12 @@ impl Nmf {
         h = ht.t().to_owned();
         let r = &x - &linalg::matmul_nn(&w, &h);
         let err = r.iter().map(|v| v * v).sum::<f64>().sqrt();
-        Ok(FittedNmf { w, h, reconstruction_err: err, n_iter })
+        Ok(FittedNmf {
+            w,
+            h,
+            reconstruction_err: err,
+            n_iter,
+        })
     }
 }
 
@@ -331,16 +392,25 @@ fn nndsvda(x: &Array2<f64>, k: usize) -> Result<(Array2<f64>, Array2<f64>)> {
     let (n, p) = x.dim();
     let mut w = Array2::zeros((n, k));
     let mut h = Array2::zeros((k, p));
-    w.column_mut(0).assign(&u.column(0).mapv(|v| s[0].sqrt() * v.abs()));
-    h.row_mut(0).assign(&vt.row(0).mapv(|v| s[0].sqrt() * v.abs()));
+    w.column_mut(0)
+        .assign(&u.column(0).mapv(|v| s[0].sqrt() * v.abs()));
+    h.row_mut(0)
+        .assign(&vt.row(0).mapv(|v| s[0].sqrt() * v.abs()));
     let norm = |a: &Array1<f64>| a.dot(a).sqrt();
     for j in 1..k {
         let (xv, yv) = (u.column(j).to_owned(), vt.row(j).to_owned());
         let (xp, yp) = (xv.mapv(|v| v.max(0.0)), yv.mapv(|v| v.max(0.0)));
-        let (xn, yn) = (xv.mapv(|v| (v.min(0.0)).abs()), yv.mapv(|v| (v.min(0.0)).abs()));
+        let (xn, yn) = (
+            xv.mapv(|v| (v.min(0.0)).abs()),
+            yv.mapv(|v| (v.min(0.0)).abs()),
+        );
         let (xpn, ypn, xnn, ynn) = (norm(&xp), norm(&yp), norm(&xn), norm(&yn));
         let (mp, mn) = (xpn * ypn, xnn * ynn);
-        let (uu, vv, sigma) = if mp > mn { (xp / xpn, yp / ypn, mp) } else { (xn / xnn, yn / ynn, mn) };
+        let (uu, vv, sigma) = if mp > mn {
+            (xp / xpn, yp / ypn, mp)
+        } else {
+            (xn / xnn, yn / ynn, mn)
+        };
         let lbd = (s[j] * sigma).sqrt();
         w.column_mut(j).assign(&(uu * lbd));
         h.row_mut(j).assign(&(vv * lbd));
@@ -367,7 +437,11 @@ fn cd_update(x: &Array2<f64>, w: &mut Array2<f64>, ht: &Array2<f64>) -> f64 {
             for r in 0..k {
                 grad += hht[[t, r]] * w[[i, r]];
             }
-            let pg = if w[[i, t]] == 0.0 { grad.min(0.0) } else { grad };
+            let pg = if w[[i, t]] == 0.0 {
+                grad.min(0.0)
+            } else {
+                grad
+            };
             violation += pg.abs();
             let hess = hht[[t, t]];
             if hess != 0.0 {
@@ -449,7 +523,11 @@ pub struct RandomProjection {
 impl RandomProjection {
     /// `k` output dimensions.
     pub fn new(k: usize, kind: ProjectionKind) -> Self {
-        RandomProjection { n_components: k, kind, seed: 0 }
+        RandomProjection {
+            n_components: k,
+            kind,
+            seed: 0,
+        }
     }
     /// Seed of the matrix.
     pub fn seed(mut self, s: u64) -> Self {
@@ -460,7 +538,9 @@ impl RandomProjection {
     pub fn matrix(&self, p: usize) -> Result<Array2<f64>> {
         let k = self.n_components;
         if k == 0 {
-            return Err(Error::InvalidArgument("random projection needs n_components >= 1".into()));
+            return Err(Error::InvalidArgument(
+                "random projection needs n_components >= 1".into(),
+            ));
         }
         let mut rng = Rng::new(self.seed);
         Ok(match self.kind {
@@ -471,7 +551,9 @@ impl RandomProjection {
             ProjectionKind::Sparse(density) => {
                 let d = density.unwrap_or(1.0 / (p as f64).sqrt());
                 if !(d > 0.0 && d <= 1.0) {
-                    return Err(Error::InvalidArgument(format!("density {d} must be in (0, 1]")));
+                    return Err(Error::InvalidArgument(format!(
+                        "density {d} must be in (0, 1]"
+                    )));
                 }
                 let v = (1.0 / d).sqrt() / (k as f64).sqrt();
                 Array2::from_shape_fn((k, p), |_| {
@@ -488,7 +570,10 @@ impl RandomProjection {
         })
     }
     /// Project `x`.
-    pub fn fit_transform<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Array2<f64>> {
+    pub fn fit_transform<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<Array2<f64>> {
         let x = to_f64_checked(x, "random projection input", 1)?;
         Ok(linalg::matmul_nt(&x, &self.matrix(x.ncols())?))
     }
@@ -513,7 +598,10 @@ impl Default for Isomap {
 impl Isomap {
     /// 5 neighbours, 2 components.
     pub fn new() -> Self {
-        Isomap { n_neighbors: 5, n_components: 2 }
+        Isomap {
+            n_neighbors: 5,
+            n_components: 2,
+        }
     }
     /// Neighbours in the graph.
     pub fn n_neighbors(mut self, k: usize) -> Self {
@@ -526,7 +614,10 @@ impl Isomap {
         self
     }
     /// Embed `x`.
-    pub fn fit_transform<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Array2<f64>> {
+    pub fn fit_transform<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<Array2<f64>> {
         let x = to_f64_checked(x, "Isomap input", 3)?;
         let n = x.nrows();
         check_k(self.n_components, n - 1, "Isomap")?;
@@ -547,7 +638,9 @@ impl Isomap {
                 self.n_neighbors
             )));
         }
-        let mut g = Array2::from_shape_fn((n, n), |(i, j)| -0.5 * (0.5 * (rows[i][j] + rows[j][i])).powi(2));
+        let mut g = Array2::from_shape_fn((n, n), |(i, j)| {
+            -0.5 * (0.5 * (rows[i][j] + rows[j][i])).powi(2)
+        });
         double_center(&mut g);
         let (w, v) = linalg::eigh_desc(&g)?;
         Ok(embed_from_eigen(&w, &v, self.n_components))
@@ -587,7 +680,11 @@ fn dijkstra(adj: &[Vec<(usize, f64)>], s: usize) -> Vec<f64> {
 fn double_center(g: &mut Array2<f64>) {
     let n = g.nrows();
     let rm: Vec<f64> = g.rows().into_iter().map(|r| r.sum() / n as f64).collect();
-    let cm: Vec<f64> = g.columns().into_iter().map(|c| c.sum() / n as f64).collect();
+    let cm: Vec<f64> = g
+        .columns()
+        .into_iter()
+        .map(|c| c.sum() / n as f64)
+        .collect();
     let all = rm.iter().sum::<f64>() / n as f64;
     for i in 0..n {
         for j in 0..n {
@@ -649,7 +746,12 @@ impl Default for Mds {
 impl Mds {
     /// 2 components, SMACOF from classical MDS.
     pub fn new() -> Self {
-        Mds { n_components: 2, max_iter: 300, eps: 1e-6, classical_only: false }
+        Mds {
+            n_components: 2,
+            max_iter: 300,
+            eps: 1e-6,
+            classical_only: false,
+        }
     }
     /// Output dimensions.
     pub fn n_components(mut self, k: usize) -> Self {
@@ -671,10 +773,16 @@ impl Mds {
     pub fn fit_dissimilarities(&self, d: &Array2<f64>) -> Result<FittedMds> {
         let n = d.nrows();
         if d.ncols() != n || n < 2 {
-            return Err(Error::Shape { what: "dissimilarity matrix".into(), expected: "square n x n, n >= 2".into(), got: format!("{} x {}", d.nrows(), d.ncols()) });
+            return Err(Error::Shape {
+                what: "dissimilarity matrix".into(),
+                expected: "square n x n, n >= 2".into(),
+                got: format!("{} x {}", d.nrows(), d.ncols()),
+            });
         }
         if d.iter().any(|v| !v.is_finite()) {
-            return Err(Error::InvalidArgument("dissimilarity matrix holds NaN or infinite values".into()));
+            return Err(Error::InvalidArgument(
+                "dissimilarity matrix holds NaN or infinite values".into(),
+            ));
         }
         check_k(self.n_components, n, "MDS")?;
         let mut b = d.mapv(|v| -0.5 * v * v);
@@ -682,7 +790,13 @@ impl Mds {
         let (w, v) = linalg::eigh_desc(&b)?;
         let mut xe = embed_from_eigen(&w, &v, self.n_components);
         let mut dist = neighbors::pairwise_distances(&xe);
-        let stress_of = |dist: &Array2<f64>| dist.iter().zip(d.iter()).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / 2.0;
+        let stress_of = |dist: &Array2<f64>| {
+            dist.iter()
+                .zip(d.iter())
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f64>()
+                / 2.0
+        };
         let mut stress = stress_of(&dist);
         let mut n_iter = 0;
         if !self.classical_only {
@@ -693,7 +807,11 @@ impl Mds {
                 for i in 0..n {
                     let mut rs = 0.0;
                     for j in 0..n {
-                        let dd = if dist[[i, j]] == 0.0 { 1e-5 } else { dist[[i, j]] };
+                        let dd = if dist[[i, j]] == 0.0 {
+                            1e-5
+                        } else {
+                            dist[[i, j]]
+                        };
                         let r = d[[i, j]] / dd;
                         bm[[i, j]] = -r;
                         rs += r;
@@ -712,7 +830,11 @@ impl Mds {
                 old = Some(stress);
             }
         }
-        Ok(FittedMds { embedding: xe, stress, n_iter })
+        Ok(FittedMds {
+            embedding: xe,
+            stress,
+            n_iter,
+        })
     }
 }
 

@@ -49,7 +49,11 @@ impl Metric {
             "pearson" | "correlation" => Ok(Metric::Pearson),
             "cosine" => Ok(Metric::Cosine),
             "euclidean" => Ok(Metric::Euclidean),
-            _ => Err(Error::UnknownName { kind: "RSA metric".into(), name: s.into(), valid: "pearson, cosine, euclidean".into() }),
+            _ => Err(Error::UnknownName {
+                kind: "RSA metric".into(),
+                name: s.into(),
+                valid: "pearson, cosine, euclidean".into(),
+            }),
         }
     }
 }
@@ -78,13 +82,20 @@ impl Correlation {
             "spearman" => Ok(Correlation::Spearman),
             "pearson" => Ok(Correlation::Pearson),
             "kendall" => Ok(Correlation::Kendall),
-            _ => Err(Error::UnknownName { kind: "correlation".into(), name: s.into(), valid: "spearman, pearson, kendall".into() }),
+            _ => Err(Error::UnknownName {
+                kind: "correlation".into(),
+                name: s.into(),
+                valid: "spearman, pearson, kendall".into(),
+            }),
         }
     }
 }
 
 /// First-order matrix of a layer: rows of `x` are stimuli (flattened activations).
-pub fn similarity<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, metric: Metric) -> Result<Array2<f64>> {
+pub fn similarity<S: Data<Elem = T>, T: Scalar>(
+    x: &ArrayBase<S, Ix2>,
+    metric: Metric,
+) -> Result<Array2<f64>> {
     if metric == Metric::Euclidean {
         let x = to_f64_checked(x, "RSA activations", 2)?;
         super::check_dense(x.nrows(), "euclidean RSA")?;
@@ -92,7 +103,11 @@ pub fn similarity<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, metric: M
     }
     let (n, p) = x.dim();
     if n < 2 || p == 0 {
-        return Err(Error::Shape { what: "RSA activations".into(), expected: "at least 2 rows (stimuli) and 1 column (unit)".into(), got: format!("{n} x {p}") });
+        return Err(Error::Shape {
+            what: "RSA activations".into(),
+            expected: "at least 2 rows (stimuli) and 1 column (unit)".into(),
+            got: format!("{n} x {p}"),
+        });
     }
     // one fused pass per stimulus: widen to f64, check, centre (Pearson), scale to unit norm
     use rayon::prelude::*;
@@ -153,7 +168,10 @@ pub fn similarity<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, metric: M
 /// assert!((d[[0, 1]] - 2.0).abs() < 1e-12);
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn rdm<S: Data<Elem = T>, T: Scalar>(x: &ArrayBase<S, Ix2>, metric: Metric) -> Result<Array2<f64>> {
+pub fn rdm<S: Data<Elem = T>, T: Scalar>(
+    x: &ArrayBase<S, Ix2>,
+    metric: Metric,
+) -> Result<Array2<f64>> {
     let s = similarity(x, metric)?;
     Ok(match metric {
         Metric::Euclidean => s,
@@ -222,7 +240,9 @@ pub fn pearson(a: &[f64], b: &[f64]) -> Result<f64> {
         sbb += dy * dy;
     }
     if saa == 0.0 || sbb == 0.0 {
-        return Err(Error::InvalidArgument("correlation with a constant vector is undefined".into()));
+        return Err(Error::InvalidArgument(
+            "correlation with a constant vector is undefined".into(),
+        ));
     }
     Ok((sab / (saa.sqrt() * sbb.sqrt())).clamp(-1.0, 1.0))
 }
@@ -241,10 +261,16 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Result<f64> {
 
 fn check_pair(a: &[f64], b: &[f64]) -> Result<()> {
     if a.len() != b.len() || a.len() < 2 {
-        return Err(Error::Shape { what: "correlated vectors".into(), expected: "two vectors of equal length >= 2".into(), got: format!("{} and {}", a.len(), b.len()) });
+        return Err(Error::Shape {
+            what: "correlated vectors".into(),
+            expected: "two vectors of equal length >= 2".into(),
+            got: format!("{} and {}", a.len(), b.len()),
+        });
     }
     if a.iter().chain(b).any(|v| !v.is_finite()) {
-        return Err(Error::InvalidArgument("correlated vectors hold NaN or infinite values".into()));
+        return Err(Error::InvalidArgument(
+            "correlated vectors hold NaN or infinite values".into(),
+        ));
     }
     Ok(())
 }
@@ -315,10 +341,15 @@ pub fn kendall_tau_b(a: &[f64], b: &[f64]) -> Result<f64> {
     let ntie = ties(&|i| (x[i], y[i]));
     let tot = (n as u64) * (n as u64 - 1) / 2;
     if xtie == tot || ytie == tot {
-        return Err(Error::InvalidArgument("Kendall's tau of a constant vector is undefined".into()));
+        return Err(Error::InvalidArgument(
+            "Kendall's tau of a constant vector is undefined".into(),
+        ));
     }
     let con_minus_dis = tot as f64 - xtie as f64 - ytie as f64 + ntie as f64 - 2.0 * dis as f64;
-    Ok((con_minus_dis / ((tot - xtie) as f64).sqrt() / ((tot - ytie) as f64).sqrt()).clamp(-1.0, 1.0))
+    Ok(
+        (con_minus_dis / ((tot - xtie) as f64).sqrt() / ((tot - ytie) as f64).sqrt())
+            .clamp(-1.0, 1.0),
+    )
 }
 
 /// Correlate every pair of rows of `rows` (`spearmanr(rows, axis=1)`, `np.corrcoef(rows)`, or
@@ -360,12 +391,18 @@ pub fn correlate_rows(rows: &Array2<f64>, method: Correlation) -> Result<Array2<
 /// first-order matrices, as seed 2's `spearman_corrcoef(flattened_similarity_matrices)`.
 pub fn second_order(first_order: &[Array2<f64>], method: Correlation) -> Result<Array2<f64>> {
     let Some(first) = first_order.first() else {
-        return Err(Error::InvalidArgument("second-order RSA needs at least one first-order matrix".into()));
+        return Err(Error::InvalidArgument(
+            "second-order RSA needs at least one first-order matrix".into(),
+        ));
     };
     let n = first.nrows();
     for (i, m) in first_order.iter().enumerate() {
         if m.dim() != (n, n) {
-            return Err(Error::Shape { what: format!("first-order matrix {i}"), expected: format!("{n} x {n} (same stimuli as matrix 0)"), got: format!("{} x {}", m.nrows(), m.ncols()) });
+            return Err(Error::Shape {
+                what: format!("first-order matrix {i}"),
+                expected: format!("{n} x {n} (same stimuli as matrix 0)"),
+                got: format!("{} x {}", m.nrows(), m.ncols()),
+            });
         }
     }
     if n < 3 {
@@ -397,7 +434,9 @@ fn cka_from_grams(mut k: Array2<f64>, mut l: Array2<f64>) -> Result<f64> {
     let kk: f64 = k.iter().map(|a| a * a).sum();
     let ll: f64 = l.iter().map(|a| a * a).sum();
     if kk <= 0.0 || ll <= 0.0 {
-        return Err(Error::InvalidArgument("CKA of a representation with zero variance is undefined".into()));
+        return Err(Error::InvalidArgument(
+            "CKA of a representation with zero variance is undefined".into(),
+        ));
     }
     Ok(kl / (kk.sqrt() * ll.sqrt()))
 }
@@ -419,7 +458,13 @@ where
     T1: Scalar,
     T2: Scalar,
 {
-    let (x, y) = super::paired(x, y, "CKA first representation", "CKA second representation", 2)?;
+    let (x, y) = super::paired(
+        x,
+        y,
+        "CKA first representation",
+        "CKA second representation",
+        2,
+    )?;
     cka_from_grams(linalg::gram(&x), linalg::gram(&y))
 }
 
@@ -433,7 +478,11 @@ where
 /// assert!((c - 1.0).abs() < 1e-12);
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn cka_rbf<S1, S2, T1, T2>(x: &ArrayBase<S1, Ix2>, y: &ArrayBase<S2, Ix2>, threshold: f64) -> Result<f64>
+pub fn cka_rbf<S1, S2, T1, T2>(
+    x: &ArrayBase<S1, Ix2>,
+    y: &ArrayBase<S2, Ix2>,
+    threshold: f64,
+) -> Result<f64>
 where
     S1: Data<Elem = T1>,
     S2: Data<Elem = T2>,
@@ -441,9 +490,17 @@ where
     T2: Scalar,
 {
     if !(threshold > 0.0) {
-        return Err(Error::InvalidArgument(format!("RBF CKA threshold must be positive, got {threshold}")));
+        return Err(Error::InvalidArgument(format!(
+            "RBF CKA threshold must be positive, got {threshold}"
+        )));
     }
-    let (x, y) = super::paired(x, y, "CKA first representation", "CKA second representation", 2)?;
+    let (x, y) = super::paired(
+        x,
+        y,
+        "CKA first representation",
+        "CKA second representation",
+        2,
+    )?;
     cka_from_grams(rbf_kernel(&x, threshold)?, rbf_kernel(&y, threshold)?)
 }
 
@@ -459,9 +516,15 @@ fn rbf_kernel(x: &Array2<f64>, threshold: f64) -> Result<Array2<f64>> {
     let mut all: Vec<f64> = d2.iter().copied().collect();
     all.sort_by(|a, b| a.total_cmp(b));
     let m = all.len();
-    let median = if m % 2 == 1 { all[m / 2] } else { 0.5 * (all[m / 2 - 1] + all[m / 2]) };
+    let median = if m % 2 == 1 {
+        all[m / 2]
+    } else {
+        0.5 * (all[m / 2 - 1] + all[m / 2])
+    };
     if median <= 0.0 {
-        return Err(Error::InvalidArgument("RBF CKA: median squared distance is 0 (mostly duplicate stimuli)".into()));
+        return Err(Error::InvalidArgument(
+            "RBF CKA: median squared distance is 0 (mostly duplicate stimuli)".into(),
+        ));
     }
     let scale = 2.0 * threshold * threshold * median;
     Ok(d2.mapv(|v| (-v / scale).exp()))
@@ -505,14 +568,21 @@ pub fn reorder(m: &Array2<f64>, order: &[usize]) -> Result<Array2<f64>> {
     let mut seen = vec![false; n];
     for &i in order {
         if i >= n || seen[i] {
-            return Err(Error::InvalidArgument(format!("reorder: {order:?} is not a permutation of 0..{n}")));
+            return Err(Error::InvalidArgument(format!(
+                "reorder: {order:?} is not a permutation of 0..{n}"
+            )));
         }
         seen[i] = true;
     }
     if order.len() != n {
-        return Err(Error::InvalidArgument(format!("reorder: {} indices for a {n} x {n} matrix", order.len())));
+        return Err(Error::InvalidArgument(format!(
+            "reorder: {} indices for a {n} x {n} matrix",
+            order.len()
+        )));
     }
-    Ok(Array2::from_shape_fn((n, n), |(i, j)| m[[order[i], order[j]]]))
+    Ok(Array2::from_shape_fn((n, n), |(i, j)| {
+        m[[order[i], order[j]]]
+    }))
 }
 
 /// Stimulus order for block-structured matrices: by class (ascending), then by `feature`
@@ -549,11 +619,17 @@ pub fn order_by_class_then(labels: &[usize], feature: Option<&[f64]>) -> Result<
 pub fn redness(image: &Image) -> Result<f64> {
     let (c, h, w) = image.shape();
     if c != 3 {
-        return Err(Error::Shape { what: "image for redness".into(), expected: "3 x H x W (RGB)".into(), got: format!("{c} x {h} x {w}") });
+        return Err(Error::Shape {
+            what: "image for redness".into(),
+            expected: "3 x H x W (RGB)".into(),
+            got: format!("{c} x {h} x {w}"),
+        });
     }
     let d = image.data();
     let hw = h * w;
-    let s: f64 = (0..hw).map(|k| d[k] as f64 - 0.5 * (d[hw + k] as f64 + d[2 * hw + k] as f64)).sum();
+    let s: f64 = (0..hw)
+        .map(|k| d[k] as f64 - 0.5 * (d[hw + k] as f64 + d[2 * hw + k] as f64))
+        .sum();
     Ok(s / hw as f64)
 }
 
@@ -568,10 +644,16 @@ pub fn redness(image: &Image) -> Result<f64> {
 /// assert_eq!(picked, vec![1, 0]);
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn pick_redness_extrema(images: &[Image], labels: &[usize], per_class: usize) -> Result<Vec<usize>> {
+pub fn pick_redness_extrema(
+    images: &[Image],
+    labels: &[usize],
+    per_class: usize,
+) -> Result<Vec<usize>> {
     super::check_len("labels", labels.len(), images.len())?;
     if per_class < 2 || per_class % 2 != 0 {
-        return Err(Error::InvalidArgument(format!("per_class must be an even number >= 2, got {per_class}")));
+        return Err(Error::InvalidArgument(format!(
+            "per_class must be an even number >= 2, got {per_class}"
+        )));
     }
     let red: Vec<f64> = images.iter().map(redness).collect::<Result<_>>()?;
     let mut classes: Vec<usize> = labels.to_vec();
@@ -581,7 +663,10 @@ pub fn pick_redness_extrema(images: &[Image], labels: &[usize], per_class: usize
     for c in classes {
         let mut idx: Vec<usize> = (0..images.len()).filter(|&i| labels[i] == c).collect();
         if idx.len() < per_class {
-            return Err(Error::InvalidArgument(format!("class {c} has {} images, fewer than per_class = {per_class}", idx.len())));
+            return Err(Error::InvalidArgument(format!(
+                "class {c} has {} images, fewer than per_class = {per_class}",
+                idx.len()
+            )));
         }
         idx.sort_by(|&a, &b| red[b].total_cmp(&red[a]).then(a.cmp(&b)));
         out.extend_from_slice(&idx[..per_class / 2]);
@@ -622,14 +707,27 @@ impl Rsa {
     /// assert_eq!(r.second_order.dim(), (2, 2));
     /// # Ok::<(), neuroscope::Error>(())
     /// ```
-    pub fn of_recording(rec: &crate::record::Recording, metric: Metric, correlation: Correlation) -> Result<Rsa> {
+    pub fn of_recording(
+        rec: &crate::record::Recording,
+        metric: Metric,
+        correlation: Correlation,
+    ) -> Result<Rsa> {
         let mut first_order = Vec::new();
         for l in &rec.layers {
             let m = rec.matrix(l)?;
-            first_order.push(similarity(&m, metric).map_err(|e| Error::InvalidArgument(format!("layer {l}: {e}")))?);
+            first_order.push(
+                similarity(&m, metric)
+                    .map_err(|e| Error::InvalidArgument(format!("layer {l}: {e}")))?,
+            );
         }
         let second_order = second_order(&first_order, correlation)?;
-        Ok(Rsa { layers: rec.layers.clone(), first_order, second_order, metric, correlation })
+        Ok(Rsa {
+            layers: rec.layers.clone(),
+            first_order,
+            second_order,
+            metric,
+            correlation,
+        })
     }
 
     /// Save as `.safetensors`: `first_order/<layer>` and `second_order` (float64), with the
@@ -640,10 +738,18 @@ impl Rsa {
         for (l, m) in self.layers.iter().zip(&self.first_order) {
             t.insert(format!("first_order/{l}"), Array::F64(m.clone().into_dyn()));
         }
-        t.insert("second_order", Array::F64(self.second_order.clone().into_dyn()));
-        t.metadata.insert("layers".into(), crate::record::json_list(&self.layers));
-        t.metadata.insert("metric".into(), format!("{:?}", self.metric).to_lowercase());
-        t.metadata.insert("correlation".into(), format!("{:?}", self.correlation).to_lowercase());
+        t.insert(
+            "second_order",
+            Array::F64(self.second_order.clone().into_dyn()),
+        );
+        t.metadata
+            .insert("layers".into(), crate::record::json_list(&self.layers));
+        t.metadata
+            .insert("metric".into(), format!("{:?}", self.metric).to_lowercase());
+        t.metadata.insert(
+            "correlation".into(),
+            format!("{:?}", self.correlation).to_lowercase(),
+        );
         t.save(path)
     }
 }

@@ -238,20 +238,33 @@ fn read_matrix(path: &std::path::Path) -> neuroscope::Result<ndarray::Array2<f64
     }
     let n = a.shape()[0];
     let f = a.len() / n.max(1);
-    a.into_shape_with_order((n, f)).map_err(|e| neuroscope::Error::InvalidArgument(e.to_string()))
+    a.into_shape_with_order((n, f))
+        .map_err(|e| neuroscope::Error::InvalidArgument(e.to_string()))
 }
 
 fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
     use neuroscope::analysis::{cluster::Method, metrics, pca, rsa};
     match cmd {
-        Command::Pca { input, out, n_components, solver, seed } => {
+        Command::Pca {
+            input,
+            out,
+            n_components,
+            solver,
+            seed,
+        } => {
             let x = read_matrix(&input)?;
             let solver = match solver.as_str() {
                 "auto" => pca::Solver::Auto,
                 "full" => pca::Solver::Full,
                 "svd" => pca::Solver::Svd,
                 "randomized" => pca::Solver::Randomized,
-                s => return Err(neuroscope::Error::UnknownName { kind: "PCA solver".into(), name: s.into(), valid: "auto, full, svd, randomized".into() }),
+                s => {
+                    return Err(neuroscope::Error::UnknownName {
+                        kind: "PCA solver".into(),
+                        name: s.into(),
+                        valid: "auto, full, svd, randomized".into(),
+                    })
+                }
             };
             let mut p = pca::Pca::new().solver(solver).seed(seed);
             if let Some(k) = n_components {
@@ -259,20 +272,45 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             }
             let f = p.fit(&x)?;
             npy::write_f64(&out, &f.explained_variance_ratio().clone().into_dyn())?;
-            println!("{} samples x {} features, solver {:?}, total variance {:.6e}", x.nrows(), x.ncols(), f.solver(), f.total_variance());
+            println!(
+                "{} samples x {} features, solver {:?}, total variance {:.6e}",
+                x.nrows(),
+                x.ncols(),
+                f.solver(),
+                f.total_variance()
+            );
             for share in [0.5, 0.8, 0.9, 0.95, 0.99] {
                 match f.n_components_for(share) {
                     Some(k) => println!("components for {:>2.0}%: {k}", share * 100.0),
-                    None => println!("components for {:>2.0}%: more than the {} kept", share * 100.0, f.n_components()),
+                    None => println!(
+                        "components for {:>2.0}%: more than the {} kept",
+                        share * 100.0,
+                        f.n_components()
+                    ),
                 }
             }
             println!("wrote {} ({} ratios)", out.display(), f.n_components());
         }
-        Command::Cluster { method, input, out, n_clusters, eps, min_samples, min_cluster_size, linkage, seed, params } => {
+        Command::Cluster {
+            method,
+            input,
+            out,
+            n_clusters,
+            eps,
+            min_samples,
+            min_cluster_size,
+            linkage,
+            seed,
+            params,
+        } => {
             let x = read_matrix(&input)?;
             let mut kv: Vec<(String, String)> = Vec::new();
             if let Some(k) = n_clusters {
-                let key = if method == "gmm" { "n_components" } else { "n_clusters" };
+                let key = if method == "gmm" {
+                    "n_components"
+                } else {
+                    "n_clusters"
+                };
                 kv.push((key.into(), k.to_string()));
             }
             if let Some(e) = eps {
@@ -291,10 +329,13 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                 kv.push(("seed".into(), s.to_string()));
             }
             for p in params {
-                let (k, v) = p.split_once('=').ok_or_else(|| neuroscope::Error::InvalidArgument(format!("--param {p}: expected key=value")))?;
+                let (k, v) = p.split_once('=').ok_or_else(|| {
+                    neuroscope::Error::InvalidArgument(format!("--param {p}: expected key=value"))
+                })?;
                 kv.push((k.into(), v.into()));
             }
-            let refs: Vec<(&str, &str)> = kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let refs: Vec<(&str, &str)> =
+                kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let m = Method::parse(&method, &refs)?;
             let labels = m.fit_predict(&x)?;
             npy::write_i64(&out, &labels)?;
@@ -308,11 +349,20 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                 out.display()
             );
         }
-        Command::Score { metric, truth, pred, data } => {
+        Command::Score {
+            metric,
+            truth,
+            pred,
+            data,
+        } => {
             let p = npy::read_i64(&pred)?;
             let v = match metric.as_str() {
                 "silhouette" | "calinski_harabasz" | "davies_bouldin" => {
-                    let d = data.ok_or_else(|| neuroscope::Error::InvalidArgument(format!("--metric {metric} needs --data X.npy")))?;
+                    let d = data.ok_or_else(|| {
+                        neuroscope::Error::InvalidArgument(format!(
+                            "--metric {metric} needs --data X.npy"
+                        ))
+                    })?;
                     let x = read_matrix(&d)?;
                     match metric.as_str() {
                         "silhouette" => metrics::silhouette_score(&x, &p)?,
@@ -321,13 +371,23 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                     }
                 }
                 _ => {
-                    let t = truth.ok_or_else(|| neuroscope::Error::InvalidArgument(format!("--metric {metric} needs --true A.npy")))?;
+                    let t = truth.ok_or_else(|| {
+                        neuroscope::Error::InvalidArgument(format!(
+                            "--metric {metric} needs --true A.npy"
+                        ))
+                    })?;
                     metrics::score_by_name(&metric, &npy::read_i64(&t)?, &p)?
                 }
             };
             println!("{v}");
         }
-        Command::Rsa { acts, out, metric, correlation, layers } => {
+        Command::Rsa {
+            acts,
+            out,
+            metric,
+            correlation,
+            layers,
+        } => {
             let mut rec = neuroscope::record::Recording::load_safetensors(&acts)?;
             if let Some(ls) = layers {
                 let want: Vec<String> = ls.split(',').map(|s| s.trim().to_string()).collect();
@@ -342,23 +402,53 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                 }
                 rec.layers = want;
             }
-            let r = rsa::Rsa::of_recording(&rec, rsa::Metric::parse(&metric)?, rsa::Correlation::parse(&correlation)?)?;
+            let r = rsa::Rsa::of_recording(
+                &rec,
+                rsa::Metric::parse(&metric)?,
+                rsa::Correlation::parse(&correlation)?,
+            )?;
             r.save_safetensors(&out)?;
-            println!("second-order {:?} between {} layers over {} stimuli:", r.correlation, r.layers.len(), rec.len());
+            println!(
+                "second-order {:?} between {} layers over {} stimuli:",
+                r.correlation,
+                r.layers.len(),
+                rec.len()
+            );
             let w = r.layers.iter().map(|l| l.len()).max().unwrap_or(0).max(6);
             for (i, l) in r.layers.iter().enumerate() {
-                let row: Vec<String> = (0..r.layers.len()).map(|j| format!("{:6.3}", r.second_order[[i, j]])).collect();
+                let row: Vec<String> = (0..r.layers.len())
+                    .map(|j| format!("{:6.3}", r.second_order[[i, j]]))
+                    .collect();
                 println!("{l:>w$} {}", row.join(" "));
             }
             println!("wrote {}", out.display());
         }
-        Command::Embed { method, input, out, seed, dims, perplexity, neighbors, min_dist, metric, max_iter, labels } => {
+        Command::Embed {
+            method,
+            input,
+            out,
+            seed,
+            dims,
+            perplexity,
+            neighbors,
+            min_dist,
+            metric,
+            max_iter,
+            labels,
+        } => {
             use neuroscope::analysis::embed::{Tsne, Umap, UmapMetric};
             let x = read_matrix(&input)?;
             let t0 = std::time::Instant::now();
             let quiet = std::env::var_os("NEUROSCOPE_QUIET").is_some();
             let y = match method.as_str() {
-                "tsne" | "t-sne" => Tsne::new().dims(dims).perplexity(perplexity).max_iter(max_iter).seed(seed).progress(!quiet).fit(&x)?.into_embedding(),
+                "tsne" | "t-sne" => Tsne::new()
+                    .dims(dims)
+                    .perplexity(perplexity)
+                    .max_iter(max_iter)
+                    .seed(seed)
+                    .progress(!quiet)
+                    .fit(&x)?
+                    .into_embedding(),
                 "umap" => Umap::new()
                     .dims(dims)
                     .n_neighbors(neighbors)
@@ -368,15 +458,37 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                     .progress(!quiet)
                     .fit(&x)?
                     .into_embedding(),
-                "pca" => pca::Pca::new().n_components(dims).seed(seed).fit_transform(&x)?.1,
-                m => return Err(neuroscope::Error::UnknownName { kind: "embedding method".into(), name: m.into(), valid: "tsne, umap, pca".into() }),
+                "pca" => {
+                    pca::Pca::new()
+                        .n_components(dims)
+                        .seed(seed)
+                        .fit_transform(&x)?
+                        .1
+                }
+                m => {
+                    return Err(neuroscope::Error::UnknownName {
+                        kind: "embedding method".into(),
+                        name: m.into(),
+                        valid: "tsne, umap, pca".into(),
+                    })
+                }
             };
             let secs = t0.elapsed().as_secs_f64();
             npy::write_f64(&out, &y.clone().into_dyn())?;
-            println!("{method}: {} x {} -> {} x {} in {secs:.2} s; wrote {}", x.nrows(), x.ncols(), y.nrows(), y.ncols(), out.display());
+            println!(
+                "{method}: {} x {} -> {} x {} in {secs:.2} s; wrote {}",
+                x.nrows(),
+                x.ncols(),
+                y.nrows(),
+                y.ncols(),
+                out.display()
+            );
             if let Some(l) = labels {
                 let l = npy::read_i64(&l)?;
-                println!("trustworthiness (k=10): {:.4}", metrics::trustworthiness(&x, &y, 10)?);
+                println!(
+                    "trustworthiness (k=10): {:.4}",
+                    metrics::trustworthiness(&x, &y, 10)?
+                );
                 println!("5-NN accuracy: {:.4}", metrics::knn_accuracy(&y, &l, 5)?);
             }
         }
@@ -387,7 +499,11 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
 
 fn run(cli: Cli) -> neuroscope::Result<()> {
     match cli.command {
-        c @ (Command::Pca { .. } | Command::Cluster { .. } | Command::Score { .. } | Command::Rsa { .. } | Command::Embed { .. }) => run_analysis(c)?,
+        c @ (Command::Pca { .. }
+        | Command::Cluster { .. }
+        | Command::Score { .. }
+        | Command::Rsa { .. }
+        | Command::Embed { .. }) => run_analysis(c)?,
         Command::Datasets => {
             println!("{:<26} {:>7}  {:<10}  source", "name", "images", "shape");
             for ds in [embedded::mnist(), embedded::fashion_mnist()] {

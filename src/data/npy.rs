@@ -286,7 +286,10 @@ pub fn read_i64(path: impl AsRef<Path>) -> Result<Vec<i64>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let (h, data) = header(&bytes, path)?;
     if h.shape.len() != 1 {
-        return Err(Error::format(path, format!("labels must be one-dimensional, found shape {:?}", h.shape)));
+        return Err(Error::format(
+            path,
+            format!("labels must be one-dimensional, found shape {:?}", h.shape),
+        ));
     }
     decode(&h, data)
         .enumerate()
@@ -294,7 +297,10 @@ pub fn read_i64(path: impl AsRef<Path>) -> Result<Vec<i64>> {
             if v.fract() == 0.0 && v.abs() < 9.0e15 {
                 Ok(v as i64)
             } else {
-                Err(Error::format(path, format!("label {i} is {v}; labels must be integers")))
+                Err(Error::format(
+                    path,
+                    format!("label {i} is {v}; labels must be integers"),
+                ))
             }
         })
         .collect()

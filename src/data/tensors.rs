@@ -54,7 +54,9 @@ impl Tensors {
     }
 
     fn get(&self, name: &str) -> Result<&Array> {
-        self.arrays.get(name).ok_or_else(|| Error::unknown("tensor", name, self.arrays.keys()))
+        self.arrays
+            .get(name)
+            .ok_or_else(|| Error::unknown("tensor", name, self.arrays.keys()))
     }
 
     /// An array as `f64` (converting `f32` and `i64`).
@@ -82,9 +84,24 @@ impl Tensors {
             .arrays
             .iter()
             .map(|(k, a)| match a {
-                Array::F32(a) => (k.clone(), Dtype::F32, a.shape().to_vec(), a.iter().flat_map(|v| v.to_le_bytes()).collect()),
-                Array::F64(a) => (k.clone(), Dtype::F64, a.shape().to_vec(), a.iter().flat_map(|v| v.to_le_bytes()).collect()),
-                Array::I64(a) => (k.clone(), Dtype::I64, a.shape().to_vec(), a.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                Array::F32(a) => (
+                    k.clone(),
+                    Dtype::F32,
+                    a.shape().to_vec(),
+                    a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                ),
+                Array::F64(a) => (
+                    k.clone(),
+                    Dtype::F64,
+                    a.shape().to_vec(),
+                    a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                ),
+                Array::I64(a) => (
+                    k.clone(),
+                    Dtype::I64,
+                    a.shape().to_vec(),
+                    a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                ),
             })
             .collect();
         let views: Vec<(String, TensorView<'_>)> = bytes
@@ -93,15 +110,18 @@ impl Tensors {
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::format(path, e.to_string()))?;
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        safetensors::tensor::serialize_to_file(views, Some(meta), path).map_err(|e| Error::format(path, e.to_string()))
+        safetensors::tensor::serialize_to_file(views, Some(meta), path)
+            .map_err(|e| Error::format(path, e.to_string()))
     }
 
     /// Read from `path` (F32, F64, I64 and I32 tensors; other types are refused by name).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
-        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::format(path, format!("not a safetensors file: {e}")))?;
+        let (_, meta) =
+            SafeTensors::read_metadata(&bytes).map_err(|e| Error::format(path, e.to_string()))?;
         let mut out = Tensors::default();
         if let Some(m) = meta.metadata() {
             out.metadata = m.clone().into_iter().collect();
@@ -110,11 +130,42 @@ impl Tensors {
             let shape = v.shape().to_vec();
             let d = v.data();
             let arr = match v.dtype() {
-                Dtype::F32 => Array::F32(shaped(shape, d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect(), path)?),
-                Dtype::F64 => Array::F64(shaped(shape, d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(), path)?),
-                Dtype::I64 => Array::I64(shaped(shape, d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(), path)?),
-                Dtype::I32 => Array::I64(shaped(shape, d.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64).collect(), path)?),
-                other => return Err(Error::format(path, format!("tensor {name} has dtype {other:?}; neuroscope reads F32, F64, I64 and I32"))),
+                Dtype::F32 => Array::F32(shaped(
+                    shape,
+                    d.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                        .collect(),
+                    path,
+                )?),
+                Dtype::F64 => Array::F64(shaped(
+                    shape,
+                    d.chunks_exact(8)
+                        .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                        .collect(),
+                    path,
+                )?),
+                Dtype::I64 => Array::I64(shaped(
+                    shape,
+                    d.chunks_exact(8)
+                        .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                        .collect(),
+                    path,
+                )?),
+                Dtype::I32 => Array::I64(shaped(
+                    shape,
+                    d.chunks_exact(4)
+                        .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")) as i64)
+                        .collect(),
+                    path,
+                )?),
+                other => {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                        "tensor {name} has dtype {other:?}; neuroscope reads F32, F64, I64 and I32"
+                    ),
+                    ))
+                }
             };
             out.arrays.insert(name, arr);
         }
@@ -128,7 +179,9 @@ fn shaped<T>(shape: Vec<usize>, v: Vec<T>, path: &Path) -> Result<ArrayD<T>> {
 
 fn to_int(a: ArrayD<f64>, name: &str) -> Result<ArrayD<i64>> {
     if let Some(v) = a.iter().find(|v| v.fract() != 0.0 || !v.is_finite()) {
-        return Err(Error::InvalidArgument(format!("tensor {name} should hold integers but holds {v}")));
+        return Err(Error::InvalidArgument(format!(
+            "tensor {name} should hold integers but holds {v}"
+        )));
     }
     Ok(a.mapv(|v| v as i64))
 }

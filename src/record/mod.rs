@@ -125,11 +125,15 @@ impl Recording {
             t.insert(k.clone(), Array::F32(a.clone()));
         }
         if let Some(l) = &self.labels {
-            t.insert("labels", Array::I64(ndarray::Array1::from_iter(l.iter().map(|&x| x as i64)).into_dyn()));
+            t.insert(
+                "labels",
+                Array::I64(ndarray::Array1::from_iter(l.iter().map(|&x| x as i64)).into_dyn()),
+            );
         }
         t.metadata.insert("layers".into(), json_list(&self.layers));
         if !self.class_names.is_empty() {
-            t.metadata.insert("class_names".into(), json_list(&self.class_names));
+            t.metadata
+                .insert("class_names".into(), json_list(&self.class_names));
         }
         t.save(path)
     }
@@ -156,12 +160,27 @@ impl Recording {
         let path = path.as_ref();
         let t = crate::data::tensors::Tensors::load(path)?;
         let layers: Vec<String> = match t.metadata.get("layers") {
-            Some(s) => parse_json_list(s).ok_or_else(|| Error::format(path, "metadata `layers` is not a JSON list of strings"))?,
-            None => t.names().into_iter().filter(|n| *n != "labels").map(String::from).collect(),
+            Some(s) => parse_json_list(s).ok_or_else(|| {
+                Error::format(path, "metadata `layers` is not a JSON list of strings")
+            })?,
+            None => t
+                .names()
+                .into_iter()
+                .filter(|n| *n != "labels")
+                .map(String::from)
+                .collect(),
         };
-        let mut rec = Recording { layers: layers.clone(), ..Default::default() };
+        let mut rec = Recording {
+            layers: layers.clone(),
+            ..Default::default()
+        };
         for l in &layers {
-            let a = t.f64(l).map_err(|_| Error::format(path, format!("layer {l} is listed in the metadata but not stored")))?;
+            let a = t.f64(l).map_err(|_| {
+                Error::format(
+                    path,
+                    format!("layer {l} is listed in the metadata but not stored"),
+                )
+            })?;
             rec.data.insert(l.clone(), a.mapv(|v| v as f32));
         }
         if t.arrays.contains_key("labels") {

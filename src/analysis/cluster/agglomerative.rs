@@ -34,7 +34,11 @@ impl Linkage {
             "average" => Ok(Linkage::Average),
             "complete" => Ok(Linkage::Complete),
             "single" => Ok(Linkage::Single),
-            _ => Err(Error::UnknownName { kind: "linkage".into(), name: s.into(), valid: "ward, average, complete, single".into() }),
+            _ => Err(Error::UnknownName {
+                kind: "linkage".into(),
+                name: s.into(),
+                valid: "ward, average, complete, single".into(),
+            }),
         }
     }
 }
@@ -59,7 +63,10 @@ pub struct Agglomerative {
 impl Agglomerative {
     /// `k` clusters, ward linkage.
     pub fn new(k: usize) -> Self {
-        Agglomerative { n_clusters: k, linkage: Linkage::Ward }
+        Agglomerative {
+            n_clusters: k,
+            linkage: Linkage::Ward,
+        }
     }
     /// Number of clusters to cut the tree into.
     pub fn n_clusters(mut self, k: usize) -> Self {
@@ -73,14 +80,24 @@ impl Agglomerative {
     }
 
     /// Build the tree on `x` and cut it.
-    pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedAgglomerative> {
+    pub fn fit<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<FittedAgglomerative> {
         let x = to_f64_checked(x, "agglomerative clustering input", 1)?;
         let n = x.nrows();
         if self.n_clusters == 0 || self.n_clusters > n {
-            return Err(Error::InvalidArgument(format!("n_clusters={} must be between 1 and n_samples = {n}", self.n_clusters)));
+            return Err(Error::InvalidArgument(format!(
+                "n_clusters={} must be between 1 and n_samples = {n}",
+                self.n_clusters
+            )));
         }
         crate::analysis::check_dense(n, "agglomerative clustering")?;
-        let z = if n > 1 { nn_chain(&x, self.linkage) } else { Array2::zeros((0, 4)) };
+        let z = if n > 1 {
+            nn_chain(&x, self.linkage)
+        } else {
+            Array2::zeros((0, 4))
+        };
         let labels = cut(&z, n, self.n_clusters);
         Ok(FittedAgglomerative { labels, z })
     }
@@ -97,7 +114,12 @@ fn nn_chain(x: &Array2<f64>, linkage: Linkage) -> Array2<f64> {
     let mut d = vec![0.0f64; n * (n - 1) / 2];
     {
         let parts = neighbors::distance_rows(x, |start, block| {
-            block.rows().into_iter().enumerate().map(|(bi, row)| (start + bi, row.to_vec())).collect::<Vec<_>>()
+            block
+                .rows()
+                .into_iter()
+                .enumerate()
+                .map(|(bi, row)| (start + bi, row.to_vec()))
+                .collect::<Vec<_>>()
         });
         for (i, row) in parts.into_iter().flatten() {
             for j in i + 1..n {
@@ -111,7 +133,11 @@ fn nn_chain(x: &Array2<f64>, linkage: Linkage) -> Array2<f64> {
     let mut chain: Vec<usize> = Vec::new();
     for _ in 0..n - 1 {
         if chain.is_empty() {
-            chain.push((0..n).find(|&i| active[i]).expect("two active clusters remain"));
+            chain.push(
+                (0..n)
+                    .find(|&i| active[i])
+                    .expect("two active clusters remain"),
+            );
         }
         let (x_, y_, dist) = loop {
             let x_ = *chain.last().expect("non-empty");
@@ -153,7 +179,10 @@ fn nn_chain(x: &Array2<f64>, linkage: Linkage) -> Array2<f64> {
                 Linkage::Single => da.min(db),
                 Linkage::Complete => da.max(db),
                 Linkage::Average => (sa * da + sb * db) / (sa + sb),
-                Linkage::Ward => (((sa + si) * da * da + (sb + si) * db * db - si * dist * dist) / (sa + sb + si)).max(0.0).sqrt(),
+                Linkage::Ward => (((sa + si) * da * da + (sb + si) * db * db - si * dist * dist)
+                    / (sa + sb + si))
+                    .max(0.0)
+                    .sqrt(),
             };
         }
         size[b] += size[a];
@@ -233,7 +262,9 @@ impl FittedAgglomerative {
     pub fn cut(&self, k: usize) -> Result<Vec<i64>> {
         let n = self.labels.len();
         if k == 0 || k > n {
-            return Err(Error::InvalidArgument(format!("k={k} must be between 1 and n_samples = {n}")));
+            return Err(Error::InvalidArgument(format!(
+                "k={k} must be between 1 and n_samples = {n}"
+            )));
         }
         Ok(cut(&self.z, n, k))
     }

@@ -32,7 +32,10 @@ impl Default for Dbscan {
 impl Dbscan {
     /// eps 0.5, min_samples 5.
     pub fn new() -> Self {
-        Dbscan { eps: 0.5, min_samples: 5 }
+        Dbscan {
+            eps: 0.5,
+            min_samples: 5,
+        }
     }
     /// Neighbourhood radius.
     pub fn eps(mut self, eps: f64) -> Self {
@@ -47,10 +50,15 @@ impl Dbscan {
     /// Cluster `x` (samples x features).
     pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedDbscan> {
         if !(self.eps > 0.0) || !self.eps.is_finite() {
-            return Err(Error::InvalidArgument(format!("DBSCAN eps must be a positive finite number, got {}", self.eps)));
+            return Err(Error::InvalidArgument(format!(
+                "DBSCAN eps must be a positive finite number, got {}",
+                self.eps
+            )));
         }
         if self.min_samples == 0 {
-            return Err(Error::InvalidArgument("DBSCAN min_samples must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "DBSCAN min_samples must be at least 1".into(),
+            ));
         }
         let x = to_f64_checked(x, "DBSCAN input", 1)?;
         let n = x.nrows();
@@ -83,7 +91,10 @@ impl Dbscan {
             label += 1;
         }
         let core_sample_indices = (0..n).filter(|&i| core[i]).collect();
-        Ok(FittedDbscan { labels, core_sample_indices })
+        Ok(FittedDbscan {
+            labels,
+            core_sample_indices,
+        })
     }
 }
 

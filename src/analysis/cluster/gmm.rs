@@ -31,7 +31,13 @@ pub struct GaussianMixture {
 impl GaussianMixture {
     /// `k` components; tol 1e-3, reg_covar 1e-6, 100 iterations, seed 0.
     pub fn new(k: usize) -> Self {
-        GaussianMixture { n_components: k, tol: 1e-3, reg_covar: 1e-6, max_iter: 100, seed: 0 }
+        GaussianMixture {
+            n_components: k,
+            tol: 1e-3,
+            reg_covar: 1e-6,
+            max_iter: 100,
+            seed: 0,
+        }
     }
     /// Number of components.
     pub fn n_components(mut self, k: usize) -> Self {
@@ -60,12 +66,17 @@ impl GaussianMixture {
     }
 
     /// Fit to `x`.
-    pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedGaussianMixture> {
+    pub fn fit<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<FittedGaussianMixture> {
         let x = to_f64_checked(x, "Gaussian mixture input", 2)?;
         let (n, _) = x.dim();
         let k = self.n_components;
         if k == 0 || k > n {
-            return Err(Error::InvalidArgument(format!("GaussianMixture n_components={k} must be between 1 and n_samples = {n}")));
+            return Err(Error::InvalidArgument(format!(
+                "GaussianMixture n_components={k} must be between 1 and n_samples = {n}"
+            )));
         }
         let km = KMeans::new(k).seed(self.seed).fit(&x)?;
         let mut resp = Array2::zeros((n, k));
@@ -88,8 +99,18 @@ impl GaussianMixture {
             }
         }
         let (_, log_resp) = e_step(&x, &model);
-        let labels = log_resp.rows().into_iter().map(|r| argmax(r.as_slice().expect("row-major")) as i64).collect();
-        Ok(FittedGaussianMixture { model, labels, converged, n_iter, lower_bound: lower })
+        let labels = log_resp
+            .rows()
+            .into_iter()
+            .map(|r| argmax(r.as_slice().expect("row-major")) as i64)
+            .collect();
+        Ok(FittedGaussianMixture {
+            model,
+            labels,
+            converged,
+            n_iter,
+            lower_bound: lower,
+        })
     }
 }
 
@@ -154,8 +175,11 @@ fn inv_lower_t(l: &Array2<f64>) -> Array2<f64> {
 fn m_step(x: &Array2<f64>, resp: &Array2<f64>, reg: f64) -> Result<Model> {
     let (n, p) = x.dim();
     let k = resp.ncols();
-    let nk: Array1<f64> = resp.sum_axis(ndarray::Axis(0)).mapv(|v| v + 10.0 * f64::EPSILON);
-    let means = crate::analysis::linalg::matmul_tn(resp, x) / &nk.view().insert_axis(ndarray::Axis(1));
+    let nk: Array1<f64> = resp
+        .sum_axis(ndarray::Axis(0))
+        .mapv(|v| v + 10.0 * f64::EPSILON);
+    let means =
+        crate::analysis::linalg::matmul_tn(resp, x) / &nk.view().insert_axis(ndarray::Axis(1));
     let mut covariances = Vec::with_capacity(k);
     let mut prec_chol = Vec::with_capacity(k);
     for c in 0..k {
@@ -178,7 +202,12 @@ fn m_step(x: &Array2<f64>, resp: &Array2<f64>, reg: f64) -> Result<Model> {
         covariances.push(cov);
     }
     let weights = nk / n as f64;
-    Ok(Model { weights, means, covariances, prec_chol })
+    Ok(Model {
+        weights,
+        means,
+        covariances,
+        prec_chol,
+    })
 }
 
 fn e_step(x: &Array2<f64>, m: &Model) -> (Array1<f64>, Array2<f64>) {
@@ -193,7 +222,10 @@ fn e_step(x: &Array2<f64>, m: &Model) -> (Array1<f64>, Array2<f64>) {
             let mut diff = x.clone();
             diff -= &m.means.row(c).insert_axis(ndarray::Axis(0));
             let y = crate::analysis::linalg::matmul_nn(&diff, pc);
-            y.rows().into_iter().map(|r| -0.5 * (p as f64 * ln2pi + r.dot(&r)) + log_det + m.weights[c].ln()).collect()
+            y.rows()
+                .into_iter()
+                .map(|r| -0.5 * (p as f64 * ln2pi + r.dot(&r)) + log_det + m.weights[c].ln())
+                .collect()
         })
         .collect();
     let mut wlp = Array2::zeros((n, k));
@@ -252,16 +284,26 @@ impl FittedGaussianMixture {
         self.lower_bound
     }
     /// Posterior probability of each component for new samples (`N x k`).
-    pub fn predict_proba<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Array2<f64>> {
+    pub fn predict_proba<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<Array2<f64>> {
         let x = to_f64_checked(x, "Gaussian mixture input", 1)?;
         if x.ncols() != self.model.means.ncols() {
-            return Err(Error::Shape { what: "Gaussian mixture input".into(), expected: format!("N x {}", self.model.means.ncols()), got: format!("{} x {}", x.nrows(), x.ncols()) });
+            return Err(Error::Shape {
+                what: "Gaussian mixture input".into(),
+                expected: format!("N x {}", self.model.means.ncols()),
+                got: format!("{} x {}", x.nrows(), x.ncols()),
+            });
         }
         Ok(e_step(&x, &self.model).1.mapv(f64::exp))
     }
     /// Most probable component of new samples.
     pub fn predict<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Vec<i64>> {
         let p = self.predict_proba(x)?;
-        Ok(p.rows().into_iter().map(|r| argmax(&r.to_vec()) as i64).collect())
+        Ok(p.rows()
+            .into_iter()
+            .map(|r| argmax(&r.to_vec()) as i64)
+            .collect())
     }
 }

@@ -34,7 +34,11 @@ impl Default for Hdbscan {
 impl Hdbscan {
     /// min_cluster_size 5, min_samples = min_cluster_size, no single cluster.
     pub fn new() -> Self {
-        Hdbscan { min_cluster_size: 5, min_samples: None, allow_single_cluster: false }
+        Hdbscan {
+            min_cluster_size: 5,
+            min_samples: None,
+            allow_single_cluster: false,
+        }
     }
     /// Smallest group that counts as a cluster.
     pub fn min_cluster_size(mut self, m: usize) -> Self {
@@ -53,15 +57,23 @@ impl Hdbscan {
     }
 
     /// Cluster `x`.
-    pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedHdbscan> {
+    pub fn fit<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<FittedHdbscan> {
         let x = to_f64_checked(x, "HDBSCAN input", 2)?;
         let n = x.nrows();
         let ms = self.min_samples.unwrap_or(self.min_cluster_size);
         if self.min_cluster_size < 2 {
-            return Err(Error::InvalidArgument(format!("HDBSCAN min_cluster_size must be at least 2, got {}", self.min_cluster_size)));
+            return Err(Error::InvalidArgument(format!(
+                "HDBSCAN min_cluster_size must be at least 2, got {}",
+                self.min_cluster_size
+            )));
         }
         if ms < 1 || ms > n {
-            return Err(Error::InvalidArgument(format!("HDBSCAN min_samples={ms} must be between 1 and n_samples = {n}")));
+            return Err(Error::InvalidArgument(format!(
+                "HDBSCAN min_samples={ms} must be between 1 and n_samples = {n}"
+            )));
         }
         // dense distances: HDBSCAN's MST is O(n^2) anyway
         crate::analysis::check_dense(n, "HDBSCAN")?;
@@ -106,7 +118,10 @@ impl Hdbscan {
         let hierarchy = single_linkage(&edges, n);
         let condensed = condense(&hierarchy, n, self.min_cluster_size);
         let (labels, probabilities) = select(&condensed, n, self.allow_single_cluster);
-        Ok(FittedHdbscan { labels, probabilities })
+        Ok(FittedHdbscan {
+            labels,
+            probabilities,
+        })
     }
 }
 
@@ -153,7 +168,11 @@ fn bfs(h: &[(usize, usize, f64, usize)], n: usize, root: usize) -> Vec<usize> {
 }
 
 /// Condensed tree rows: (parent, child, lambda, child size).
-fn condense(h: &[(usize, usize, f64, usize)], n: usize, mcs: usize) -> Vec<(usize, usize, f64, usize)> {
+fn condense(
+    h: &[(usize, usize, f64, usize)],
+    n: usize,
+    mcs: usize,
+) -> Vec<(usize, usize, f64, usize)> {
     let root = 2 * n - 2;
     let mut relabel = vec![0usize; root + 1];
     relabel[root] = n;
@@ -166,7 +185,11 @@ fn condense(h: &[(usize, usize, f64, usize)], n: usize, mcs: usize) -> Vec<(usiz
             continue;
         }
         let (l, r, dist, _) = h[node - n];
-        let lam = if dist > 0.0 { 1.0 / dist } else { f64::INFINITY };
+        let lam = if dist > 0.0 {
+            1.0 / dist
+        } else {
+            f64::INFINITY
+        };
         let (lc, rc) = (count(l), count(r));
         if lc >= mcs && rc >= mcs {
             relabel[l] = next_label;
@@ -177,14 +200,15 @@ fn condense(h: &[(usize, usize, f64, usize)], n: usize, mcs: usize) -> Vec<(usiz
             out.push((relabel[node], relabel[r], lam, rc));
         } else {
             let here = relabel[node];
-            let drop = |side: usize, out: &mut Vec<(usize, usize, f64, usize)>, ignore: &mut Vec<bool>| {
-                for sub in bfs(h, n, side) {
-                    if sub < n {
-                        out.push((here, sub, lam, 1));
+            let drop =
+                |side: usize, out: &mut Vec<(usize, usize, f64, usize)>, ignore: &mut Vec<bool>| {
+                    for sub in bfs(h, n, side) {
+                        if sub < n {
+                            out.push((here, sub, lam, 1));
+                        }
+                        ignore[sub] = true;
                     }
-                    ignore[sub] = true;
-                }
-            };
+                };
             if lc < mcs && rc < mcs {
                 drop(l, &mut out, &mut ignore);
                 drop(r, &mut out, &mut ignore);
@@ -220,10 +244,15 @@ fn select(ct: &[(usize, usize, f64, usize)], n: usize, allow_single: bool) -> (V
     if !allow_single {
         nodes.pop(); // the root is the smallest id
     }
-    let cluster_tree: Vec<(usize, usize, f64, usize)> = ct.iter().copied().filter(|r| r.3 > 1).collect();
+    let cluster_tree: Vec<(usize, usize, f64, usize)> =
+        ct.iter().copied().filter(|r| r.3 > 1).collect();
     let mut is_cluster: BTreeMap<usize, bool> = nodes.iter().map(|&c| (c, true)).collect();
     for &node in &nodes {
-        let sub: f64 = cluster_tree.iter().filter(|r| r.0 == node).map(|r| stability[&r.1]).sum();
+        let sub: f64 = cluster_tree
+            .iter()
+            .filter(|r| r.0 == node)
+            .map(|r| stability[&r.1])
+            .sum();
         if sub > stability[&node] {
             is_cluster.insert(node, false);
             stability.insert(node, sub);
@@ -238,8 +267,16 @@ fn select(ct: &[(usize, usize, f64, usize)], n: usize, allow_single: bool) -> (V
             }
         }
     }
-    let clusters: BTreeSet<usize> = is_cluster.iter().filter(|(_, &v)| v).map(|(&c, _)| c).collect();
-    let label_of: BTreeMap<usize, i64> = clusters.iter().enumerate().map(|(i, &c)| (c, i as i64)).collect();
+    let clusters: BTreeSet<usize> = is_cluster
+        .iter()
+        .filter(|(_, &v)| v)
+        .map(|(&c, _)| c)
+        .collect();
+    let label_of: BTreeMap<usize, i64> = clusters
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| (c, i as i64))
+        .collect();
     // labelling: union every parent/child edge whose child is not a selected cluster
     let max_parent = ct.iter().map(|r| r.0).max().unwrap_or(root);
     let mut parent: Vec<usize> = (0..=max_parent.max(root)).collect();
@@ -268,7 +305,11 @@ fn select(ct: &[(usize, usize, f64, usize)], n: usize, allow_single: bool) -> (V
             *l = label_of.get(&c).copied().unwrap_or(-1);
         } else if clusters.len() == 1 && allow_single {
             let lam_i = ct.iter().find(|r| r.1 == i).map(|r| r.2).unwrap_or(0.0);
-            let thr = ct.iter().filter(|r| r.0 == c).map(|r| r.2).fold(f64::NEG_INFINITY, f64::max);
+            let thr = ct
+                .iter()
+                .filter(|r| r.0 == c)
+                .map(|r| r.2)
+                .fold(f64::NEG_INFINITY, f64::max);
             if lam_i >= thr {
                 *l = label_of.get(&c).copied().unwrap_or(-1);
             }
@@ -286,8 +327,15 @@ fn select(ct: &[(usize, usize, f64, usize)], n: usize, allow_single: bool) -> (V
         if c >= root || labels[c] < 0 {
             continue;
         }
-        let maxl = deaths.get(&cluster_of_label[labels[c] as usize]).copied().unwrap_or(0.0);
-        probs[c] = if maxl == 0.0 || lam.is_infinite() { 1.0 } else { lam.min(maxl) / maxl };
+        let maxl = deaths
+            .get(&cluster_of_label[labels[c] as usize])
+            .copied()
+            .unwrap_or(0.0);
+        probs[c] = if maxl == 0.0 || lam.is_infinite() {
+            1.0
+        } else {
+            lam.min(maxl) / maxl
+        };
     }
     (labels, probs)
 }

@@ -37,7 +37,13 @@ pub struct KMeans {
 impl KMeans {
     /// `k` clusters; 300 iterations, tol 1e-4, one k-means++ initialisation, seed 0.
     pub fn new(k: usize) -> Self {
-        KMeans { n_clusters: k, max_iter: 300, tol: 1e-4, n_init: 1, seed: 0 }
+        KMeans {
+            n_clusters: k,
+            max_iter: 300,
+            tol: 1e-4,
+            n_init: 1,
+            seed: 0,
+        }
     }
     /// Number of clusters.
     pub fn n_clusters(mut self, k: usize) -> Self {
@@ -78,7 +84,10 @@ impl KMeans {
         let p = x.ncols();
         let mean_var = {
             let m = crate::analysis::column_means(&x);
-            (0..p).map(|j| x.column(j).iter().map(|v| (v - m[j]).powi(2)).sum::<f64>() / n as f64).sum::<f64>() / p as f64
+            (0..p)
+                .map(|j| x.column(j).iter().map(|v| (v - m[j]).powi(2)).sum::<f64>() / n as f64)
+                .sum::<f64>()
+                / p as f64
         };
         let tol = mean_var * self.tol;
         let mut rng = Rng::new(self.seed);
@@ -100,7 +109,11 @@ fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
     let mut centers = Array2::zeros((k, p));
     let first = rng.below(n as u64) as usize;
     centers.row_mut(0).assign(&x.row(first));
-    let mut closest: Vec<f64> = (0..n).into_par_iter().with_min_len(CHUNK).map(|i| sq_dist(x.row(i), x.row(first))).collect();
+    let mut closest: Vec<f64> = (0..n)
+        .into_par_iter()
+        .with_min_len(CHUNK)
+        .map(|i| sq_dist(x.row(i), x.row(first)))
+        .collect();
     let mut pot: f64 = closest.iter().sum();
     for c in 1..k {
         let mut cum = Vec::with_capacity(n);
@@ -117,7 +130,11 @@ fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
             .collect();
         let mut best = (f64::INFINITY, 0usize, Vec::new());
         for &cand in &candidates {
-            let d: Vec<f64> = (0..n).into_par_iter().with_min_len(CHUNK).map(|i| closest[i].min(sq_dist(x.row(i), x.row(cand)))).collect();
+            let d: Vec<f64> = (0..n)
+                .into_par_iter()
+                .with_min_len(CHUNK)
+                .map(|i| closest[i].min(sq_dist(x.row(i), x.row(cand))))
+                .collect();
             let s: f64 = d.iter().sum();
             if s < best.0 {
                 best = (s, cand, d);
@@ -220,7 +237,12 @@ fn lloyd(x: &Array2<f64>, mut centers: Array2<f64>, max_iter: usize, tol: f64) -
         labels = a.iter().map(|v| v.0).collect();
     }
     let inertia = a.iter().map(|v| v.1).sum();
-    FittedKMeans { centers, labels: labels.into_iter().map(|l| l as i64).collect(), inertia, n_iter }
+    FittedKMeans {
+        centers,
+        labels: labels.into_iter().map(|l| l as i64).collect(),
+        inertia,
+        n_iter,
+    }
 }
 
 /// A fitted k-means model.
@@ -253,8 +275,15 @@ impl FittedKMeans {
     pub fn predict<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Vec<i64>> {
         let x = to_f64_checked(x, "k-means predict input", 1)?;
         if x.ncols() != self.centers.ncols() {
-            return Err(Error::Shape { what: "k-means predict input".into(), expected: format!("N x {}", self.centers.ncols()), got: format!("{} x {}", x.nrows(), x.ncols()) });
+            return Err(Error::Shape {
+                what: "k-means predict input".into(),
+                expected: format!("N x {}", self.centers.ncols()),
+                got: format!("{} x {}", x.nrows(), x.ncols()),
+            });
         }
-        Ok(assign(&x, &self.centers).into_iter().map(|v| v.0 as i64).collect())
+        Ok(assign(&x, &self.centers)
+            .into_iter()
+            .map(|v| v.0 as i64)
+            .collect())
     }
 }

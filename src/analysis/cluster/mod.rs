@@ -100,7 +100,14 @@ pub enum Method {
 }
 
 /// The method names [`Method::parse`] accepts.
-pub const METHODS: &[&str] = &["kmeans", "dbscan", "hdbscan", "optics", "agglomerative", "gmm"];
+pub const METHODS: &[&str] = &[
+    "kmeans",
+    "dbscan",
+    "hdbscan",
+    "optics",
+    "agglomerative",
+    "gmm",
+];
 
 impl Method {
     /// A method by name, with `(parameter, value)` overrides of its defaults.
@@ -111,12 +118,19 @@ impl Method {
     pub fn parse(name: &str, params: &[(&str, &str)]) -> crate::Result<Self> {
         use crate::Error;
         let num = |k: &str, v: &str| -> crate::Result<f64> {
-            v.parse::<f64>().map_err(|_| Error::InvalidArgument(format!("parameter {k}={v} is not a number")))
+            v.parse::<f64>()
+                .map_err(|_| Error::InvalidArgument(format!("parameter {k}={v} is not a number")))
         };
         let int = |k: &str, v: &str| -> crate::Result<usize> {
-            v.parse::<usize>().map_err(|_| Error::InvalidArgument(format!("parameter {k}={v} is not a non-negative integer")))
+            v.parse::<usize>().map_err(|_| {
+                Error::InvalidArgument(format!("parameter {k}={v} is not a non-negative integer"))
+            })
         };
-        let unknown = |k: &str, valid: &str| Error::UnknownName { kind: format!("{name} parameter"), name: k.into(), valid: valid.into() };
+        let unknown = |k: &str, valid: &str| Error::UnknownName {
+            kind: format!("{name} parameter"),
+            name: k.into(),
+            valid: valid.into(),
+        };
         let mut m = match name {
             "kmeans" | "k-means" => Method::KMeans(KMeans::new(8)),
             "dbscan" => Method::Dbscan(Dbscan::new()),
@@ -124,7 +138,13 @@ impl Method {
             "optics" => Method::Optics(Optics::new()),
             "agglomerative" | "ward" => Method::Agglomerative(Agglomerative::new(2)),
             "gmm" | "gaussian_mixture" => Method::GaussianMixture(GaussianMixture::new(1)),
-            _ => return Err(Error::UnknownName { kind: "clustering method".into(), name: name.into(), valid: METHODS.join(", ") }),
+            _ => {
+                return Err(Error::UnknownName {
+                    kind: "clustering method".into(),
+                    name: name.into(),
+                    valid: METHODS.join(", "),
+                })
+            }
         };
         for &(k, v) in params {
             m = match (m, k) {
@@ -132,31 +152,50 @@ impl Method {
                 (Method::KMeans(p), "seed") => Method::KMeans(p.seed(int(k, v)? as u64)),
                 (Method::KMeans(p), "max_iter") => Method::KMeans(p.max_iter(int(k, v)?)),
                 (Method::KMeans(p), "n_init") => Method::KMeans(p.n_init(int(k, v)?)),
-                (Method::KMeans(_), _) => return Err(unknown(k, "n_clusters, seed, max_iter, n_init")),
+                (Method::KMeans(_), _) => {
+                    return Err(unknown(k, "n_clusters, seed, max_iter, n_init"))
+                }
                 (Method::Dbscan(p), "eps") => Method::Dbscan(p.eps(num(k, v)?)),
                 (Method::Dbscan(p), "min_samples") => Method::Dbscan(p.min_samples(int(k, v)?)),
                 (Method::Dbscan(_), _) => return Err(unknown(k, "eps, min_samples")),
-                (Method::Hdbscan(p), "min_cluster_size") => Method::Hdbscan(p.min_cluster_size(int(k, v)?)),
+                (Method::Hdbscan(p), "min_cluster_size") => {
+                    Method::Hdbscan(p.min_cluster_size(int(k, v)?))
+                }
                 (Method::Hdbscan(p), "min_samples") => Method::Hdbscan(p.min_samples(int(k, v)?)),
                 (Method::Hdbscan(_), _) => return Err(unknown(k, "min_cluster_size, min_samples")),
                 (Method::Optics(p), "min_samples") => Method::Optics(p.min_samples(int(k, v)?)),
                 (Method::Optics(p), "xi") => Method::Optics(p.xi(num(k, v)?)),
                 (Method::Optics(p), "max_eps") => Method::Optics(p.max_eps(num(k, v)?)),
                 (Method::Optics(_), _) => return Err(unknown(k, "min_samples, xi, max_eps")),
-                (Method::Agglomerative(p), "n_clusters") => Method::Agglomerative(p.n_clusters(int(k, v)?)),
-                (Method::Agglomerative(p), "linkage") => Method::Agglomerative(p.linkage(Linkage::parse(v)?)),
+                (Method::Agglomerative(p), "n_clusters") => {
+                    Method::Agglomerative(p.n_clusters(int(k, v)?))
+                }
+                (Method::Agglomerative(p), "linkage") => {
+                    Method::Agglomerative(p.linkage(Linkage::parse(v)?))
+                }
                 (Method::Agglomerative(_), _) => return Err(unknown(k, "n_clusters, linkage")),
-                (Method::GaussianMixture(p), "n_components") => Method::GaussianMixture(p.n_components(int(k, v)?)),
-                (Method::GaussianMixture(p), "seed") => Method::GaussianMixture(p.seed(int(k, v)? as u64)),
-                (Method::GaussianMixture(p), "max_iter") => Method::GaussianMixture(p.max_iter(int(k, v)?)),
-                (Method::GaussianMixture(_), _) => return Err(unknown(k, "n_components, seed, max_iter")),
+                (Method::GaussianMixture(p), "n_components") => {
+                    Method::GaussianMixture(p.n_components(int(k, v)?))
+                }
+                (Method::GaussianMixture(p), "seed") => {
+                    Method::GaussianMixture(p.seed(int(k, v)? as u64))
+                }
+                (Method::GaussianMixture(p), "max_iter") => {
+                    Method::GaussianMixture(p.max_iter(int(k, v)?))
+                }
+                (Method::GaussianMixture(_), _) => {
+                    return Err(unknown(k, "n_components, seed, max_iter"))
+                }
             };
         }
         Ok(m)
     }
 
     /// Fit and return the labels.
-    pub fn fit_predict<S, T>(&self, x: &ndarray::ArrayBase<S, ndarray::Ix2>) -> crate::Result<Vec<i64>>
+    pub fn fit_predict<S, T>(
+        &self,
+        x: &ndarray::ArrayBase<S, ndarray::Ix2>,
+    ) -> crate::Result<Vec<i64>>
     where
         S: ndarray::Data<Elem = T>,
         T: super::Scalar,

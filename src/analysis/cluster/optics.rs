@@ -43,7 +43,13 @@ impl Optics {
     /// min_samples 5, max_eps inf, xi 0.05, min_cluster_size = min_samples, predecessor
     /// correction on.
     pub fn new() -> Self {
-        Optics { min_samples: 5, max_eps: f64::INFINITY, xi: 0.05, min_cluster_size: None, predecessor_correction: true }
+        Optics {
+            min_samples: 5,
+            max_eps: f64::INFINITY,
+            xi: 0.05,
+            min_cluster_size: None,
+            predecessor_correction: true,
+        }
     }
     /// Neighbours (itself included) that define a core point.
     pub fn min_samples(mut self, m: usize) -> Self {
@@ -71,14 +77,22 @@ impl Optics {
         let x = to_f64_checked(x, "OPTICS input", 2)?;
         let n = x.nrows();
         if self.min_samples < 2 || self.min_samples > n {
-            return Err(Error::InvalidArgument(format!("OPTICS min_samples={} must be between 2 and n_samples = {n}", self.min_samples)));
+            return Err(Error::InvalidArgument(format!(
+                "OPTICS min_samples={} must be between 2 and n_samples = {n}",
+                self.min_samples
+            )));
         }
         if !(0.0..=1.0).contains(&self.xi) {
-            return Err(Error::InvalidArgument(format!("OPTICS xi={} must be in [0, 1]", self.xi)));
+            return Err(Error::InvalidArgument(format!(
+                "OPTICS xi={} must be in [0, 1]",
+                self.xi
+            )));
         }
         let mcs = self.min_cluster_size.unwrap_or(self.min_samples);
         if mcs < 2 || mcs > n {
-            return Err(Error::InvalidArgument(format!("OPTICS min_cluster_size={mcs} must be between 2 and n_samples = {n}")));
+            return Err(Error::InvalidArgument(format!(
+                "OPTICS min_cluster_size={mcs} must be between 2 and n_samples = {n}"
+            )));
         }
         let nn = neighbors::knn(&x, self.min_samples - 1)?;
         let core: Vec<f64> = (0..n)
@@ -120,7 +134,15 @@ impl Optics {
         }
         let rp: Vec<f64> = ordering.iter().map(|&i| reach[i]).collect();
         let pp: Vec<i64> = ordering.iter().map(|&i| pred[i]).collect();
-        let clusters = xi_cluster(&rp, &pp, &ordering, self.xi, self.min_samples, mcs, self.predecessor_correction);
+        let clusters = xi_cluster(
+            &rp,
+            &pp,
+            &ordering,
+            self.xi,
+            self.min_samples,
+            mcs,
+            self.predecessor_correction,
+        );
         let mut lab = vec![-1i64; n];
         let mut label = 0;
         for &(s, e) in &clusters {
@@ -133,7 +155,14 @@ impl Optics {
         for (pos, &i) in ordering.iter().enumerate() {
             labels[i] = lab[pos];
         }
-        Ok(FittedOptics { labels, ordering, reachability: reach, core_distances: core, predecessor: pred, clusters })
+        Ok(FittedOptics {
+            labels,
+            ordering,
+            reachability: reach,
+            core_distances: core,
+            predecessor: pred,
+            clusters,
+        })
     }
 }
 
@@ -178,7 +207,13 @@ fn update_sdas(sdas: Vec<Sda>, mib: f64, xic: f64, r: &[f64]) -> Vec<Sda> {
         .collect()
 }
 
-fn correct_predecessor(r: &[f64], pred: &[i64], ordering: &[usize], s: usize, mut e: usize) -> Option<(usize, usize)> {
+fn correct_predecessor(
+    r: &[f64],
+    pred: &[i64],
+    ordering: &[usize],
+    s: usize,
+    mut e: usize,
+) -> Option<(usize, usize)> {
     while s < e {
         if r[s] > r[e] {
             return Some((s, e));
@@ -192,7 +227,15 @@ fn correct_predecessor(r: &[f64], pred: &[i64], ordering: &[usize], s: usize, mu
     None
 }
 
-fn xi_cluster(rp: &[f64], pred: &[i64], ordering: &[usize], xi: f64, min_samples: usize, mcs: usize, correction: bool) -> Vec<(usize, usize)> {
+fn xi_cluster(
+    rp: &[f64],
+    pred: &[i64],
+    ordering: &[usize],
+    xi: f64,
+    min_samples: usize,
+    mcs: usize,
+    correction: bool,
+) -> Vec<(usize, usize)> {
     let n = rp.len();
     let mut r = rp.to_vec();
     r.push(f64::INFINITY);
@@ -214,7 +257,11 @@ fn xi_cluster(rp: &[f64], pred: &[i64], ordering: &[usize], xi: f64, min_samples
         if steep_down[steep_index] {
             sdas = update_sdas(sdas, mib, xic, &r);
             let d_end = extend_region(&steep_down, &up, steep_index, min_samples);
-            sdas.push(Sda { start: steep_index, end: d_end, mib: 0.0 });
+            sdas.push(Sda {
+                start: steep_index,
+                end: d_end,
+                mib: 0.0,
+            });
             index = d_end + 1;
             mib = r[index];
         } else {

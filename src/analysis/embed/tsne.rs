@@ -149,10 +149,16 @@ impl Tsne {
         let x = to_f64_checked(x, "t-SNE input", 2)?;
         let n = x.nrows();
         if !(2..=3).contains(&self.dims) {
-            return Err(Error::InvalidArgument(format!("t-SNE dims must be 2 or 3, got {}", self.dims)));
+            return Err(Error::InvalidArgument(format!(
+                "t-SNE dims must be 2 or 3, got {}",
+                self.dims
+            )));
         }
         if !(self.perplexity > 0.0) {
-            return Err(Error::InvalidArgument(format!("perplexity must be positive, got {}", self.perplexity)));
+            return Err(Error::InvalidArgument(format!(
+                "perplexity must be positive, got {}",
+                self.perplexity
+            )));
         }
         if (n as f64) < 3.0 * self.perplexity + 1.0 + 1.0 {
             return Err(Error::InvalidArgument(format!(
@@ -170,7 +176,9 @@ impl Tsne {
             TsneMethod::BarnesHut => knn_affinities(&x, self.perplexity)?,
         };
         let y0 = self.initial(&x)?;
-        let lr = self.learning_rate.unwrap_or_else(|| (n as f64 / self.early_exaggeration / 4.0).max(50.0));
+        let lr = self
+            .learning_rate
+            .unwrap_or_else(|| (n as f64 / self.early_exaggeration / 4.0).max(50.0));
         optimize(self, &p, y0, lr)
     }
 
@@ -180,7 +188,11 @@ impl Tsne {
         Ok(match &self.init {
             TsneInit::Given(y) => {
                 if y.dim() != (n, d) {
-                    return Err(Error::Shape { what: "t-SNE initial layout".into(), expected: format!("{n} x {d}"), got: format!("{} x {}", y.nrows(), y.ncols()) });
+                    return Err(Error::Shape {
+                        what: "t-SNE initial layout".into(),
+                        expected: format!("{n} x {d}"),
+                        got: format!("{} x {}", y.nrows(), y.ncols()),
+                    });
                 }
                 y.clone()
             }
@@ -193,7 +205,11 @@ impl Tsne {
                     let mut r = crate::rng::Rng::new(self.seed);
                     return Ok(Array2::from_shape_fn((n, d), |_| r.normal() * 1e-4));
                 }
-                let y = Pca::new().n_components(d).seed(self.seed).fit_transform(x)?.1;
+                let y = Pca::new()
+                    .n_components(d)
+                    .seed(self.seed)
+                    .fit_transform(x)?
+                    .1;
                 let c0 = y.column(0);
                 let m = c0.mean().unwrap_or(0.0);
                 let sd = (c0.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n as f64).sqrt();
@@ -240,10 +256,18 @@ fn conditional(d2: &[f64], perplexity: f64, out: &mut [f64]) {
         }
         if diff > 0.0 {
             lo = beta;
-            beta = if hi == f64::INFINITY { beta * 2.0 } else { (beta + hi) / 2.0 };
+            beta = if hi == f64::INFINITY {
+                beta * 2.0
+            } else {
+                (beta + hi) / 2.0
+            };
         } else {
             hi = beta;
-            beta = if lo == f64::NEG_INFINITY { beta / 2.0 } else { (beta + lo) / 2.0 };
+            beta = if lo == f64::NEG_INFINITY {
+                beta / 2.0
+            } else {
+                (beta + lo) / 2.0
+            };
         }
     }
 }
@@ -279,7 +303,11 @@ fn symmetrize(n: usize, rows: Vec<Vec<(usize, f64)>>) -> Affinities {
     }
     let total = total.max(f64::EPSILON);
     values.iter_mut().for_each(|v| *v /= total);
-    Affinities { indptr, indices, values }
+    Affinities {
+        indptr,
+        indices,
+        values,
+    }
 }
 
 fn knn_affinities(x: &Array2<f64>, perplexity: f64) -> Result<Affinities> {
@@ -343,7 +371,14 @@ impl Tree {
     }
 
     /// Repulsive force on a point and its contribution to the normalisation.
-    fn repulsion(&self, p: [f64; 3], i: usize, theta2: f64, out: &mut [f64; 3], stack: &mut Vec<usize>) -> f64 {
+    fn repulsion(
+        &self,
+        p: [f64; 3],
+        i: usize,
+        theta2: f64,
+        out: &mut [f64; 3],
+        stack: &mut Vec<usize>,
+    ) -> f64 {
         let mut sum_q = 0.0;
         stack.clear();
         stack.push(0);
@@ -391,12 +426,20 @@ fn optimize(params: &Tsne, p: &Affinities, mut y: Array2<f64>, lr: f64) -> Resul
     let mut update = Array2::<f64>::zeros((n, d));
     let mut gains = Array2::<f64>::ones((n, d));
     let mut history = Vec::new();
-    let mut progress = if params.progress { Some(Progress::new("t-SNE", params.max_iter)) } else { None };
+    let mut progress = if params.progress {
+        Some(Progress::new("t-SNE", params.max_iter))
+    } else {
+        None
+    };
     let mut kl = f64::NAN;
     let mut n_iter = 0;
     for it in 0..params.max_iter {
         n_iter = it + 1;
-        let (exag, momentum) = if it < params.exaggeration_iter { (params.early_exaggeration, 0.5) } else { (1.0, 0.8) };
+        let (exag, momentum) = if it < params.exaggeration_iter {
+            (params.early_exaggeration, 0.5)
+        } else {
+            (1.0, 0.8)
+        };
         let report = (it + 1) % params.report_every == 0 || it + 1 == params.max_iter;
         let (grad, kl_now) = gradient(params, p, &y, exag, report);
         if let Some(k) = kl_now {
@@ -407,7 +450,11 @@ fn optimize(params: &Tsne, p: &Affinities, mut y: Array2<f64>, lr: f64) -> Resul
             }
         }
         let mut gnorm = 0.0;
-        for ((u, g), (gain, yv)) in update.iter_mut().zip(grad.iter()).zip(gains.iter_mut().zip(y.iter_mut())) {
+        for ((u, g), (gain, yv)) in update
+            .iter_mut()
+            .zip(grad.iter())
+            .zip(gains.iter_mut().zip(y.iter_mut()))
+        {
             if *u * *g < 0.0 {
                 *gain += 0.2;
             } else {
@@ -437,11 +484,22 @@ fn optimize(params: &Tsne, p: &Affinities, mut y: Array2<f64>, lr: f64) -> Resul
     if history.last().map(|h| h.0) != Some(n_iter) {
         kl = gradient(params, p, &y, 1.0, true).1.unwrap_or(kl);
     }
-    Ok(FittedTsne { embedding: y, kl_divergence: kl, kl_history: history, n_iter })
+    Ok(FittedTsne {
+        embedding: y,
+        kl_divergence: kl,
+        kl_history: history,
+        n_iter,
+    })
 }
 
 /// Gradient (with sklearn's factor 4) and, when asked, the KL divergence of the un-exaggerated P.
-fn gradient(params: &Tsne, p: &Affinities, y: &Array2<f64>, exag: f64, want_kl: bool) -> (Array2<f64>, Option<f64>) {
+fn gradient(
+    params: &Tsne,
+    p: &Affinities,
+    y: &Array2<f64>,
+    exag: f64,
+    want_kl: bool,
+) -> (Array2<f64>, Option<f64>) {
     let (n, d) = y.dim();
     let ys = y.as_slice().expect("row-major");
     // repulsion: per point, then the normalisation summed in index order
@@ -539,7 +597,11 @@ fn gradient(params: &Tsne, p: &Affinities, y: &Array2<f64>, exag: f64, want_kl: 
             grad[[i, c]] = 4.0 * (attr[i].0[c] - rep[i][c] / sum_q);
         }
     }
-    let kl = if want_kl { Some(attr.iter().map(|a| a.1).sum()) } else { None };
+    let kl = if want_kl {
+        Some(attr.iter().map(|a| a.1).sum())
+    } else {
+        None
+    };
     (grad, kl)
 }
 
@@ -572,7 +634,9 @@ impl Tree {
         // insertion needs the positions of points already in a leaf: keep them alongside
         let (n, d) = y.dim();
         let mut t = Tree::build_empty(y);
-        let pos: Vec<[f64; 3]> = (0..n).map(|i| [y[[i, 0]], y[[i, 1]], if d == 3 { y[[i, 2]] } else { 0.0 }]).collect();
+        let pos: Vec<[f64; 3]> = (0..n)
+            .map(|i| [y[[i, 0]], y[[i, 1]], if d == 3 { y[[i, 2]] } else { 0.0 }])
+            .collect();
         for i in 0..n {
             t.insert_with(0, i, &pos, 0);
         }
@@ -596,7 +660,17 @@ impl Tree {
             half = half.max(0.5 * (hi[k] - lo[k]));
         }
         let half = half * (1.0 + 1e-5) + 1e-12;
-        Tree { d, nodes: vec![Node { center, half, com: [0.0; 3], count: 0, children: None, point: None }] }
+        Tree {
+            d,
+            nodes: vec![Node {
+                center,
+                half,
+                com: [0.0; 3],
+                count: 0,
+                children: None,
+                point: None,
+            }],
+        }
     }
 
     fn insert_with(&mut self, node: usize, i: usize, pos: &[[f64; 3]], depth: usize) {
@@ -624,9 +698,20 @@ impl Tree {
             for c in 0..(1usize << d) {
                 let mut cc = center;
                 for k in 0..d {
-                    cc[k] += if c & (1 << k) != 0 { half / 2.0 } else { -half / 2.0 };
+                    cc[k] += if c & (1 << k) != 0 {
+                        half / 2.0
+                    } else {
+                        -half / 2.0
+                    };
                 }
-                self.nodes.push(Node { center: cc, half: half / 2.0, com: [0.0; 3], count: 0, children: None, point: None });
+                self.nodes.push(Node {
+                    center: cc,
+                    half: half / 2.0,
+                    com: [0.0; 3],
+                    count: 0,
+                    children: None,
+                    point: None,
+                });
             }
             self.nodes[node].children = Some(first);
             if let Some(old) = self.nodes[node].point.take() {

@@ -38,7 +38,11 @@ impl UmapMetric {
         match s {
             "euclidean" => Ok(UmapMetric::Euclidean),
             "cosine" => Ok(UmapMetric::Cosine),
-            _ => Err(Error::UnknownName { kind: "UMAP metric".into(), name: s.into(), valid: "euclidean, cosine".into() }),
+            _ => Err(Error::UnknownName {
+                kind: "UMAP metric".into(),
+                name: s.into(),
+                valid: "euclidean, cosine".into(),
+            }),
         }
     }
 }
@@ -76,7 +80,17 @@ impl Default for Umap {
 impl Umap {
     /// umap-learn's defaults.
     pub fn new() -> Self {
-        Umap { n_neighbors: 15, dims: 2, min_dist: 0.1, spread: 1.0, metric: UmapMetric::Euclidean, n_epochs: None, negative_sample_rate: 5, seed: 0, progress: false }
+        Umap {
+            n_neighbors: 15,
+            dims: 2,
+            min_dist: 0.1,
+            spread: 1.0,
+            metric: UmapMetric::Euclidean,
+            n_epochs: None,
+            negative_sample_rate: 5,
+            seed: 0,
+            progress: false,
+        }
     }
     /// Neighbours per point, itself included.
     pub fn n_neighbors(mut self, k: usize) -> Self {
@@ -124,19 +138,30 @@ impl Umap {
         let mut x = to_f64_checked(x, "UMAP input", 3)?;
         let n = x.nrows();
         if self.n_neighbors < 2 || self.n_neighbors > n {
-            return Err(Error::InvalidArgument(format!("UMAP n_neighbors={} must be between 2 and n_samples = {n}", self.n_neighbors)));
+            return Err(Error::InvalidArgument(format!(
+                "UMAP n_neighbors={} must be between 2 and n_samples = {n}",
+                self.n_neighbors
+            )));
         }
         if self.dims == 0 || self.dims >= n {
-            return Err(Error::InvalidArgument(format!("UMAP dims={} must be between 1 and n_samples - 1", self.dims)));
+            return Err(Error::InvalidArgument(format!(
+                "UMAP dims={} must be between 1 and n_samples - 1",
+                self.dims
+            )));
         }
         if !(self.min_dist >= 0.0 && self.spread > 0.0 && self.min_dist <= self.spread) {
-            return Err(Error::InvalidArgument(format!("UMAP needs 0 <= min_dist <= spread, spread > 0; got min_dist {} and spread {}", self.min_dist, self.spread)));
+            return Err(Error::InvalidArgument(format!(
+                "UMAP needs 0 <= min_dist <= spread, spread > 0; got min_dist {} and spread {}",
+                self.min_dist, self.spread
+            )));
         }
         if self.metric == UmapMetric::Cosine {
             for (i, mut row) in x.rows_mut().into_iter().enumerate() {
                 let norm = row.dot(&row).sqrt();
                 if norm == 0.0 {
-                    return Err(Error::InvalidArgument(format!("UMAP cosine metric: sample {i} is the zero vector")));
+                    return Err(Error::InvalidArgument(format!(
+                        "UMAP cosine metric: sample {i} is the zero vector"
+                    )));
                 }
                 row.mapv_inplace(|v| v / norm);
             }
@@ -148,22 +173,56 @@ impl Umap {
             UmapMetric::Cosine => 0.5 * d * d, // chord^2 / 2 = 1 - cos
         };
         // neighbour lists with the point itself first, as umap-learn's
-        let knn_d: Vec<Vec<f64>> = (0..n).map(|i| std::iter::once(0.0).chain(nn.distances.row(i).iter().map(|&d| dist(d))).collect()).collect();
-        let knn_i: Vec<Vec<usize>> = (0..n).map(|i| std::iter::once(i).chain(nn.indices.row(i).iter().copied()).collect()).collect();
+        let knn_d: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                std::iter::once(0.0)
+                    .chain(nn.distances.row(i).iter().map(|&d| dist(d)))
+                    .collect()
+            })
+            .collect();
+        let knn_i: Vec<Vec<usize>> = (0..n)
+            .map(|i| {
+                std::iter::once(i)
+                    .chain(nn.indices.row(i).iter().copied())
+                    .collect()
+            })
+            .collect();
         let graph = fuzzy_simplicial_set(&knn_i, &knn_d, self.n_neighbors);
         let n_epochs = self.n_epochs.unwrap_or(if n <= 10_000 { 500 } else { 200 });
         let (a, b) = find_ab(self.spread, self.min_dist);
         let mut y = spectral_init(&graph, self.dims, self.seed);
         let mut r = crate::rng::Rng::new(self.seed ^ 0x5eed);
-        let mx = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
+        let mx = y
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+            .max(f64::MIN_POSITIVE);
         y.mapv_inplace(|v| v * 10.0 / mx + r.normal() * 1e-4);
         for mut col in y.columns_mut() {
-            let (lo, hi) = col.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+            let (lo, hi) = col
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
             let span = (hi - lo).max(f64::MIN_POSITIVE);
             col.mapv_inplace(|v| 10.0 * (v - lo) / span);
         }
-        let y = optimize(&graph, y, a, b, n_epochs, self.negative_sample_rate, self.seed, self.progress);
-        Ok(FittedUmap { embedding: y, a, b, n_epochs, graph_edges: graph.indices.len() })
+        let y = optimize(
+            &graph,
+            y,
+            a,
+            b,
+            n_epochs,
+            self.negative_sample_rate,
+            self.seed,
+            self.progress,
+        );
+        Ok(FittedUmap {
+            embedding: y,
+            a,
+            b,
+            n_epochs,
+            graph_edges: graph.indices.len(),
+        })
     }
 }
 
@@ -192,11 +251,19 @@ fn smooth_knn(d: &[f64], k: usize, mean_all: f64) -> (f64, f64) {
             mid = (lo + hi) / 2.0;
         } else {
             lo = mid;
-            mid = if hi == f64::INFINITY { mid * 2.0 } else { (lo + hi) / 2.0 };
+            mid = if hi == f64::INFINITY {
+                mid * 2.0
+            } else {
+                (lo + hi) / 2.0
+            };
         }
     }
     let mean_i = d.iter().sum::<f64>() / d.len() as f64;
-    let floor = if rho > 0.0 { 1e-3 * mean_i } else { 1e-3 * mean_all };
+    let floor = if rho > 0.0 {
+        1e-3 * mean_i
+    } else {
+        1e-3 * mean_all
+    };
     (mid.max(floor), rho)
 }
 
@@ -210,7 +277,16 @@ fn fuzzy_simplicial_set(knn_i: &[Vec<usize>], knn_d: &[Vec<f64>], k: usize) -> G
                 .iter()
                 .zip(&knn_d[i])
                 .filter(|(&j, _)| j != i)
-                .map(|(&j, &d)| (j, if d - rho <= 0.0 || sigma == 0.0 { 1.0 } else { (-((d - rho) / sigma)).exp() }))
+                .map(|(&j, &d)| {
+                    (
+                        j,
+                        if d - rho <= 0.0 || sigma == 0.0 {
+                            1.0
+                        } else {
+                            (-((d - rho) / sigma)).exp()
+                        },
+                    )
+                })
                 .collect()
         })
         .collect();
@@ -242,7 +318,11 @@ fn fuzzy_simplicial_set(knn_i: &[Vec<usize>], knn_d: &[Vec<f64>], k: usize) -> G
         }
         indptr.push(indices.len());
     }
-    Graph { indptr, indices, weights }
+    Graph {
+        indptr,
+        indices,
+        weights,
+    }
 }
 
 /// Fit `1 / (1 + a x^(2b))` to umap-learn's target curve by Levenberg-Marquardt (scipy's
@@ -254,9 +334,23 @@ fn fuzzy_simplicial_set(knn_i: &[Vec<usize>], knn_d: &[Vec<f64>], k: usize) -> G
 /// ```
 pub fn find_ab(spread: f64, min_dist: f64) -> (f64, f64) {
     let xs: Vec<f64> = (0..300).map(|i| i as f64 * spread * 3.0 / 299.0).collect();
-    let ys: Vec<f64> = xs.iter().map(|&x| if x < min_dist { 1.0 } else { (-(x - min_dist) / spread).exp() }).collect();
+    let ys: Vec<f64> = xs
+        .iter()
+        .map(|&x| {
+            if x < min_dist {
+                1.0
+            } else {
+                (-(x - min_dist) / spread).exp()
+            }
+        })
+        .collect();
     let (mut a, mut b) = (1.0f64, 1.0f64);
-    let cost = |a: f64, b: f64| -> f64 { xs.iter().zip(&ys).map(|(&x, &y)| (1.0 / (1.0 + a * x.powf(2.0 * b)) - y).powi(2)).sum() };
+    let cost = |a: f64, b: f64| -> f64 {
+        xs.iter()
+            .zip(&ys)
+            .map(|(&x, &y)| (1.0 / (1.0 + a * x.powf(2.0 * b)) - y).powi(2))
+            .sum()
+    };
     let mut lambda = 1e-3;
     let mut c = cost(a, b);
     for _ in 0..200 {
@@ -313,8 +407,13 @@ pub fn find_ab(spread: f64, min_dist: f64) -> (f64, f64) {
 /// `(I + D^-1/2 W D^-1/2) / 2` (seeded start, Rayleigh-Ritz every 10 steps).
 fn spectral_init(g: &Graph, dims: usize, seed: u64) -> Array2<f64> {
     let n = g.indptr.len() - 1;
-    let deg: Vec<f64> = (0..n).map(|i| g.weights[g.indptr[i]..g.indptr[i + 1]].iter().sum::<f64>()).collect();
-    let dinv: Vec<f64> = deg.iter().map(|&d| if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 }).collect();
+    let deg: Vec<f64> = (0..n)
+        .map(|i| g.weights[g.indptr[i]..g.indptr[i + 1]].iter().sum::<f64>())
+        .collect();
+    let dinv: Vec<f64> = deg
+        .iter()
+        .map(|&d| if d > 0.0 { 1.0 / d.sqrt() } else { 0.0 })
+        .collect();
     let m = (dims + 1 + 6).min(n);
     let mut r = crate::rng::Rng::new(seed ^ 0x59ec);
     let mut v = Array2::from_shape_fn((n, m), |_| r.normal());
@@ -349,7 +448,11 @@ fn spectral_init(g: &Graph, dims: usize, seed: u64) -> Array2<f64> {
             let h = (&h + &h.t()) * 0.5;
             if let Ok((w, u)) = super::super::linalg::eigh_desc(&h) {
                 ritz = super::super::linalg::matmul_nn(&v, &u);
-                let conv = w.iter().zip(&prev).take(dims + 1).all(|(a, b)| (a - b).abs() < 1e-7);
+                let conv = w
+                    .iter()
+                    .zip(&prev)
+                    .take(dims + 1)
+                    .all(|(a, b)| (a - b).abs() < 1e-7);
                 prev = w.to_vec();
                 if conv {
                     break;
@@ -361,7 +464,10 @@ fn spectral_init(g: &Graph, dims: usize, seed: u64) -> Array2<f64> {
     let mut out = Array2::zeros((n, dims));
     for c in 0..dims {
         let col = ritz.column(c + 1);
-        let big = col.iter().cloned().fold(0.0f64, |a, v| if v.abs() > a.abs() { v } else { a });
+        let big = col
+            .iter()
+            .cloned()
+            .fold(0.0f64, |a, v| if v.abs() > a.abs() { v } else { a });
         let s = if big < 0.0 { -1.0 } else { 1.0 };
         for i in 0..n {
             out[[i, c]] = s * col[i];
@@ -380,7 +486,16 @@ fn mix(mut z: u64) -> u64 {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn optimize(g: &Graph, mut y: Array2<f64>, a: f64, b: f64, n_epochs: usize, neg_rate: usize, seed: u64, show: bool) -> Array2<f64> {
+fn optimize(
+    g: &Graph,
+    mut y: Array2<f64>,
+    a: f64,
+    b: f64,
+    n_epochs: usize,
+    neg_rate: usize,
+    seed: u64,
+    show: bool,
+) -> Array2<f64> {
     let (n, d) = y.dim();
     let wmax = g.weights.iter().cloned().fold(0.0f64, f64::max);
     // umap-learn drops edges too weak to be sampled even once
@@ -400,7 +515,11 @@ fn optimize(g: &Graph, mut y: Array2<f64>, a: f64, b: f64, n_epochs: usize, neg_
     let mut next = eps.clone();
     let mut next_neg = epns.clone();
     let clip = |v: f64| v.clamp(-4.0, 4.0);
-    let mut progress = if show { Some(Progress::new("UMAP", n_epochs)) } else { None };
+    let mut progress = if show {
+        Some(Progress::new("UMAP", n_epochs))
+    } else {
+        None
+    };
     for epoch in 0..n_epochs {
         let alpha = 1.0 - epoch as f64 / n_epochs as f64;
         let ys = y.as_slice().expect("row-major").to_vec();
@@ -429,7 +548,8 @@ fn optimize(g: &Graph, mut y: Array2<f64>, a: f64, b: f64, n_epochs: usize, neg_
                     let n_neg = ((e - next_neg[k]) / epns[k]) as i64;
                     let n_neg = n_neg.max(0) as usize;
                     for _ in 0..n_neg {
-                        let rnd = mix(seed ^ mix(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr));
+                        let rnd =
+                            mix(seed ^ mix(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr));
                         ctr += 1;
                         let t = (rnd % n as u64) as usize;
                         if t == i {
