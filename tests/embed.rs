@@ -263,3 +263,20 @@ fn cli_embed_writes_coordinates() {
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("tsne, umap, pca"));
 }
+
+#[test]
+fn seed1_chain_umap_then_dbscan_recovers_the_blobs() {
+    use neuroscope::analysis::{cluster::Method, Analysis, Reducer};
+    let (x, y) = blobs(&fixture());
+    let mut a = Analysis::from_matrix("blobs", x, Some(y)).unwrap().seed(0);
+    a.reduce(Reducer::Umap(15))
+        .unwrap()
+        .cluster(Method::parse("dbscan", &[]).unwrap())
+        .unwrap()
+        .score()
+        .unwrap();
+    let ari = a.score_of("blobs", "adjusted_rand").unwrap();
+    assert!(ari > 0.95, "UMAP -> DBSCAN ARI {ari}");
+    assert!(a.score_of("blobs", "trustworthiness").unwrap() > 0.9);
+    assert_eq!(a.embedding("blobs").unwrap().method, "umap");
+}

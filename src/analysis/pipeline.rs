@@ -30,9 +30,13 @@ pub struct Clustering {
     pub labels: Vec<i64>,
 }
 
-/// A reduction [`Analysis::reduce`] can run (t-SNE and UMAP join in `analysis::embed`).
+/// A reduction [`Analysis::reduce`] can run.
 #[derive(Debug, Clone)]
 pub enum Reducer {
+    /// t-SNE to 2-D with this perplexity (scikit-learn's other defaults).
+    Tsne(f64),
+    /// UMAP to 2-D with this many neighbours (umap-learn's other defaults).
+    Umap(usize),
     /// PCA to `k` components.
     Pca(usize),
     /// Truncated SVD to `k` components.
@@ -52,6 +56,8 @@ pub enum Reducer {
 impl Reducer {
     fn name(&self) -> &'static str {
         match self {
+            Reducer::Tsne(_) => "tsne",
+            Reducer::Umap(_) => "umap",
             Reducer::Pca(_) => "pca",
             Reducer::TruncatedSvd(_) => "truncated_svd",
             Reducer::FastIca(_) => "fast_ica",
@@ -63,6 +69,16 @@ impl Reducer {
     }
     fn run(&self, x: &Array2<f64>, seed: u64) -> Result<Array2<f64>> {
         match *self {
+            Reducer::Tsne(p) => Ok(super::embed::Tsne::new()
+                .perplexity(p)
+                .seed(seed)
+                .fit(x)?
+                .into_embedding()),
+            Reducer::Umap(k) => Ok(super::embed::Umap::new()
+                .n_neighbors(k)
+                .seed(seed)
+                .fit(x)?
+                .into_embedding()),
             Reducer::Pca(k) => Pca::new().n_components(k).seed(seed).fit(x)?.transform(x),
             Reducer::TruncatedSvd(k) => TruncatedSvd::new(k).seed(seed).fit(x)?.transform(x),
             Reducer::FastIca(k) => FastIca::new(k).seed(seed).fit(x)?.transform(x),
