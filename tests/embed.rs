@@ -280,3 +280,26 @@ fn seed1_chain_umap_then_dbscan_recovers_the_blobs() {
     assert!(a.score_of("blobs", "trustworthiness").unwrap() > 0.9);
     assert_eq!(a.embedding("blobs").unwrap().method, "umap");
 }
+
+#[test]
+fn tsne_accepts_a_column_major_starting_layout() {
+    use neuroscope::analysis::embed::TsneInit;
+    let (x, _) = blobs(&fixture());
+    let x = x.slice(ndarray::s![..100, ..]).to_owned();
+    let start_t = Array2::from_shape_fn((2, 100), |(c, i)| 1e-4 * ((i * 7 + c * 3) % 11) as f64);
+    let start = start_t.t().to_owned(); // 100 x 2, column-major memory
+    assert!(start.as_slice().is_none());
+    let a = Tsne::new()
+        .perplexity(10.0)
+        .max_iter(100)
+        .init(TsneInit::Given(start.clone()))
+        .fit(&x)
+        .unwrap();
+    let b = Tsne::new()
+        .perplexity(10.0)
+        .max_iter(100)
+        .init(TsneInit::Given(start.as_standard_layout().into_owned()))
+        .fit(&x)
+        .unwrap();
+    assert_eq!(a.embedding(), b.embedding());
+}

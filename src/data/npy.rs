@@ -60,25 +60,16 @@ pub fn parse(bytes: &[u8], origin: impl AsRef<Path>) -> Result<ArrayD<f32>> {
 /// ```
 pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<usize>> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (h, data) = header(&bytes, path)?;
-    if h.shape.len() != 1 {
-        return Err(Error::format(
-            path,
-            format!("labels must be one-dimensional, found shape {:?}", h.shape),
-        ));
-    }
-    decode(&h, data)
+    read_i64(path)?
+        .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            if v >= 0.0 && v.fract() == 0.0 && v < usize::MAX as f64 {
-                Ok(v as usize)
-            } else {
-                Err(Error::format(
+            usize::try_from(v).map_err(|_| {
+                Error::format(
                     path,
                     format!("label {i} is {v}; labels must be non-negative integers"),
-                ))
-            }
+                )
+            })
         })
         .collect()
 }

@@ -194,7 +194,7 @@ impl Tsne {
                         got: format!("{} x {}", y.nrows(), y.ncols()),
                     });
                 }
-                y.clone()
+                y.as_standard_layout().into_owned()
             }
             TsneInit::Random => {
                 let mut r = crate::rng::Rng::new(self.seed);
