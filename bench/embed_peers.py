@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Peer side of bench/run_embed.sh: openTSNE (n_jobs=2), scikit-learn TSNE and umap-learn
 (warm: numba compiled on a small run first) on the same .npy inputs; prints one JSON line per run
-with time, trustworthiness (k=10) and 5-NN accuracy. Run in a Python without torch."""
-import json, sys, time
+with time, trustworthiness (k=10) and 5-NN accuracy. PEERS=openTSNE,sklearn_tsne,umap-learn picks
+some. Run in a Python without torch."""
+import json, os, sys, time
 import numpy as np
 
 
@@ -25,7 +26,10 @@ def main(name, xpath, ypath):
         ("sklearn_tsne", lambda: TSNE(random_state=0).fit_transform(x)),
         ("umap-learn", lambda: umap.UMAP(random_state=0).fit_transform(x)),
     ]
+    only = [p for p in os.environ.get("PEERS", "").split(",") if p]
     for impl, f in runs:
+        if only and impl not in only:
+            continue
         t0 = time.perf_counter()
         e = f()
         dt = time.perf_counter() - t0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side: neuroscope t-SNE / UMAP vs openTSNE, scikit-learn TSNE and umap-learn on
 # 10,000 x 50 seeded blobs and the 10,000 embedded MNIST digits (784-d, and PCA to 50), 2 threads
-# each. DATASETS=blobs,mnist784,mnist_pca50 picks some. Usage (a Python WITHOUT torch, with
+# each. DATASETS=blobs,mnist784,mnist_pca50 picks some data sets, METHODS="tsne" our methods and
+# PEERS=openTSNE,sklearn_tsne,umap-learn the peers. Usage (a Python WITHOUT torch, with
 # openTSNE and umap-learn, .ci/requirements-embed.txt):
 #   PYTHON=~/venvs/sk/bin/python bash bench/run_embed.sh
 set -euo pipefail
@@ -24,7 +25,7 @@ cargo build --release --features cli -q
 for data in "blobs:$D/blobs_10000x50.npy:$D/blobs_labels.npy" "mnist784:$D/mnist10k.npy:$D/mnist10k_labels.npy" "mnist_pca50:$D/mnist10k_pca50.npy:$D/mnist10k_labels.npy"; do
   IFS=: read -r name x y <<<"$data"
   if [ -n "${DATASETS:-}" ] && [[ ",$DATASETS," != *",$name,"* ]]; then continue; fi
-  for m in tsne umap; do
+  for m in ${METHODS:-tsne umap}; do
     t0=$(date +%s.%N)
     out=$(target/release/neuroscope embed --method $m --input "$x" --out /tmp/ns_embed.npy --labels "$y")
     t1=$(date +%s.%N)

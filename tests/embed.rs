@@ -81,6 +81,10 @@ fn tsne_quality_matches_opentsne_and_sklearn() {
         let q = quality(&x, e.embedding(), &y);
         check(name, q, &f[name]["opentsne"], "vs openTSNE");
         check(name, q, &f[name]["sklearn_tsne"], "vs sklearn TSNE");
+        // the FFT-interpolated gradient (the default from 10,000 points) on the same data
+        let e = Tsne::new().method(TsneMethod::Fft).seed(0).fit(&x).unwrap();
+        let q = quality(&x, e.embedding(), &y);
+        check(name, q, &f[name]["opentsne"], "FFT vs openTSNE");
     }
 }
 
@@ -113,6 +117,19 @@ fn same_seed_same_bits_at_one_and_two_threads() {
     let t2b = pool(2).install(|| Tsne::new().max_iter(300).seed(5).fit(&x).unwrap());
     assert_eq!(t1.embedding(), t2.embedding(), "t-SNE: 1 vs 2 threads");
     assert_eq!(t2.embedding(), t2b.embedding(), "t-SNE: twice");
+    let fft = |t| {
+        pool(t).install(|| {
+            Tsne::new()
+                .method(TsneMethod::Fft)
+                .max_iter(300)
+                .seed(5)
+                .fit(&x)
+                .unwrap()
+        })
+    };
+    let (f1, f2) = (fft(1), fft(2));
+    assert_eq!(f1.embedding(), f2.embedding(), "FFT t-SNE: 1 vs 2 threads");
+    assert_ne!(t1.embedding(), f1.embedding(), "FFT is another method");
     let u1 = pool(1).install(|| Umap::new().n_epochs(100).seed(5).fit(&x).unwrap());
     let u2 = pool(2).install(|| Umap::new().n_epochs(100).seed(5).fit(&x).unwrap());
     assert_eq!(u1.embedding(), u2.embedding(), "UMAP: 1 vs 2 threads");

@@ -12,6 +12,7 @@
 //! # Ok::<(), neuroscope::Error>(())
 //! ```
 
+mod fft;
 mod tsne;
 mod umap;
 

@@ -1,5 +1,6 @@
-//! t-SNE (van der Maaten and Hinton 2008) with scikit-learn's parameters and defaults, exact or
-//! Barnes-Hut (van der Maaten 2014).
+//! t-SNE (van der Maaten and Hinton 2008) with scikit-learn's parameters and defaults: exact,
+//! Barnes-Hut (van der Maaten 2014), or FFT-accelerated interpolation (Linderman et al. 2019,
+//! FIt-SNE / openTSNE) for large N; `Auto` picks as openTSNE does.
 //!
 //! Defaults (scikit-learn 1.9 and openTSNE): perplexity 30, early exaggeration 12 for 250
 //! iterations (momentum 0.5), then 750 more (momentum 0.8), learning rate
@@ -13,6 +14,7 @@
 //! same seed gives bit-identical embeddings at any thread count.
 
 use super::super::{neighbors, pca::Pca, to_f64_checked, Scalar};
+use super::fft::FftRepulsion;
 use crate::progress::Progress;
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayBase, Data, Ix2};
@@ -25,7 +27,34 @@ pub enum TsneMethod {
     Exact,
     /// Barnes-Hut space-partitioning tree, O(N log N) per iteration (scikit-learn's default).
     BarnesHut,
+    /// FFT-accelerated interpolation (FIt-SNE, openTSNE's `fft`), O(N) per iteration plus a grid
+    /// FFT; 2-D only (3-D falls back to Barnes-Hut, as openTSNE has no 3-D FFT either).
+    Fft,
+    /// openTSNE's rule: FFT from 10,000 points on (2-D), Barnes-Hut below (the default).
+    Auto,
 }
+
+impl TsneMethod {
+    /// The method `Auto` resolves to for `n` points in `dims` dimensions.
+    ///
+    /// ```
+    /// use neuroscope::analysis::embed::TsneMethod;
+    /// assert_eq!(TsneMethod::Auto.resolve(20_000, 2), TsneMethod::Fft);
+    /// assert_eq!(TsneMethod::Auto.resolve(5_000, 2), TsneMethod::BarnesHut);
+    /// assert_eq!(TsneMethod::Fft.resolve(20_000, 3), TsneMethod::BarnesHut);
+    /// ```
+    pub fn resolve(self, n: usize, dims: usize) -> TsneMethod {
+        match self {
+            TsneMethod::Auto if dims == 2 && n >= AUTO_FFT_FROM => TsneMethod::Fft,
+            TsneMethod::Auto => TsneMethod::BarnesHut,
+            TsneMethod::Fft if dims != 2 => TsneMethod::BarnesHut,
+            m => m,
+        }
+    }
+}
+
+/// Points from which `TsneMethod::Auto` picks the FFT method.
+const AUTO_FFT_FROM: usize = 10_000;
 
 /// How the embedding starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,7 +104,8 @@ impl Default for Tsne {
 }
 
 impl Tsne {
-    /// scikit-learn's defaults (2 dimensions, perplexity 30, 1000 iterations, Barnes-Hut).
+    /// scikit-learn's defaults (2 dimensions, perplexity 30, 1000 iterations); the gradient method
+    /// is `Auto` (Barnes-Hut below 10,000 points, FFT interpolation from there, as openTSNE).
     pub fn new() -> Self {
         Tsne {
             dims: 2,
@@ -85,7 +115,7 @@ impl Tsne {
             max_iter: 1000,
             learning_rate: None,
             theta: 0.5,
-            method: TsneMethod::BarnesHut,
+            method: TsneMethod::Auto,
             init: TsneInit::Pca,
             seed: 0,
             min_grad_norm: 1e-7,
@@ -123,7 +153,7 @@ impl Tsne {
         self.theta = t;
         self
     }
-    /// Exact or Barnes-Hut.
+    /// Exact, Barnes-Hut, FFT interpolation or `Auto` (the default).
     pub fn method(mut self, m: TsneMethod) -> Self {
         self.method = m;
         self
@@ -168,18 +198,19 @@ impl Tsne {
                 ((n as f64 - 2.0) / 3.0).max(1.0)
             )));
         }
-        let p = match self.method {
+        let method = self.method.resolve(n, self.dims);
+        let p = match method {
             TsneMethod::Exact => {
                 crate::analysis::check_dense(n, "exact t-SNE")?;
                 exact_affinities(&x, self.perplexity)?
             }
-            TsneMethod::BarnesHut => knn_affinities(&x, self.perplexity)?,
+            _ => knn_affinities(&x, self.perplexity)?,
         };
         let y0 = self.initial(&x)?;
         let lr = self
             .learning_rate
             .unwrap_or_else(|| (n as f64 / self.early_exaggeration / 4.0).max(50.0));
-        optimize(self, &p, y0, lr)
+        optimize(self, method, &p, y0, lr)
     }
 
     fn initial(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
@@ -421,8 +452,15 @@ impl Tree {
 
 // ------------------------------------------------------------------ optimisation
 
-fn optimize(params: &Tsne, p: &Affinities, mut y: Array2<f64>, lr: f64) -> Result<FittedTsne> {
+fn optimize(
+    params: &Tsne,
+    method: TsneMethod,
+    p: &Affinities,
+    mut y: Array2<f64>,
+    lr: f64,
+) -> Result<FittedTsne> {
     let (n, d) = y.dim();
+    let mut fft = FftRepulsion::new();
     let mut update = Array2::<f64>::zeros((n, d));
     let mut gains = Array2::<f64>::ones((n, d));
     let mut history = Vec::new();
@@ -441,7 +479,7 @@ fn optimize(params: &Tsne, p: &Affinities, mut y: Array2<f64>, lr: f64) -> Resul
             (1.0, 0.8)
         };
         let report = (it + 1) % params.report_every == 0 || it + 1 == params.max_iter;
-        let (grad, kl_now) = gradient(params, p, &y, exag, report);
+        let (grad, kl_now) = gradient(params, method, &mut fft, p, &y, exag, report);
         if let Some(k) = kl_now {
             kl = k;
             history.push((it + 1, k));
@@ -473,7 +511,9 @@ fn optimize(params: &Tsne, p: &Affinities, mut y: Array2<f64>, lr: f64) -> Resul
         }
         if it >= params.exaggeration_iter && gnorm.sqrt() < params.min_grad_norm {
             if kl.is_nan() {
-                kl = gradient(params, p, &y, 1.0, true).1.unwrap_or(f64::NAN);
+                kl = gradient(params, method, &mut fft, p, &y, 1.0, true)
+                    .1
+                    .unwrap_or(f64::NAN);
             }
             break;
         }
@@ -482,7 +522,9 @@ fn optimize(params: &Tsne, p: &Affinities, mut y: Array2<f64>, lr: f64) -> Resul
         pr.finish();
     }
     if history.last().map(|h| h.0) != Some(n_iter) {
-        kl = gradient(params, p, &y, 1.0, true).1.unwrap_or(kl);
+        kl = gradient(params, method, &mut fft, p, &y, 1.0, true)
+            .1
+            .unwrap_or(kl);
     }
     Ok(FittedTsne {
         embedding: y,
@@ -495,6 +537,8 @@ fn optimize(params: &Tsne, p: &Affinities, mut y: Array2<f64>, lr: f64) -> Resul
 /// Gradient (with sklearn's factor 4) and, when asked, the KL divergence of the un-exaggerated P.
 fn gradient(
     params: &Tsne,
+    method: TsneMethod,
+    fft: &mut FftRepulsion,
     p: &Affinities,
     y: &Array2<f64>,
     exag: f64,
@@ -503,8 +547,13 @@ fn gradient(
     let (n, d) = y.dim();
     let ys = y.as_slice().expect("row-major");
     // repulsion: per point, then the normalisation summed in index order
-    let (rep, sum_q): (Vec<[f64; 3]>, f64) = match params.method {
-        TsneMethod::BarnesHut => {
+    let (rep, sum_q): (Vec<[f64; 3]>, f64) = match method {
+        TsneMethod::Fft => {
+            let mut rep = vec![[0.0; 3]; n];
+            let z = fft.repulsion(ys, &mut rep);
+            (rep, z)
+        }
+        TsneMethod::BarnesHut | TsneMethod::Auto => {
             let tree = Tree::build_with(y);
             let theta2 = params.theta * params.theta;
             // visit points in the tree's depth-first order: neighbours in space walk the same
@@ -566,13 +615,28 @@ fn gradient(
     let sum_q = sum_q.max(f64::MIN_POSITIVE);
     let attr: Vec<([f64; 3], f64)> = (0..n)
         .into_par_iter()
-        .with_min_len(64)
+        .with_min_len(256)
         .map(|i| {
+            let (start, end) = (p.indptr[i], p.indptr[i + 1]);
+            let (idx, val) = (&p.indices[start..end], &p.values[start..end]);
             let mut f = [0.0; 3];
             let mut kl = 0.0;
-            for k in p.indptr[i]..p.indptr[i + 1] {
-                let j = p.indices[k];
-                let pij = p.values[k];
+            if d == 2 {
+                // the common case, unrolled: this loop is half of an FFT iteration's time
+                let (y0, y1) = (ys[2 * i], ys[2 * i + 1]);
+                for (&j, &pij) in idx.iter().zip(val) {
+                    let (dx, dy) = (y0 - ys[2 * j], y1 - ys[2 * j + 1]);
+                    let q = 1.0 / (1.0 + dx * dx + dy * dy);
+                    let m = exag * pij * q;
+                    f[0] += m * dx;
+                    f[1] += m * dy;
+                    if want_kl && pij > 0.0 {
+                        kl += pij * (pij / (q / sum_q).max(f64::MIN_POSITIVE)).ln();
+                    }
+                }
+                return (f, kl);
+            }
+            for (&j, &pij) in idx.iter().zip(val) {
                 let mut diff = [0.0; 3];
                 let mut d2 = 0.0;
                 for c in 0..d {
@@ -742,7 +806,7 @@ impl FittedTsne {
     pub fn into_embedding(self) -> Array2<f64> {
         self.embedding
     }
-    /// KL divergence at the end (Barnes-Hut: with the tree's approximate normalisation).
+    /// KL divergence at the end (Barnes-Hut and FFT: with their approximate normalisation).
     pub fn kl_divergence(&self) -> f64 {
         self.kl_divergence
     }
