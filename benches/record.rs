@@ -1,43 +1,71 @@
-//! Benchmark: record AlexNet `features` and ResNet-50 `layer4` (spatial mean) for 256 images
-//! of 3 x 224 x 224 on the CPU, batch 64. Peer: `bench/torch_record.py` (PyTorch with a
-//! forward hook), run side by side by `bench/run_record.sh`.
+//! Benchmark: record a layer (spatial mean) for random 3 x 224 x 224 images. Defaults: the CPU,
+//! 256 images, batch 64, AlexNet `features` and ResNet-50 `layer4`. Peer: `bench/torch_record.py`
+//! (PyTorch with a forward hook), run side by side by `bench/run_record.sh` (CPU) and
+//! `bench/cuda/run.sh` (GPU).
 //!
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench record`
+//! Environment: `DEVICE` (cpu, cuda), `N` images, `BATCH`, `REPEATS`, `NETS`
+//! (`arch:layer,...`, e.g. `alexnet:features,resnet50:layer4,vgg16:features`).
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use neuroscope::models::{load, Weights};
 use neuroscope::record::{Recorder, Reduce};
 use std::time::Instant;
 
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() -> neuroscope::Result<()> {
     std::env::set_var("NEUROSCOPE_QUIET", "1");
-    let n: usize = std::env::var("N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
-    let repeats: usize = std::env::var("REPEATS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
-    let x = Tensor::randn(0f32, 1., (n, 3, 224, 224), &Device::Cpu)?;
-    for (arch, layer) in [("alexnet", "features"), ("resnet50", "layer4")] {
-        let net = load(arch, &Weights::Random { seed: 0 }, &Device::Cpu)?;
+    let n = env("N", 256);
+    let repeats = env("REPEATS", 2);
+    let batch = env("BATCH", 64);
+    let device = neuroscope::device::parse(&std::env::var("DEVICE").unwrap_or("cpu".into()))?;
+    let nets = std::env::var("NETS").unwrap_or("alexnet:features,resnet50:layer4".into());
+    // the images live on the CPU, as a data loader's would; the recorder moves each batch
+    let x = Tensor::randn(0f32, 1., (n, 3, 224, 224), &candle_core::Device::Cpu)?;
+    for spec in nets.split(',') {
+        let (arch, layer) = spec.split_once(':').unwrap_or((spec, "features"));
+        let net = load(arch, &Weights::Random { seed: 0 }, &device)?;
+        let run = || {
+            Recorder::new(&net)
+                .layers(&[layer])
+                .reduce(Reduce::SpatialMean)
+                .batch_size(batch)
+                .progress(false)
+                .run_tensor(&x)
+        };
+        if device.is_cuda() {
+            // first use compiles kernels and sizes cuBLAS workspaces: not part of throughput
+            let t0 = Instant::now();
+            let _ = Recorder::new(&net)
+                .layers(&[layer])
+                .reduce(Reduce::SpatialMean)
+                .batch_size(batch)
+                .progress(false)
+                .run_tensor(&x.narrow(0, 0, batch.min(n))?)?;
+            eprintln!(
+                "neuroscope {arch}: warm-up {:.2} s",
+                t0.elapsed().as_secs_f64()
+            );
+        }
         let mut best = f64::INFINITY;
         for _ in 0..repeats {
             let t0 = Instant::now();
-            let rec = Recorder::new(&net)
-                .layers(&[layer])
-                .reduce(Reduce::SpatialMean)
-                .batch_size(64)
-                .progress(false)
-                .run_tensor(&x)?;
+            let rec = run()?;
             let dt = t0.elapsed().as_secs_f64();
             assert_eq!(rec.len(), n);
             eprintln!("neuroscope {arch} {layer}: {n} images in {dt:.2} s");
             best = best.min(dt);
         }
         println!(
-            "{{\"impl\": \"neuroscope\", \"arch\": \"{arch}\", \"layer\": \"{layer}\", \"images\": {n}, \"best_s\": {best:.3}, \"threads\": {}}}",
+            "{{\"impl\": \"neuroscope\", \"arch\": \"{arch}\", \"layer\": \"{layer}\", \"device\": \"{}\", \"images\": {n}, \"batch\": {batch}, \"best_s\": {best:.3}, \"images_per_s\": {:.1}, \"threads\": {}}}",
+            neuroscope::device::describe(&device),
+            n as f64 / best,
             rayon::current_num_threads()
         );
     }

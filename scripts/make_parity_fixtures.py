@@ -24,7 +24,27 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
-from safetensors.torch import save_file
+try:
+    from safetensors.torch import save_file
+except ImportError:  # a torch environment without the safetensors package (the GPU machine's)
+    import json
+    import struct
+
+    def save_file(tensors, path):
+        """The safetensors format by hand: u64 header length, JSON header, raw little-endian data."""
+        names = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.float16: "F16"}
+        header, blobs, offset = {}, [], 0
+        for k, v in tensors.items():
+            b = v.detach().cpu().contiguous().numpy().tobytes()
+            header[k] = {"dtype": names[v.dtype], "shape": list(v.shape), "data_offsets": [offset, offset + len(b)]}
+            blobs.append(b)
+            offset += len(b)
+        h = json.dumps(header).encode()
+        h += b" " * (-len(h) % 8)
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h)
+            for b in blobs:
+                f.write(b)
 
 IMAGENET = ["alexnet"] + [f"vgg{d}{bn}" for bn in ("", "_bn") for d in (11, 13, 16, 19)] + [
     f"resnet{d}" for d in (18, 34, 50, 101, 152)

@@ -4,6 +4,9 @@
 //! The reference files come from `scripts/make_parity_fixtures.py` (too large to commit).
 //! Without them these tests say so and pass, unless `NEUROSCOPE_REQUIRE_PARITY=1` (set by
 //! `.ci/run`), which turns a missing fixture into a failure.
+//!
+//! `NEUROSCOPE_TEST_DEVICE=cuda` runs the models on the GPU (a `--features cuda` build; see
+//! `bench/cuda/run.sh`) against the same PyTorch references.
 
 use candle_core::{Device, Tensor};
 use neuroscope::models::{self, Weights};
@@ -37,8 +40,15 @@ fn reference(arch: &str) -> Option<HashMap<String, Tensor>> {
     Some(candle_core::safetensors::load(&path, &Device::Cpu).unwrap())
 }
 
-/// max |a - b| / max |b|
+/// The device the models run on: `NEUROSCOPE_TEST_DEVICE` (default the CPU).
+fn device() -> Device {
+    let name = std::env::var("NEUROSCOPE_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    neuroscope::device::parse(&name).unwrap_or_else(|e| panic!("NEUROSCOPE_TEST_DEVICE: {e}"))
+}
+
+/// max |a - b| / max |b| (`a` is moved to `b`'s device)
 fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
+    let a = &a.to_device(b.device()).unwrap();
     let diff = (a - b)
         .unwrap()
         .abs()
@@ -72,12 +82,12 @@ fn check(arch: &str) {
         .collect();
     for ext in ["safetensors", "pth"] {
         let weights = Weights::File(dir().join(format!("{arch}.{ext}")));
-        let net = models::load(arch, &weights, &Device::Cpu)
-            .unwrap_or_else(|e| panic!("{arch}.{ext}: {e}"));
+        let net =
+            models::load(arch, &weights, &device()).unwrap_or_else(|e| panic!("{arch}.{ext}: {e}"));
         // The same modules, in the same order, as PyTorch's named_modules().
         let ours: Vec<String> = net.layers().into_iter().map(|l| l.name).collect();
         assert_eq!(ours, modules, "{arch}: module names");
-        let x = &reference["__input__"];
+        let x = &reference["__input__"].to_device(&device()).unwrap();
         let outputs = net.record_all(x).unwrap();
         let mut worst = (0f32, String::new());
         for (name, want) in &reference {
@@ -100,7 +110,8 @@ fn check(arch: &str) {
             );
         }
         eprintln!(
-            "{arch}.{ext}: {} outputs match; worst {:.2e} at {}",
+            "{arch}.{ext} on {}: {} outputs match; worst {:.2e} at {}",
+            neuroscope::device::describe(&device()),
             reference.len() - 1,
             worst.0,
             worst.1

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Build the CUDA test and benchmark binaries here (no GPU, no system CUDA needed) and pack them
+# for the GPU machine. Uses NVIDIA's CUDA 13.0 PyPI wheels (compiler, headers, link stubs) via
+# cuda-env.sh, kernels for compute capability 90 (H100/H200; set CUDA_COMPUTE_CAP for others).
+#   bash bench/cuda/build.sh      -> target-cuda/gpu-bundle/ (binaries, xz-compressed)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source bench/cuda/cuda-env.sh
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-cuda}
+cargo test --release --features cuda --test cuda --test parity --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["target"]["name"], m["executable"])' > "$CARGO_TARGET_DIR/test-bins.txt"
+cargo bench --features cuda --bench record --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["target"]["name"], m["executable"])' >> "$CARGO_TARGET_DIR/test-bins.txt"
+out=$CARGO_TARGET_DIR/gpu-bundle
+rm -rf "$out" && mkdir -p "$out"
+while read -r name exe; do
+  strip -o "$out/$name" "$exe"
+  xz -T2 -6 "$out/$name"
+done < "$CARGO_TARGET_DIR/test-bins.txt"
+git rev-parse HEAD > "$out/COMMIT"
+ls -la "$out"

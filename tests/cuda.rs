@@ -1,0 +1,157 @@
+//! The GPU path against the CPU path: every architecture's every named layer, the recorder and
+//! gradients to the input must agree on a CUDA device with what the CPU computes (and the CPU is
+//! held to PyTorch by tests/parity.rs).
+//!
+//! These tests need a build with `--features cuda` and a GPU. Without either they say
+//! `SKIPPED` and pass, unless `NEUROSCOPE_REQUIRE_CUDA=1`, which turns a missing device into a
+//! failure (set it on the GPU machine, see `bench/cuda/run.sh`).
+
+use candle_core::{Device, Tensor, Var};
+use neuroscope::models::{self, Weights};
+use neuroscope::record::{Recorder, Reduce};
+
+/// The CUDA device, or None (after saying why).
+fn gpu() -> Option<Device> {
+    match neuroscope::device::parse("cuda") {
+        Ok(d) if d.is_cuda() => Some(d),
+        other => {
+            let why = match other {
+                Err(e) => e.to_string(),
+                Ok(_) => "not a CUDA device".into(),
+            };
+            if std::env::var("NEUROSCOPE_REQUIRE_CUDA").is_ok_and(|v| v == "1") {
+                panic!("NEUROSCOPE_REQUIRE_CUDA=1 but no CUDA device: {why}");
+            }
+            eprintln!("SKIPPED (no CUDA device: {why})");
+            None
+        }
+    }
+}
+
+/// max |a - b| / max |b|, both moved to the CPU.
+fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.to_device(&Device::Cpu).unwrap();
+    let b = b.to_device(&Device::Cpu).unwrap();
+    let diff = (&a - &b).unwrap().abs().unwrap().flatten_all().unwrap();
+    let diff = diff.max(0).unwrap().to_scalar::<f32>().unwrap();
+    let scale = b.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+    diff / scale.to_scalar::<f32>().unwrap().max(1e-12)
+}
+
+/// The same random weights on the CPU and on the GPU (through a file, so the GPU model is
+/// exactly what a user loading a checkpoint gets).
+fn pair(arch: &str, gpu: &Device) -> (models::Model, models::Model) {
+    let cpu = models::load(arch, &Weights::Random { seed: 0 }, &Device::Cpu).unwrap();
+    let path = std::env::temp_dir().join(format!("neuroscope-cuda-{arch}.safetensors"));
+    cpu.save(&path).unwrap();
+    let dev = models::load(arch, &Weights::File(path.clone()), gpu).unwrap();
+    let _ = std::fs::remove_file(path);
+    (cpu, dev)
+}
+
+fn input(arch: &str, n: usize) -> Tensor {
+    let spec = models::load(arch, &Weights::Random { seed: 0 }, &Device::Cpu)
+        .unwrap()
+        .input_spec();
+    let (c, (h, w)) = (spec.channels, spec.default_size);
+    Tensor::randn(0f32, 1., (n, c, h, w), &Device::Cpu).unwrap()
+}
+
+fn every_layer(arch: &str) {
+    let Some(gpu) = gpu() else { return };
+    let (cpu, dev) = pair(arch, &gpu);
+    let x = input(arch, 2);
+    let want = cpu.record_all(&x).unwrap();
+    let got = dev.record_all(&x.to_device(&gpu).unwrap()).unwrap();
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>(),
+        "{arch}: the same layers"
+    );
+    let mut worst = (0f32, String::new());
+    for (name, w) in &want {
+        let g = &got[name];
+        assert_eq!(g.dims(), w.dims(), "{arch}: shape of {name}");
+        assert!(g.device().is_cuda(), "{arch}: {name} left the GPU");
+        let e = rel_err(g, w);
+        if e > worst.0 {
+            worst = (e, name.clone());
+        }
+        assert!(e <= 1e-4, "{arch}: {name} differs on CUDA: {e:.2e}");
+    }
+    eprintln!(
+        "{arch}: {} layers match on CUDA; worst {:.2e} at {}",
+        want.len(),
+        worst.0,
+        worst.1
+    );
+}
+
+macro_rules! on_cuda {
+    ($($name:ident),*) => {$(
+        #[test]
+        fn $name() {
+            every_layer(stringify!($name));
+        }
+    )*};
+}
+
+on_cuda!(
+    mnist_cnn,
+    cifar_cnn,
+    alexnet,
+    vgg16,
+    vgg16_bn,
+    resnet18,
+    resnet50,
+    googlenet,
+    mobilenet_v2
+);
+
+#[test]
+fn recorder_runs_on_the_gpu() {
+    let Some(gpu) = gpu() else { return };
+    let (cpu, dev) = pair("alexnet", &gpu);
+    let x = input("alexnet", 6);
+    let rec = |m: &models::Model, x: &Tensor| {
+        Recorder::new(m)
+            .layers(&["features", "classifier.4"])
+            .reduce(Reduce::SpatialMean)
+            .batch_size(4)
+            .progress(false)
+            .run_tensor(x)
+            .unwrap()
+    };
+    let want = rec(&cpu, &x);
+    let got = rec(&dev, &x.to_device(&gpu).unwrap());
+    for layer in ["features", "classifier.4"] {
+        let (w, g) = (want.matrix(layer).unwrap(), got.matrix(layer).unwrap());
+        assert_eq!(w.dim(), g.dim());
+        let scale = w.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+        let diff = w
+            .iter()
+            .zip(g.iter())
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff / scale <= 1e-4, "{layer}: {:.2e}", diff / scale);
+    }
+}
+
+#[test]
+fn input_gradients_agree() {
+    let Some(gpu) = gpu() else { return };
+    // mnist_cnn pools 2/2 (candle's pool backward covers it); the 3/2 pools of AlexNet and
+    // ResNet get their own backward with the activation-maximisation work
+    let (cpu, dev) = pair("mnist_cnn", &gpu);
+    let x = input("mnist_cnn", 3);
+    let grad = |m: &models::Model, dev: &Device| {
+        let v = Var::from_tensor(&x.to_device(dev).unwrap()).unwrap();
+        let y = m.forward(v.as_tensor()).unwrap();
+        let loss = y.sqr().unwrap().sum_all().unwrap();
+        let g = loss.backward().unwrap();
+        g.get(v.as_tensor()).unwrap().clone()
+    };
+    let want = grad(&cpu, &Device::Cpu);
+    let got = grad(&dev, &gpu);
+    let e = rel_err(&got, &want);
+    assert!(e <= 1e-4, "input gradient differs on CUDA: {e:.2e}");
+}
