@@ -45,7 +45,7 @@ echo "wall $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}") s (kernel cache
 tail -3 "$out/cuda-tests.log"
 
 PARITY_ARCHS=${PARITY_ARCHS:-mnist_cnn cifar_cnn alexnet vgg16 resnet50 googlenet mobilenet_v2}
-pdir=$work/parity
+pdir=$work/fixtures
 echo "== fixtures for: $PARITY_ARCHS" | tee "$out/parity-tests.log"
 "$PY" scripts/make_parity_fixtures.py --out "$pdir" --arch $PARITY_ARCHS >> "$out/parity-tests.log" 2>&1 || status=1
 filter=""

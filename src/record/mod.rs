@@ -302,7 +302,9 @@ impl<'m> Recorder<'m> {
             )));
         }
         let names: Vec<&str> = self.layers.iter().map(String::as_str).collect();
-        let outs = self.model.record(sample, &names)?;
+        // images may come from the CPU for a model on a GPU, as every batch does
+        let sample = sample.to_device(self.model.device())?;
+        let outs = self.model.record(&sample, &names)?;
         let mut shapes = BTreeMap::new();
         let mut units = BTreeMap::new();
         let mut bytes = 0u64;
