@@ -3,23 +3,25 @@
 # for the GPU machine. Uses NVIDIA's CUDA 13.0 PyPI wheels (compiler, headers, link stubs) via
 # cuda-env.sh, kernels for compute capability 90 (H100/H200; set CUDA_COMPUTE_CAP for others).
 #   bash bench/cuda/build.sh      -> target-cuda/gpu-bundle/ (binaries, xz-compressed)
+#   CUDNN=1 bash bench/cuda/build.sh  -> the same with the cudnn feature (cuDNN 9 wheel)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/cuda/cuda-env.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-cuda}
-cargo test --release --features cuda --test cuda --test parity --no-run --message-format=json 2>/dev/null \
+feat=cuda; [ "${CUDNN:-0}" = 1 ] && feat=cudnn
+cargo test --release --features $feat --test cuda --test parity --no-run --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         print(m["target"]["name"], m["executable"])' > "$CARGO_TARGET_DIR/test-bins.txt"
-cargo bench --features cuda --bench record --no-run --message-format=json 2>/dev/null \
+cargo bench --features $feat --bench record --no-run --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
         print(m["target"]["name"], m["executable"])' >> "$CARGO_TARGET_DIR/test-bins.txt"
-out=$CARGO_TARGET_DIR/gpu-bundle
+out=$CARGO_TARGET_DIR/gpu-bundle${CUDNN:+-cudnn}
 rm -rf "$out" && mkdir -p "$out"
 while read -r name exe; do
   strip -o "$out/$name" "$exe"
