@@ -19,6 +19,8 @@ REPEATS = int(os.environ.get("REPEATS", 2))
 DEVICE = torch.device(os.environ.get("DEVICE", "cpu"))
 NETS = [s.split(":") for s in os.environ.get("NETS", "alexnet:features,resnet50:layer4").split(",")]
 x = torch.randn(N, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+if os.environ.get("INPUT_ON_DEVICE") == "1":  # the images already on the device
+    x = x.to(DEVICE)
 
 
 def sync():

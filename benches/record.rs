@@ -28,6 +28,12 @@ fn main() -> neuroscope::Result<()> {
     let nets = std::env::var("NETS").unwrap_or("alexnet:features,resnet50:layer4".into());
     // the images live on the CPU, as a data loader's would; the recorder moves each batch
     let x = Tensor::randn(0f32, 1., (n, 3, 224, 224), &candle_core::Device::Cpu)?;
+    // INPUT_ON_DEVICE=1: the images already on the device (no host-to-device copy timed)
+    let x = if std::env::var("INPUT_ON_DEVICE").is_ok_and(|v| v == "1") {
+        x.to_device(&device)?
+    } else {
+        x
+    };
     for spec in nets.split(',') {
         let (arch, layer) = spec.split_once(':').unwrap_or((spec, "features"));
         let net = load(arch, &Weights::Random { seed: 0 }, &device)?;
@@ -62,8 +68,23 @@ fn main() -> neuroscope::Result<()> {
             eprintln!("neuroscope {arch} {layer}: {n} images in {dt:.2} s");
             best = best.min(dt);
         }
+        // where the time goes: the bare forward pass over the same batches (no recording)
+        let mut fwd_best = f64::INFINITY;
+        for _ in 0..repeats {
+            let t0 = Instant::now();
+            for start in (0..n).step_by(batch) {
+                let xb = x
+                    .narrow(0, start, batch.min(n - start))?
+                    .to_device(&device)?;
+                let y = net.forward(&xb)?;
+                // wait for the device: read one number back
+                y.flatten_all()?.narrow(0, 0, 1)?.to_vec1::<f32>()?;
+            }
+            fwd_best = fwd_best.min(t0.elapsed().as_secs_f64());
+        }
+        eprintln!("neuroscope {arch}: forward only {fwd_best:.3} s");
         println!(
-            "{{\"impl\": \"neuroscope\", \"arch\": \"{arch}\", \"layer\": \"{layer}\", \"device\": \"{}\", \"images\": {n}, \"batch\": {batch}, \"best_s\": {best:.3}, \"images_per_s\": {:.1}, \"threads\": {}}}",
+            "{{\"impl\": \"neuroscope\", \"arch\": \"{arch}\", \"layer\": \"{layer}\", \"device\": \"{}\", \"images\": {n}, \"batch\": {batch}, \"best_s\": {best:.3}, \"images_per_s\": {:.1}, \"forward_only_s\": {fwd_best:.3}, \"threads\": {}}}",
             neuroscope::device::describe(&device),
             n as f64 / best,
             rayon::current_num_threads()

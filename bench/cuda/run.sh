@@ -59,6 +59,9 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
   export NETS=${NETS:-alexnet:features,resnet50:layer4,vgg16:features}
   "$work/record" > "$out/record-neuroscope.jsonl" 2> "$out/record-neuroscope.err" || status=1
   THREADS=16 "$PY" bench/torch_record.py > "$out/record-torch.jsonl" 2> "$out/record-torch.err" || status=1
+  # the same with the images already on the GPU (how the PyTorch numbers were taken)
+  INPUT_ON_DEVICE=1 "$work/record" > "$out/record-ondevice-neuroscope.jsonl" 2>> "$out/record-neuroscope.err" || status=1
+  INPUT_ON_DEVICE=1 THREADS=16 "$PY" bench/torch_record.py > "$out/record-ondevice-torch.jsonl" 2>> "$out/record-torch.err" || status=1
   cat "$out"/record-*.err "$out"/record-*.jsonl
 fi
 exit $status
