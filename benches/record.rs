@@ -37,23 +37,18 @@ fn main() -> neuroscope::Result<()> {
     for spec in nets.split(',') {
         let (arch, layer) = spec.split_once(':').unwrap_or((spec, "features"));
         let net = load(arch, &Weights::Random { seed: 0 }, &device)?;
-        let run = || {
+        let run = |x: &Tensor| {
             Recorder::new(&net)
                 .layers(&[layer])
                 .reduce(Reduce::SpatialMean)
                 .batch_size(batch)
                 .progress(false)
-                .run_tensor(&x)
+                .run_tensor(x)
         };
         if device.is_cuda() {
             // first use compiles kernels and sizes cuBLAS workspaces: not part of throughput
             let t0 = Instant::now();
-            let _ = Recorder::new(&net)
-                .layers(&[layer])
-                .reduce(Reduce::SpatialMean)
-                .batch_size(batch)
-                .progress(false)
-                .run_tensor(&x.narrow(0, 0, batch.min(n))?)?;
+            run(&x.narrow(0, 0, batch.min(n))?)?;
             eprintln!(
                 "neuroscope {arch}: warm-up {:.2} s",
                 t0.elapsed().as_secs_f64()
@@ -62,7 +57,7 @@ fn main() -> neuroscope::Result<()> {
         let mut best = f64::INFINITY;
         for _ in 0..repeats {
             let t0 = Instant::now();
-            let rec = run()?;
+            let rec = run(&x)?;
             let dt = t0.elapsed().as_secs_f64();
             assert_eq!(rec.len(), n);
             eprintln!("neuroscope {arch} {layer}: {n} images in {dt:.2} s");

@@ -6,7 +6,9 @@
 //! `SKIPPED` and pass, unless `NEUROSCOPE_REQUIRE_CUDA=1`, which turns a missing device into a
 //! failure (set it on the GPU machine, see `bench/cuda/run.sh`).
 
+mod common;
 use candle_core::{Device, Tensor, Var};
+use common::rel_err;
 use neuroscope::models::{self, Weights};
 use neuroscope::record::{Recorder, Reduce};
 
@@ -26,16 +28,6 @@ fn gpu() -> Option<Device> {
             None
         }
     }
-}
-
-/// max |a - b| / max |b|, both moved to the CPU.
-fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
-    let a = a.to_device(&Device::Cpu).unwrap();
-    let b = b.to_device(&Device::Cpu).unwrap();
-    let diff = (&a - &b).unwrap().abs().unwrap().flatten_all().unwrap();
-    let diff = diff.max(0).unwrap().to_scalar::<f32>().unwrap();
-    let scale = b.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-    diff / scale.to_scalar::<f32>().unwrap().max(1e-12)
 }
 
 /// The same random weights on the CPU and on the GPU (through a file, so the GPU model is

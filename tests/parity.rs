@@ -8,7 +8,9 @@
 //! `NEUROSCOPE_TEST_DEVICE=cuda` runs the models on the GPU (a `--features cuda` build; see
 //! `bench/cuda/run.sh`) against the same PyTorch references.
 
+mod common;
 use candle_core::{Device, Tensor};
+use common::rel_err;
 use neuroscope::models::{self, Weights};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -44,31 +46,6 @@ fn reference(arch: &str) -> Option<HashMap<String, Tensor>> {
 fn device() -> Device {
     let name = std::env::var("NEUROSCOPE_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
     neuroscope::device::parse(&name).unwrap_or_else(|e| panic!("NEUROSCOPE_TEST_DEVICE: {e}"))
-}
-
-/// max |a - b| / max |b| (`a` is moved to `b`'s device)
-fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
-    let a = &a.to_device(b.device()).unwrap();
-    let diff = (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let scale = b
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    diff / scale.max(1e-12)
 }
 
 fn check(arch: &str) {

@@ -92,10 +92,6 @@ impl FftRepulsion {
         let zero = Complex64::new(0.0, 0.0);
         // every entry of the work grid and of k is written before it is read
         self.work.resize(m * m, zero);
-        for buf in [&mut self.a, &mut self.b] {
-            buf.clear();
-            buf.resize(g * m, zero);
-        }
         self.k.resize(m * m, 0.0);
         let fwd = self.planner.plan_fft_forward(m);
         let inv = self.planner.plan_fft_inverse(m);
@@ -126,20 +122,22 @@ impl FftRepulsion {
         // its spectrum: rows u and m - u are equal, so are their transforms (both passes)
         rows_fft(&mut work[..(half + 1) * m], m, &fwd);
         mirror_rows(work, m);
-        let mut t = std::mem::take(&mut self.a);
+        // the charge grid `a` serves as the transpose target before it takes its charges
+        let t = &mut self.a;
         t.resize(m * m, zero);
-        transpose_into(work, m, m, m, &mut t, m);
+        transpose_into(work, m, m, m, t, m);
         rows_fft(&mut t[..(half + 1) * m], m, &fwd);
-        mirror_rows(&mut t, m);
+        mirror_rows(t, m);
         let scale = 1.0 / (m * m) as f64;
         self.k
             .par_iter_mut()
             .zip(t.par_iter())
             .with_min_len(4096)
             .for_each(|(k, c)| *k = c.re * scale);
-        self.a = t;
-        self.a.truncate(g * m);
-        self.a.fill(zero);
+        for buf in [&mut self.a, &mut self.b] {
+            buf.clear();
+            buf.resize(g * m, zero);
+        }
 
         // spread the four charges, packed as two complex grids (1 + i y1, y2 + i |y|^2)
         let (a, b) = (&mut self.a, &mut self.b);
