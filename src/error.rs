@@ -97,6 +97,9 @@ pub enum Error {
         /// `(key, shape in file, shape in model)`.
         mismatched: Vec<(String, String, String)>,
     },
+    /// A figure could not be drawn or encoded (a plotters or PNG encoder failure).
+    #[error("cannot draw figure: {0}")]
+    Plot(String),
     /// An error from candle (tensor operations, devices).
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),

@@ -11,7 +11,8 @@
 //! | PCA, RSA/CKA, clustering, scores, reductions | [`analysis`] |
 //! | where tensors live (CPU, CUDA, Metal) | [`device`] |
 //! | seeded randomness that never changes between versions | [`rng`] |
-//! | figures and reports, inline in notebooks | [`display`] |
+//! | figures (SVG/PNG, interactive scatter), inline in notebooks | [`plot`] |
+//! | HTML reports and tables, inline in notebooks | [`display`] |
 //! | the guided tour that `neuroscope tour` writes | [`tour`] |
 //!
 //! ```
@@ -34,6 +35,7 @@ pub mod device;
 pub mod display;
 mod error;
 pub mod models;
+pub mod plot;
 pub mod progress;
 pub mod record;
 pub mod rng;

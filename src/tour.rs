@@ -3,8 +3,11 @@
 //! the crate does (models, recordings, analyses).
 
 use crate::data::{embedded, Dataset};
-use crate::display::{ImageGrid, Report};
+use crate::display::Report;
 use crate::models::{self, Weights};
+use crate::plot::{
+    Bars, Colormap, Figure, Heatmap, Images, InteractiveScatter, Layout, Lines, Scaling, Scatter,
+};
 use crate::record::{Recorder, Reduce};
 use crate::Result;
 use std::path::{Path, PathBuf};
@@ -31,8 +34,9 @@ pub fn run(out: impl AsRef<Path>) -> Result<PathBuf> {
     for ds in [embedded::mnist(), embedded::fashion_mnist()] {
         dataset_section(&mut report, &*ds)?;
     }
-    let rec = models_section(&mut report)?;
+    let (net, rec) = models_section(&mut report)?;
     analysis_section(&mut report, &rec)?;
+    figures_section(&mut report, &net, &rec)?;
     let path = out.as_ref().join("index.html");
     report.save(&path)?;
     Ok(path)
@@ -55,18 +59,25 @@ fn dataset_section<D: Dataset + ?Sized>(report: &mut Report, ds: &D) -> Result<(
         .map(|(i, (n, k))| vec![i.to_string(), n.clone(), k.to_string()])
         .collect();
     report.table(&["label", "class", "images"], &rows);
+    let counts_f: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
+    let hist = Bars::new(&counts_f)
+        .names(&names)?
+        .title(format!("{}: images per class", ds.name()))
+        .xlabel("class")
+        .ylabel("images");
+    report.raw(&hist.figure().to_html()?);
     let indices: Vec<usize> = transpose(ds.first_per_class(PER_CLASS)?);
-    let grid = ImageGrid::from_dataset(
-        ds,
-        &indices,
-        format!("{}: the first {PER_CLASS} images of each class", ds.name()),
-    )?
-    .columns(names.len());
-    report.raw(&grid.to_html()?);
+    let grid = Images::from_dataset(ds, &indices)?
+        .columns(names.len())
+        .title(format!(
+            "{}: the first {PER_CLASS} images of each class",
+            ds.name()
+        ));
+    report.raw(&grid.figure().to_html()?);
     Ok(())
 }
 
-fn models_section(report: &mut Report) -> Result<crate::record::Recording> {
+fn models_section(report: &mut Report) -> Result<(models::Model, crate::record::Recording)> {
     report.heading("Models: names, summaries, recordings");
     report.paragraph(&format!(
         "Architectures with PyTorch's module names: {}. Below, two of them with seeded random weights \
@@ -104,7 +115,7 @@ fn models_section(report: &mut Report) -> Result<crate::record::Recording> {
         "Seed 3's taps h1..h6 recorded for 500 seeded random MNIST digits (untrained network):",
     );
     report.table(&["layer", "recorded", "mean", "positive"], &rows);
-    Ok(rec)
+    Ok((net, rec))
 }
 
 /// Seeds 1-3's analyses on the recording above: dimensionality per layer, RSA between layers,
@@ -167,11 +178,255 @@ fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Resu
     let t = Tsne::new().seed(0).fit(&m)?;
     let labels = rec.labels.clone().unwrap_or_default();
     report.paragraph(&format!(
-        "t-SNE of {last} (perplexity 30, Barnes-Hut, seed 0): final KL {:.3}, trustworthiness (k=10) {:.3}, 5-NN accuracy of the labels {:.3}. (Scatter plots arrive with the figures module.)",
+        "t-SNE of {last} (perplexity 30, Barnes-Hut, seed 0): final KL {:.3}, trustworthiness (k=10) {:.3}, 5-NN accuracy of the labels {:.3}. Its scatter, and every layer's, follow in the figures section.",
         t.kl_divergence(),
         metrics::trustworthiness(&m, t.embedding(), 10)?,
         metrics::knn_accuracy(t.embedding(), &labels, 5)?
     ));
+    Ok(())
+}
+
+/// The seeds' figures on the recording: seed 3's t-SNE of the input and every layer, seed 1's
+/// interactive scatter with clusters, seed 2's variance curves, components for 80 %, per-layer
+/// matrices ordered by class and the second-order matrix, seed 4's filters, feature maps and
+/// fully-connected activations of a confident and an unsure prediction.
+fn figures_section(
+    report: &mut Report,
+    net: &models::Model,
+    rec: &crate::record::Recording,
+) -> Result<()> {
+    use crate::analysis::{cluster::KMeans, embed::Tsne, pca::Pca, rsa};
+    use ndarray::{Array2, Axis};
+    report.heading("Figures");
+    let ds = embedded::mnist().subset(500, 0)?;
+    let names = ds.class_names();
+    let labels = rec.labels.clone().unwrap_or_default();
+    let mut pixels = Vec::with_capacity(ds.len() * 784);
+    for i in 0..ds.len() {
+        pixels.extend_from_slice(ds.get(i)?.0.data());
+    }
+    let input = Array2::from_shape_vec((ds.len(), 784), pixels)
+        .map_err(|e| crate::Error::InvalidArgument(e.to_string()))?;
+    let mut layers: Vec<(String, Array2<f32>)> = vec![("input".into(), input)];
+    for l in &rec.layers {
+        layers.push((l.clone(), rec.matrix(l)?));
+    }
+
+    // Seed 3: t-SNE of the input and of every hidden layer, one panel each.
+    let mut panels = Vec::new();
+    let mut last_embedding = None;
+    for (name, m) in &layers {
+        let e = Tsne::new().seed(0).fit(m)?.into_embedding();
+        panels.push(
+            Scatter::new(&e)?
+                .labels(&labels, &names)?
+                .title(name.clone())
+                .point_size(2.0)
+                .into(),
+        );
+        last_embedding = Some(e);
+    }
+    report.raw(
+        &Figure::grid(panels, 4)
+            .size(1100, 640)
+            .title("t-SNE of the input and of h1..h6 (500 digits, untrained network, seed 0)")
+            .to_html()?,
+    );
+
+    // Seed 1: the interactive scatter of the last layer, switchable to k-means clusters.
+    if let (Some(e), Some((_, h6))) = (last_embedding, layers.last()) {
+        let clusters = KMeans::new(10).seed(0).fit(h6)?.labels().to_vec();
+        report.paragraph("Hover a point to see its digit; the switch recolours by k-means clusters of h6 (k = 10, seed 0).");
+        report.raw(
+            &InteractiveScatter::from_dataset(&e, &ds)?
+                .clusters(&clusters)?
+                .title("t-SNE of h6: hover for the image")
+                .xlabel("t-SNE 1")
+                .ylabel("t-SNE 2")
+                .to_html()?,
+        );
+    }
+
+    // Seed 2: variance explained per layer and components for 80 %.
+    let mut curves = Lines::new();
+    let mut needed = Vec::new();
+    for (name, m) in &layers {
+        let p = Pca::new().fit(m)?;
+        let cum: Vec<f64> = p
+            .explained_variance_ratio()
+            .iter()
+            .take(50)
+            .scan(0.0, |s, v| {
+                *s += v;
+                Some(*s)
+            })
+            .collect();
+        curves = curves.series(
+            name.clone(),
+            &(1..=cum.len()).map(|k| k as f64).collect::<Vec<_>>(),
+            &cum,
+        )?;
+        needed.push(p.n_components_for(0.8).map_or(f64::NAN, |k| k as f64));
+    }
+    let layer_names: Vec<&str> = layers.iter().map(|(n, _)| n.as_str()).collect();
+    let curves = curves
+        .hline(0.8, "80 %")
+        .title("Cumulative variance explained")
+        .xlabel("components")
+        .ylabel("fraction of total variance");
+    let needed = Lines::new()
+        .line("", &needed)
+        .markers(true)
+        .x_ticks(&layer_names)
+        .title("Components for 80 % of the variance")
+        .ylabel("components");
+    report.raw(
+        &Figure::grid(vec![curves.into(), needed.into()], 2)
+            .size(1100, 420)
+            .to_html()?,
+    );
+
+    // Seed 2: first-order matrices over 100 digits ordered by class, then the second order.
+    let mut order: Vec<usize> = (0..100.min(labels.len())).collect();
+    order.sort_by_key(|&i| (labels[i], i));
+    let groups: Vec<usize> = order.iter().map(|&i| labels[i]).collect();
+    let mut heat = Vec::new();
+    for (name, m) in layers.iter().skip(1) {
+        let sub = m.select(Axis(0), &order).mapv(|v| v as f64);
+        let c = rsa::correlate_rows(&sub, rsa::Correlation::Pearson)?;
+        heat.push(
+            Heatmap::new(&c)?
+                .blocks(&groups, &names)?
+                .cmap(Colormap::RdBuR)
+                .range(-1.0, 1.0)
+                .title(name.clone())
+                .colorbar_label("Pearson r")
+                .into(),
+        );
+    }
+    report.raw(
+        &Figure::grid(heat, 3)
+            .size(1100, 780)
+            .title("Correlation between digits, ordered by class, per layer")
+            .to_html()?,
+    );
+    let r = rsa::Rsa::of_recording(rec, rsa::Metric::Pearson, rsa::Correlation::Spearman)?;
+    report.raw(
+        &Heatmap::new(&r.second_order)?
+            .labels(&r.layers)?
+            .annotate(true)
+            .title("Second-order RSA: Spearman between layers' matrices")
+            .colorbar_label("Spearman rho")
+            .figure()
+            .to_html()?,
+    );
+
+    // Seed 4: conv1's filters and feature maps of one digit.
+    let weights = net
+        .state_dict()
+        .into_iter()
+        .find(|(k, _)| k == "conv1.weight")
+        .map(|(_, t)| t);
+    if let Some(w) = weights {
+        let captions: Vec<String> = (0..w.dims()[0]).map(|i| i.to_string()).collect();
+        report.raw(
+            &Images::from_tensor(&w, Layout::Auto)?
+                .captions(&captions)?
+                .scaling(Scaling::PerImage)
+                .columns(10)
+                .title("conv1 filters (random init, each scaled to its range)")
+                .figure()
+                .to_html()?,
+        );
+    }
+    let one = embedded::mnist().subset(1, 0)?;
+    let maps = crate::record::Recorder::new(net)
+        .layers(&["h1"])
+        .reduce(crate::record::Reduce::None)
+        .progress(false)
+        .run(&one, &models::default_transform("mnist_cnn"))?;
+    let a = maps
+        .data
+        .get("h1")
+        .ok_or_else(|| crate::Error::InvalidArgument("no h1 recorded".into()))?;
+    let t = candle_core::Tensor::from_vec(
+        a.iter().copied().collect::<Vec<f32>>(),
+        a.shape(),
+        &candle_core::Device::Cpu,
+    )?;
+    report.raw(
+        &Images::from_tensor(&t, Layout::Maps)?
+            .cmap(Colormap::Viridis)
+            .scaling(Scaling::Shared)
+            .columns(10)
+            .title(format!(
+                "h1 feature maps of one '{}' (shared colour scale)",
+                names[one.get(0)?.1]
+            ))
+            .figure()
+            .to_html()?,
+    );
+
+    // Seed 4: h5 (fully connected) for the most and least confident predictions.
+    if let (Some((_, h5)), Some((_, h6))) = (layers.get(5), layers.get(6)) {
+        let conf: Vec<(f64, usize)> = h6
+            .rows()
+            .into_iter()
+            .map(|r| {
+                let (k, lp) = r
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+                    );
+                ((lp as f64).exp(), k)
+            })
+            .collect();
+        let idx: Vec<usize> = (0..conf.len()).collect();
+        let sure = *idx
+            .iter()
+            .max_by(|&&a, &&b| conf[a].0.total_cmp(&conf[b].0))
+            .unwrap_or(&0);
+        let unsure = *idx
+            .iter()
+            .min_by(|&&a, &&b| conf[a].0.total_cmp(&conf[b].0))
+            .unwrap_or(&0);
+        let rows = h5.select(Axis(0), &[sure, unsure]).mapv(|v| v as f64);
+        let row_names = [
+            format!(
+                "confident #{sure}: p={:.2} for {}",
+                conf[sure].0, conf[sure].1
+            ),
+            format!(
+                "unsure #{unsure}: p={:.2} for {}",
+                conf[unsure].0, conf[unsure].1
+            ),
+        ];
+        let act = Heatmap::new(&rows)?
+            .row_labels(&row_names)?
+            .title("h5 activations (500 units)")
+            .xlabel("unit")
+            .colorbar_label("activation");
+        let probs =
+            |i: usize| -> Vec<f64> { h6.row(i).iter().map(|&v| (v as f64).exp()).collect() };
+        let b1 = Bars::new(&probs(sure))
+            .names(&names)?
+            .highlight(conf[sure].1)
+            .title(format!("P(class), confident #{sure}"))
+            .ylabel("probability");
+        let b2 = Bars::new(&probs(unsure))
+            .names(&names)?
+            .highlight(conf[unsure].1)
+            .title(format!("P(class), unsure #{unsure}"))
+            .ylabel("probability");
+        report.raw(&Figure::single(act.into()).size(1100, 260).to_html()?);
+        report.raw(
+            &Figure::grid(vec![b1.into(), b2.into()], 2)
+                .size(1100, 340)
+                .to_html()?,
+        );
+    }
     Ok(())
 }
 

@@ -168,6 +168,16 @@ impl Image {
         Image { data, ..*self }
     }
 
+    /// Renders the image inline in an evcxr notebook (PNG, magnified so a 28 x 28 digit is
+    /// readable; values shown clamped to `[0, 1]`).
+    pub fn evcxr_display(&self) {
+        let scale = (112 / self.height.max(self.width).max(1)).max(1);
+        match self.to_png(scale) {
+            Ok(png) => crate::display::evcxr_emit("image/png", &crate::display::base64(&png)),
+            Err(e) => eprintln!("cannot display image: {e}"),
+        }
+    }
+
     /// PNG bytes of the image as shown by [`to_rgb8`](Image::to_rgb8), upscaled by an integer
     /// `scale` with nearest-neighbour so small digits stay crisp.
     ///

@@ -217,7 +217,7 @@ impl Report {
         format!(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n<style>\
              body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}\
-             table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
+             table{{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
              </style></head><body>\n<h1>{t}</h1>\n{b}</body></html>\n",
             t = escape(&self.title),
             b = self.body

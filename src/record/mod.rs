@@ -105,6 +105,50 @@ impl Recording {
             .to_owned())
     }
 
+    /// A table of what was recorded: layer, shape, units kept, mean, share of positive values
+    /// (the recording's inline display in a notebook).
+    ///
+    /// ```
+    /// use neuroscope::{data::embedded, models::{self, Weights}, record::{Recorder, Reduce}};
+    /// let net = models::load("mnist_cnn", &Weights::Random { seed: 0 }, &neuroscope::device::Device::Cpu)?;
+    /// let ds = embedded::mnist().subset(8, 0)?;
+    /// let rec = Recorder::new(&net).layers(&["h1", "h6"]).reduce(Reduce::None).progress(false)
+    ///     .run(&ds, &models::default_transform("mnist_cnn"))?;
+    /// let html = rec.to_html();
+    /// assert!(html.contains("8 x 20 x 24 x 24") && html.contains("h6"));
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn to_html(&self) -> String {
+        use crate::display::escape;
+        let mut rows = String::new();
+        for l in &self.layers {
+            let Some(a) = self.data.get(l) else { continue };
+            let shape: Vec<String> = a.shape().iter().map(|d| d.to_string()).collect();
+            let n = a.len().max(1) as f64;
+            let mean = a.iter().map(|&v| v as f64).sum::<f64>() / n;
+            let pos = a.iter().filter(|&&v| v > 0.0).count() as f64 / n;
+            rows.push_str(&format!(
+                "<tr><td style=\"text-align:left\"><code>{}</code></td><td>{}</td><td>{:.4}</td><td>{:.1}%</td></tr>",
+                escape(l),
+                shape.join(" x "),
+                mean,
+                100.0 * pos
+            ));
+        }
+        format!(
+            "<table class=\"ns-recording\" style=\"border-collapse:collapse;font:13px sans-serif\">\
+             <caption style=\"font-weight:bold\">Recording: {} samples{}</caption>\
+             <tr><th>layer</th><th>shape</th><th>mean</th><th>positive</th></tr>{rows}</table>",
+            self.len(),
+            if self.labels.is_some() { ", labelled" } else { "" }
+        )
+    }
+
+    /// Renders the [`to_html`](Recording::to_html) table inline in an evcxr notebook.
+    pub fn evcxr_display(&self) {
+        crate::display::evcxr_emit("text/html", &self.to_html());
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.data.values().next().map_or(0, |a| a.shape()[0])
