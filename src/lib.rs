@@ -8,6 +8,7 @@
 //! | step | module |
 //! |---|---|
 //! | images and datasets, transforms, batching | [`data`] |
+//! | training, predictions, checkpoints | [`train`] |
 //! | PCA, RSA/CKA, clustering, scores, reductions | [`analysis`] |
 //! | where tensors live (CPU, CUDA, Metal) | [`device`] |
 //! | seeded randomness that never changes between versions | [`rng`] |
@@ -40,5 +41,6 @@ pub mod progress;
 pub mod record;
 pub mod rng;
 pub mod tour;
+pub mod train;
 
 pub use error::{Error, Result};

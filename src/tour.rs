@@ -37,6 +37,7 @@ pub fn run(out: impl AsRef<Path>) -> Result<PathBuf> {
     let (net, rec) = models_section(&mut report)?;
     analysis_section(&mut report, &rec)?;
     figures_section(&mut report, &net, &rec)?;
+    training_section(&mut report)?;
     let path = out.as_ref().join("index.html");
     report.save(&path)?;
     Ok(path)
@@ -427,6 +428,65 @@ fn figures_section(
                 .to_html()?,
         );
     }
+    Ok(())
+}
+
+/// Seed 3's training on the embedded digits: one epoch, the curves, the trained filters, and
+/// seed 4's confident and unsure predictions.
+fn training_section(report: &mut Report) -> Result<()> {
+    use crate::train::{predict, split, Optimizer, Train};
+    report.heading("Training the seed-3 network on the embedded digits");
+    let device = crate::device::Device::Cpu;
+    let net = models::load("mnist_cnn", &Weights::Random { seed: 1 }, &device)?;
+    let (train, test) = split(embedded::mnist(), 2000, 0)?;
+    let trained = Train::new()
+        .optimizer(Optimizer::sgd(0.9))
+        .lr(0.01)
+        .epochs(1)
+        .batch_size(64)
+        .seed(1)
+        .progress(false)
+        .fit(&net, &train, Some(&test))?;
+    let e = &trained.history().epochs[0];
+    report.paragraph(&format!(
+        "SGD (lr 0.01, momentum 0.9), batch 64, one epoch over {} digits, seed 1: train loss {:.4}, \
+         test loss {:.4}, test accuracy {:.2}% on {} held-out digits ({:.1} s on this CPU).",
+        train.len(),
+        e.train_loss,
+        e.test_loss.unwrap_or(f64::NAN),
+        100.0 * e.test_accuracy.unwrap_or(f64::NAN),
+        test.len(),
+        e.seconds
+    ));
+    report.raw(&trained.history().figure().to_html()?);
+    if let Some((_, w)) = trained
+        .model
+        .state_dict()
+        .into_iter()
+        .find(|(k, _)| k == "conv1.weight")
+    {
+        report.raw(
+            &Images::from_tensor(&w, Layout::Auto)?
+                .scaling(Scaling::PerImage)
+                .columns(10)
+                .title("conv1 filters after one epoch")
+                .figure()
+                .to_html()?,
+        );
+    }
+    let p = predict(&trained.model, &test, 500)?;
+    let mut grid = Images::new().columns(8).title(format!(
+        "Confident and correct (top row) vs unsure or wrong (bottom row), test accuracy {:.1}%",
+        100.0 * p.accuracy()
+    ));
+    for q in p.confident_correct(8).into_iter().chain(p.unsure_wrong(8)) {
+        let (img, _) = test.get(q.index)?;
+        grid = grid.push(
+            img,
+            format!("{} as {} ({:.2})", q.label, q.predicted, q.confidence),
+        );
+    }
+    report.raw(&grid.figure().to_html()?);
     Ok(())
 }
 

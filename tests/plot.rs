@@ -533,6 +533,10 @@ fn tour_page_renders_in_chromium() {
         "h5 activations",
         "ns-iscatter",
         "images per class",
+        "Training the seed-3 network",
+        "Training history",
+        "conv1 filters after one epoch",
+        "Confident and correct",
     ] {
         assert!(html.contains(want), "tour lacks {want:?}");
     }

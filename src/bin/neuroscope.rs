@@ -83,6 +83,60 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Train an architecture (seed 3's settings by default) and save its weights; a checkpoint
+    /// after each epoch in --checkpoints (resumed with --resume).
+    Train {
+        /// Architecture.
+        #[arg(long, default_value = "mnist_cnn")]
+        arch: String,
+        /// Dataset, optionally with a seeded subset size: mnist, mnist:5000, fashion-mnist,
+        /// mnist-10k, cifar10-train. `mnist` and `fashion-mnist` use the full training and test
+        /// files when cached, otherwise the embedded digits with a held-out split.
+        #[arg(long, default_value = "mnist")]
+        dataset: String,
+        /// Held-out samples when the dataset has no test file.
+        #[arg(long, default_value_t = 2000)]
+        test: usize,
+        /// Passes over the training set.
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        /// Learning rate.
+        #[arg(long, default_value_t = 0.01)]
+        lr: f64,
+        /// sgd or adam.
+        #[arg(long, default_value = "sgd")]
+        optimizer: String,
+        /// SGD momentum.
+        #[arg(long, default_value_t = 0.0)]
+        momentum: f64,
+        /// Samples per batch.
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        /// Seed of the initial weights, the split and the shuffling.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Start from these weights instead of random ones.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Comma-separated modules to keep fixed (conv1,conv2).
+        #[arg(long)]
+        freeze: Option<String>,
+        /// Folder for a checkpoint after every epoch.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// Continue from the last checkpoint in --checkpoints.
+        #[arg(long)]
+        resume: bool,
+        /// auto, cpu, cuda, cuda:N, metal.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// The trained weights (.safetensors, torchvision names).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the loss/accuracy figure (.svg or .png).
+        #[arg(long)]
+        history: Option<PathBuf>,
+    },
     /// PCA of a samples x features .npy matrix: writes the explained variance ratio of every
     /// component (share of the total variance) and prints components needed for 50-99%.
     Pca {
@@ -664,6 +718,139 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
             recording.save_safetensors(&out)?;
             for (k, a) in &recording.data {
                 println!("{k}: {:?}", a.shape());
+            }
+            println!("wrote {}", out.display());
+        }
+        Command::Train {
+            arch,
+            dataset,
+            test,
+            epochs,
+            lr,
+            optimizer,
+            momentum,
+            batch_size,
+            seed,
+            weights,
+            freeze,
+            checkpoints,
+            resume,
+            device,
+            out,
+            history,
+        } => {
+            use neuroscope::train::{Optimizer, Train};
+            let device = neuroscope::device::parse(&device)?;
+            eprintln!("device: {}", neuroscope::device::describe(&device));
+            let (name, n) = match dataset.split_once(':') {
+                Some((name, n)) => (
+                    name.to_string(),
+                    Some(n.parse::<usize>().map_err(|_| {
+                        neuroscope::Error::InvalidArgument(format!(
+                            "--dataset {dataset}: the part after ':' must be a number"
+                        ))
+                    })?),
+                ),
+                None => (dataset.clone(), None),
+            };
+            // Full files when cached, else the embedded set with a held-out split.
+            let full = match name.as_str() {
+                "mnist" | "fashion-mnist" => remote::by_name(&format!("{name}-train"))
+                    .and_then(|tr| Ok((tr, remote::by_name(&format!("{name}-test"))?)))
+                    .ok(),
+                _ => None,
+            };
+            let (train_set, test_set) = match full {
+                Some((tr, te)) => {
+                    eprintln!(
+                        "training on {} ({} images), testing on {} ({})",
+                        tr.name(),
+                        tr.len(),
+                        te.name(),
+                        te.len()
+                    );
+                    let tr = match n {
+                        Some(n) => tr.subset(n, seed)?,
+                        None => tr.clone().take(tr.len()),
+                    };
+                    (tr, te.clone().take(te.len()))
+                }
+                None => {
+                    let embedded_name = match name.as_str() {
+                        "mnist" => "mnist-10k".to_string(),
+                        "fashion-mnist" => "fashion-mnist-2k".to_string(),
+                        other => other.to_string(),
+                    };
+                    let ds = remote::by_name(&embedded_name)?;
+                    let base: Vec<usize> = match n {
+                        Some(n) => ds.clone().subset(n, seed)?.indices().to_vec(),
+                        None => (0..ds.len()).collect(),
+                    };
+                    let (tr, te) = neuroscope::train::split_indices(base.len(), test, seed)?;
+                    let tr = ds.clone().select(tr.iter().map(|&i| base[i]).collect())?;
+                    let te = ds.select(te.iter().map(|&i| base[i]).collect())?;
+                    eprintln!(
+                        "training on {} of {} ({} images), testing on {} held out (seed {seed})",
+                        tr.len(),
+                        embedded_name,
+                        tr.len(),
+                        te.len()
+                    );
+                    (tr, te)
+                }
+            };
+            let init = match weights {
+                Some(p) => Weights::File(p),
+                None => Weights::Random { seed },
+            };
+            let net = models::load(&arch, &init, &device)?;
+            let opt = match Optimizer::parse(&optimizer)? {
+                Optimizer::Sgd {
+                    nesterov,
+                    weight_decay,
+                    ..
+                } => Optimizer::Sgd {
+                    momentum,
+                    nesterov,
+                    weight_decay,
+                },
+                o => o,
+            };
+            let freeze: Vec<String> = freeze
+                .map(|f| {
+                    f.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let freeze: Vec<&str> = freeze.iter().map(String::as_str).collect();
+            let mut cfg = Train::new()
+                .optimizer(opt)
+                .lr(lr)
+                .epochs(epochs)
+                .batch_size(batch_size)
+                .seed(seed)
+                .freeze(&freeze)
+                .resume(resume);
+            if let Some(dir) = checkpoints {
+                cfg = cfg.checkpoints(dir);
+            }
+            let trained = cfg.fit(&net, &train_set, Some(&test_set))?;
+            trained.model.save(&out)?;
+            if let Some(h) = history {
+                trained.history().figure().save(&h)?;
+                println!("wrote {}", h.display());
+            }
+            for e in &trained.history().epochs {
+                println!(
+                    "epoch {}: train loss {:.4}, test loss {:.4}, test accuracy {:.2}% ({:.1} s)",
+                    e.epoch,
+                    e.train_loss,
+                    e.test_loss.unwrap_or(f64::NAN),
+                    100.0 * e.test_accuracy.unwrap_or(f64::NAN),
+                    e.seconds
+                );
             }
             println!("wrote {}", out.display());
         }

@@ -27,11 +27,11 @@ impl Layer for MnistCnn {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let x = ctx.run("conv1", &self.conv1, x)?.relu()?;
         ctx.tap("h1", &x);
-        let x = x.max_pool2d(2)?;
+        let x = super::ops::max_pool2d(&x, 2, 2)?;
         ctx.tap("h2", &x);
         let x = ctx.run("conv2", &self.conv2, &x)?.relu()?;
         ctx.tap("h3", &x);
-        let x = x.max_pool2d(2)?;
+        let x = super::ops::max_pool2d(&x, 2, 2)?;
         ctx.tap("h4", &x);
         let x = ctx.run("fc1", &self.fc1, &x.flatten_from(1)?)?.relu()?;
         ctx.tap("h5", &x);

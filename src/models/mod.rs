@@ -46,6 +46,7 @@ pub mod googlenet;
 pub mod layers;
 pub mod mnist_cnn;
 pub mod mobilenet_v2;
+pub mod ops;
 pub mod resnet;
 pub mod summary;
 pub mod vgg;

@@ -188,6 +188,54 @@ pub(crate) struct Store {
     log: Mutex<Log>,
 }
 
+thread_local! {
+    /// While a model is built for training ([`load_trainable`]): the parameters created so
+    /// far, as candle `Var`s (gradients flow to them; the optimiser updates them in place).
+    static TRAINABLE: std::cell::RefCell<Option<Vec<(String, candle_core::Var)>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// True for buffers (batch-norm statistics) that are state but not trained by gradients.
+pub(crate) fn is_buffer(name: &str) -> bool {
+    name.ends_with("running_mean")
+        || name.ends_with("running_var")
+        || name.ends_with("num_batches_tracked")
+}
+
+/// Builds `arch` with `weights` whose parameters are trainable `Var`s, returned by name (in
+/// construction order). A model built by [`crate::models::load`] holds plain tensors, so
+/// recording never builds a gradient graph; training uses this one.
+pub(crate) fn load_trainable(
+    arch: &str,
+    weights: &Weights,
+    device: &Device,
+) -> Result<(crate::models::Model, Vec<(String, candle_core::Var)>)> {
+    TRAINABLE.with(|t| *t.borrow_mut() = Some(Vec::new()));
+    let model = crate::models::load(arch, weights, device);
+    let vars = TRAINABLE
+        .with(|t| t.borrow_mut().take())
+        .unwrap_or_default();
+    Ok((model?, vars))
+}
+
+fn maybe_var(name: &str, t: Tensor) -> candle_core::Result<Tensor> {
+    if is_buffer(name) {
+        return Ok(t);
+    }
+    TRAINABLE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        match cell.as_mut() {
+            Some(vars) => {
+                let v = candle_core::Var::from_tensor(&t)?;
+                let out = v.as_tensor().clone();
+                vars.push((name.to_string(), v));
+                Ok(out)
+            }
+            None => Ok(t),
+        }
+    })
+}
+
 enum Source {
     Random(u64),
     Tensors(HashMap<String, Tensor>),
@@ -245,7 +293,7 @@ impl SimpleBackend for Backend {
         let store = &self.0;
         let mut log = store.log.lock().unwrap_or_else(|p| p.into_inner());
         log.requested.push(name.to_string());
-        match &store.source {
+        let t = match &store.source {
             Source::Random(seed) => random_tensor(h, &s, *seed, name, dtype, dev)
                 .map_err(|e| candle_core::Error::Msg(e.to_string())),
             Source::Tensors(map) => match map.get(name) {
@@ -260,7 +308,8 @@ impl SimpleBackend for Backend {
                     Tensor::zeros(s, dtype, dev)
                 }
             },
-        }
+        }?;
+        maybe_var(name, t)
     }
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         match &self.0.source {

@@ -109,7 +109,7 @@ impl Recording {
     /// (the recording's inline display in a notebook).
     ///
     /// ```
-    /// use neuroscope::{data::embedded, models::{self, Weights}, record::{Recorder, Reduce}};
+    /// use neuroscope::{data::{embedded, Dataset}, models::{self, Weights}, record::{Recorder, Reduce}};
     /// let net = models::load("mnist_cnn", &Weights::Random { seed: 0 }, &neuroscope::device::Device::Cpu)?;
     /// let ds = embedded::mnist().subset(8, 0)?;
     /// let rec = Recorder::new(&net).layers(&["h1", "h6"]).reduce(Reduce::None).progress(false)
