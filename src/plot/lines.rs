@@ -110,21 +110,7 @@ impl Lines {
         self
     }
 
-    /// Title above the plot.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.title = t.into();
-        self
-    }
-    /// Label of the x axis.
-    pub fn xlabel(mut self, t: impl Into<String>) -> Self {
-        self.xlabel = t.into();
-        self
-    }
-    /// Label of the y axis.
-    pub fn ylabel(mut self, t: impl Into<String>) -> Self {
-        self.ylabel = t.into();
-        self
-    }
+    super::axis_label_setters!();
 
     pub(crate) fn draw<DB: DrawingBackend>(&self, area: &Area<DB>, ctx: &mut Ctx) -> Result<()> {
         let longest = self

@@ -73,6 +73,28 @@ pub enum Panel {
     Images(Images),
 }
 
+/// The `title`, `xlabel` and `ylabel` builder methods every x/y panel has.
+macro_rules! axis_label_setters {
+    () => {
+        /// Title above the plot.
+        pub fn title(mut self, t: impl Into<String>) -> Self {
+            self.title = t.into();
+            self
+        }
+        /// Label of the x axis.
+        pub fn xlabel(mut self, t: impl Into<String>) -> Self {
+            self.xlabel = t.into();
+            self
+        }
+        /// Label of the y axis.
+        pub fn ylabel(mut self, t: impl Into<String>) -> Self {
+            self.ylabel = t.into();
+            self
+        }
+    };
+}
+pub(crate) use axis_label_setters;
+
 macro_rules! panel_type {
     ($t:ident, $w:expr, $h:expr) => {
         impl From<$t> for Panel {

@@ -216,21 +216,7 @@ impl Scatter {
         self
     }
 
-    /// Title above the plot.
-    pub fn title(mut self, t: impl Into<String>) -> Self {
-        self.title = t.into();
-        self
-    }
-    /// Label of the x axis.
-    pub fn xlabel(mut self, t: impl Into<String>) -> Self {
-        self.xlabel = t.into();
-        self
-    }
-    /// Label of the y axis.
-    pub fn ylabel(mut self, t: impl Into<String>) -> Self {
-        self.ylabel = t.into();
-        self
-    }
+    super::axis_label_setters!();
     /// Label of the z axis (3-D).
     pub fn zlabel(mut self, t: impl Into<String>) -> Self {
         self.zlabel = t.into();
