@@ -4,30 +4,20 @@ Same network (conv 1->20 5x5, conv 20->50 5x5, fc 800->500, fc 500->10, log-soft
 lr 0.01 momentum 0, batch 64, 9,999 samples of 1x28x28 (seeded random values: the time does
 not depend on them), NLL loss, torch.set_num_threads(THREADS). Prints JSON with seconds.
 """
-import json, os, time
-import torch, torch.nn as nn, torch.nn.functional as F
+import json, os, sys, time
+import torch, torch.nn.functional as F
 
 threads = int(os.environ.get("THREADS", "2"))
 torch.set_num_threads(threads)
 torch.manual_seed(1)
 
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 20, 5, 1)
-        self.conv2 = nn.Conv2d(20, 50, 5, 1)
-        self.fc1 = nn.Linear(4 * 4 * 50, 500)
-        self.fc2 = nn.Linear(500, 10)
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2, 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2, 2)
-        x = F.relu(self.fc1(x.view(-1, 4 * 4 * 50)))
-        return F.log_softmax(self.fc2(x), dim=1)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+from make_parity_fixtures import MnistCnn  # the same network the parity tests use
 
 n = int(os.environ.get("N", "9999"))
 x = (torch.rand(n, 1, 28, 28) - 0.1307) / 0.3081
 y = torch.randint(0, 10, (n,))
-model = Net()
+model = MnistCnn()
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=float(os.environ.get("MOMENTUM", "0")))
 perm = torch.randperm(n)
 model.train()

@@ -35,8 +35,8 @@ pub fn run(out: impl AsRef<Path>) -> Result<PathBuf> {
         dataset_section(&mut report, &*ds)?;
     }
     let (net, rec) = models_section(&mut report)?;
-    analysis_section(&mut report, &rec)?;
-    figures_section(&mut report, &net, &rec)?;
+    let computed = analysis_section(&mut report, &rec)?;
+    figures_section(&mut report, &net, &rec, &computed)?;
     training_section(&mut report)?;
     let path = out.as_ref().join("index.html");
     report.save(&path)?;
@@ -121,7 +121,17 @@ fn models_section(report: &mut Report) -> Result<(models::Model, crate::record::
 
 /// Seeds 1-3's analyses on the recording above: dimensionality per layer, RSA between layers,
 /// interdim's reduce -> cluster -> score chain, and a t-SNE of the last layer.
-fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Result<()> {
+/// What the analysis section computed that the figures draw again (not computed twice).
+struct Computed {
+    /// Per recorded layer: PCA's explained variance ratios and the components for 80 %.
+    pca: Vec<(Vec<f64>, Option<usize>)>,
+    /// RSA over all recorded layers (first-order matrices and the second order).
+    rsa: crate::analysis::rsa::Rsa,
+    /// t-SNE of the last recorded layer (seed 0).
+    last_tsne: ndarray::Array2<f64>,
+}
+
+fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Result<Computed> {
     use crate::analysis::{
         cluster::{KMeans, Method},
         dimensionality,
@@ -132,9 +142,14 @@ fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Resu
     };
     report.heading("Analysis: dimensionality, RSA, clusters, t-SNE");
     let mut rows = Vec::new();
+    let mut pca = Vec::new();
     for l in &rec.layers {
         let m = rec.matrix(l)?;
         let p = Pca::new().fit(&m)?;
+        pca.push((
+            p.explained_variance_ratio().to_vec(),
+            p.n_components_for(0.8),
+        ));
         rows.push(vec![
             l.clone(),
             p.n_components_for(0.8)
@@ -184,7 +199,11 @@ fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Resu
         metrics::trustworthiness(&m, t.embedding(), 10)?,
         metrics::knn_accuracy(t.embedding(), &labels, 5)?
     ));
-    Ok(())
+    Ok(Computed {
+        pca,
+        rsa: r,
+        last_tsne: t.into_embedding(),
+    })
 }
 
 /// The seeds' figures on the recording: seed 3's t-SNE of the input and every layer, seed 1's
@@ -195,8 +214,9 @@ fn figures_section(
     report: &mut Report,
     net: &models::Model,
     rec: &crate::record::Recording,
+    computed: &Computed,
 ) -> Result<()> {
-    use crate::analysis::{cluster::KMeans, embed::Tsne, pca::Pca, rsa};
+    use crate::analysis::{cluster::KMeans, embed::Tsne, pca::Pca};
     use ndarray::{Array2, Axis};
     report.heading("Figures");
     let ds = embedded::mnist().subset(500, 0)?;
@@ -213,11 +233,16 @@ fn figures_section(
         layers.push((l.clone(), rec.matrix(l)?));
     }
 
-    // Seed 3: t-SNE of the input and of every hidden layer, one panel each.
+    // Seed 3: t-SNE of the input and of every hidden layer, one panel each (the last layer's
+    // from the analysis section).
     let mut panels = Vec::new();
-    let mut last_embedding = None;
-    for (name, m) in &layers {
-        let e = Tsne::new().seed(0).fit(m)?.into_embedding();
+    let mut embeddings = Vec::new();
+    for (i, (name, m)) in layers.iter().enumerate() {
+        let e = if i + 1 == layers.len() {
+            computed.last_tsne.clone()
+        } else {
+            Tsne::new().seed(0).fit(m)?.into_embedding()
+        };
         panels.push(
             Scatter::new(&e)?
                 .labels(&labels, &names)?
@@ -225,7 +250,7 @@ fn figures_section(
                 .point_size(2.0)
                 .into(),
         );
-        last_embedding = Some(e);
+        embeddings.push(e);
     }
     report.raw(
         &Figure::grid(panels, 4)
@@ -235,11 +260,11 @@ fn figures_section(
     );
 
     // Seed 1: the interactive scatter of the last layer, switchable to k-means clusters.
-    if let (Some(e), Some((_, h6))) = (last_embedding, layers.last()) {
+    if let (Some(e), Some((_, h6))) = (embeddings.last(), layers.last()) {
         let clusters = KMeans::new(10).seed(0).fit(h6)?.labels().to_vec();
         report.paragraph("Hover a point to see its digit; the switch recolours by k-means clusters of h6 (k = 10, seed 0).");
         report.raw(
-            &InteractiveScatter::from_dataset(&e, &ds)?
+            &InteractiveScatter::from_dataset(e, &ds)?
                 .clusters(&clusters)?
                 .title("t-SNE of h6: hover for the image")
                 .xlabel("t-SNE 1")
@@ -251,23 +276,25 @@ fn figures_section(
     // Seed 2: variance explained per layer and components for 80 %.
     let mut curves = Lines::new();
     let mut needed = Vec::new();
-    for (name, m) in &layers {
-        let p = Pca::new().fit(m)?;
-        let cum: Vec<f64> = p
-            .explained_variance_ratio()
+    let input_pca = Pca::new().fit(&layers[0].1)?;
+    let per_layer = std::iter::once((
+        input_pca.explained_variance_ratio().to_vec(),
+        input_pca.n_components_for(0.8),
+    ))
+    .chain(computed.pca.iter().cloned());
+    for ((name, _), (ratio, k80)) in layers.iter().zip(per_layer) {
+        let cum: Vec<(f64, f64)> = ratio
             .iter()
             .take(50)
             .scan(0.0, |s, v| {
                 *s += v;
                 Some(*s)
             })
+            .enumerate()
+            .map(|(k, c)| (k as f64 + 1.0, c))
             .collect();
-        curves = curves.series(
-            name.clone(),
-            &(1..=cum.len()).map(|k| k as f64).collect::<Vec<_>>(),
-            &cum,
-        )?;
-        needed.push(p.n_components_for(0.8).map_or(f64::NAN, |k| k as f64));
+        curves = curves.points(name.clone(), &cum);
+        needed.push(k80.map_or(f64::NAN, |k| k as f64));
     }
     let layer_names: Vec<&str> = layers.iter().map(|(n, _)| n.as_str()).collect();
     let curves = curves
@@ -292,9 +319,11 @@ fn figures_section(
     order.sort_by_key(|&i| (labels[i], i));
     let groups: Vec<usize> = order.iter().map(|&i| labels[i]).collect();
     let mut heat = Vec::new();
-    for (name, m) in layers.iter().skip(1) {
-        let sub = m.select(Axis(0), &order).mapv(|v| v as f64);
-        let c = rsa::correlate_rows(&sub, rsa::Correlation::Pearson)?;
+    let r = &computed.rsa;
+    for (name, full) in r.layers.iter().zip(&r.first_order) {
+        // Pearson between two digits does not depend on the others: the 100 x 100 block of
+        // the analysis section's 500 x 500 matrix.
+        let c = full.select(Axis(0), &order).select(Axis(1), &order);
         heat.push(
             Heatmap::new(&c)?
                 .blocks(&groups, &names)?
@@ -311,7 +340,6 @@ fn figures_section(
             .title("Correlation between digits, ordered by class, per layer")
             .to_html()?,
     );
-    let r = rsa::Rsa::of_recording(rec, rsa::Metric::Pearson, rsa::Correlation::Spearman)?;
     report.raw(
         &Heatmap::new(&r.second_order)?
             .labels(&r.layers)?
@@ -369,7 +397,8 @@ fn figures_section(
     );
 
     // Seed 4: h5 (fully connected) for the most and least confident predictions.
-    if let (Some((_, h5)), Some((_, h6))) = (layers.get(5), layers.get(6)) {
+    let layer = |n: &str| layers.iter().find(|(name, _)| name == n).map(|(_, m)| m);
+    if let (Some(h5), Some(h6)) = (layer("h5"), layer("h6")) {
         let conf: Vec<(f64, usize)> = h6
             .rows()
             .into_iter()

@@ -197,16 +197,44 @@ impl Image {
                 big[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&rgb[src..src + 3]);
             }
         }
-        let mut out = Vec::new();
-        let enc = ::image::codecs::png::PngEncoder::new(&mut out);
-        ::image::ImageEncoder::write_image(
-            enc,
-            &big,
-            w as u32,
-            h as u32,
-            ::image::ExtendedColorType::Rgb8,
-        )
-        .map_err(|e| Error::format("<png encoder>", e.to_string()))?;
-        Ok(out)
+        encode_png(&big, w as u32, h as u32, ::image::ExtendedColorType::Rgb8)
     }
+
+    /// PNG bytes at the image's own size; grey images as 8-bit grey (a third of the RGB size,
+    /// which matters when a thousand images are inlined in one page).
+    ///
+    /// ```
+    /// let img = neuroscope::data::Image::new(1, 2, 2, vec![0.0, 1.0, 1.0, 0.0]).unwrap();
+    /// assert!(img.to_png_compact().unwrap().len() < img.to_png(1).unwrap().len());
+    /// ```
+    pub fn to_png_compact(&self) -> Result<Vec<u8>> {
+        if self.channels >= 3 {
+            return self.to_png(1);
+        }
+        let grey: Vec<u8> = self.data[..self.height * self.width]
+            .iter()
+            .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect();
+        encode_png(
+            &grey,
+            self.width as u32,
+            self.height as u32,
+            ::image::ExtendedColorType::L8,
+        )
+    }
+}
+
+/// PNG bytes of raw pixels (`Rgb8` or `L8`, row-major): the one encoder behind every PNG the
+/// crate writes.
+pub(crate) fn encode_png(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    color: ::image::ExtendedColorType,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let enc = ::image::codecs::png::PngEncoder::new(&mut out);
+    ::image::ImageEncoder::write_image(enc, pixels, width, height, color)
+        .map_err(|e| Error::format("<png encoder>", e.to_string()))?;
+    Ok(out)
 }

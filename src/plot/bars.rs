@@ -1,7 +1,8 @@
 //! Bar plots: fully-connected activations of one example, class probabilities.
 
 use super::{
-    category_color, draw_numeric_axes, padded_range, perr, text_width, Area, Axes, Ctx, Frame,
+    category_color, draw_numeric_axes, draw_x_name_ticks, padded_range, perr, text_width, Area,
+    Axes, Ctx, Frame,
 };
 use crate::{Error, Result};
 use plotters::prelude::*;
@@ -137,21 +138,18 @@ impl Bars {
         ))
         .map_err(perr)?;
         draw_numeric_axes(area, &ax, ctx, self.names.is_empty(), true)?;
-        if !self.names.is_empty() {
-            let step = n.div_ceil(50).max(1);
-            for (i, name) in self.names.iter().enumerate().step_by(step) {
-                let (x, _) = ax.map(i as f64, 0.0);
-                let style = if rotate {
-                    ctx.font(10.5)
-                        .transform(FontTransform::Rotate270)
-                        .pos(Pos::new(HPos::Right, VPos::Center))
-                } else {
-                    ctx.font(10.5).pos(Pos::new(HPos::Center, VPos::Top))
-                };
-                area.draw_text(name, &style, (x - bx, y1 - by + ctx.pxi(5.0)))
-                    .map_err(perr)?;
-            }
-        }
+        let step = n.div_ceil(50).max(1);
+        draw_x_name_ticks(
+            area,
+            ctx,
+            self.names
+                .iter()
+                .enumerate()
+                .step_by(step)
+                .map(|(i, name)| (ax.map(i as f64, 0.0).0, name.as_str())),
+            y1,
+            rotate,
+        )?;
         Ok(())
     }
 }

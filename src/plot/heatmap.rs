@@ -1,7 +1,8 @@
 //! A matrix as colours: RSA matrices, second-order layer comparisons, activations per row.
 
 use super::{
-    draw_colorbar, nice_ticks, perr, scatter::finite_range, text_width, Area, Colormap, Ctx, Frame,
+    draw_colorbar, draw_x_name_ticks, nice_ticks, perr, scatter::finite_range, text_width, Area,
+    Colormap, Ctx, Frame,
 };
 use crate::analysis::Scalar;
 use crate::{Error, Result};
@@ -326,23 +327,15 @@ impl Heatmap {
         let (bx, by) = area.get_base_pixel();
         let line = ShapeStyle::from(&BLACK).stroke_width(ctx.px(1.0).max(1));
         let tick = ctx.pxi(3.5);
-        for (pos, name) in &col_ticks {
-            let x = x0 + (pos * cell).round() as i32 - bx;
-            area.draw(&PathElement::new(
-                vec![(x, y1 - by), (x, y1 - by + tick)],
-                line,
-            ))
-            .map_err(perr)?;
-            let style = if rotate {
-                ctx.font(10.5)
-                    .transform(FontTransform::Rotate270)
-                    .pos(Pos::new(HPos::Right, VPos::Center))
-            } else {
-                ctx.font(10.5).pos(Pos::new(HPos::Center, VPos::Top))
-            };
-            area.draw_text(name, &style, (x, y1 - by + tick + ctx.pxi(2.0)))
-                .map_err(perr)?;
-        }
+        draw_x_name_ticks(
+            area,
+            ctx,
+            col_ticks
+                .iter()
+                .map(|(pos, name)| (x0 + (pos * cell).round() as i32, name.as_str())),
+            y1,
+            rotate,
+        )?;
         for (pos, name) in &row_ticks {
             let y = y0 + (pos * cell).round() as i32 - by;
             area.draw(&PathElement::new(

@@ -59,7 +59,11 @@ pub fn images_from_tensor(t: &Tensor, layout: Layout) -> Result<Vec<Image>> {
         .to_dtype(DType::F32)?
         .flatten_all()?
         .to_vec1()?;
-    let data: Vec<f32> = data.into_iter().map(|v| v * scale).collect();
+    let data: Vec<f32> = if scale == 1.0 {
+        data
+    } else {
+        data.into_iter().map(|v| v * scale).collect()
+    };
     let col = |c: usize| c == 1 || c == 3;
     // (n, c, h, w, channels_last)
     let (n, c, h, w, last) = match (dims.len(), layout) {
@@ -297,13 +301,16 @@ impl Images {
         let pad = ctx.pxi(8.0);
         let cell_w = ((w as i32 - ctx.pxi(16.0)) / cols as i32).max(4);
         let cell_h = ((h as i32 - top - ctx.pxi(8.0)) / rows as i32).max(4);
-        let shared = self
-            .cells
-            .iter()
-            .map(|(i, _)| min_max(i.data()))
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), (l, h)| {
-                (a.min(l), b.max(h))
-            });
+        let shared = if self.scaling == Scaling::Shared {
+            self.cells
+                .iter()
+                .map(|(i, _)| min_max(i.data()))
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), (l, h)| {
+                    (a.min(l), b.max(h))
+                })
+        } else {
+            (0.0, 1.0)
+        };
         let left = (w as i32 - cell_w * cols as i32) / 2;
         for (i, (img, caption)) in self.cells.iter().enumerate() {
             let (r, c) = (i / cols, i % cols);

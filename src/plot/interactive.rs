@@ -1,6 +1,7 @@
 //! Seed 1's interactive scatter without a server: one self-contained HTML fragment.
 
-use super::{category_color, colormap::hex, nice_ticks, padded_range, tick_label, FAMILY};
+use super::scatter::label_palette;
+use super::{colormap::hex, nice_ticks, padded_range, tick_label, FAMILY};
 use crate::analysis::Scalar;
 use crate::data::{Dataset, Image};
 use crate::display::{base64, escape};
@@ -156,36 +157,6 @@ impl InteractiveScatter {
         self
     }
 
-    /// Colours and legend entries for a labelling.
-    fn palette(labels: &[i64], names: &[String], noun: &str) -> super::scatter::Palette {
-        let mut classes = labels.to_vec();
-        classes.sort_unstable();
-        classes.dedup();
-        let k = classes.iter().filter(|&&c| c >= 0).count().max(names.len());
-        let col = |c: i64| {
-            if c < 0 {
-                [160, 160, 160]
-            } else {
-                category_color(c as usize, k)
-            }
-        };
-        let legend = classes
-            .iter()
-            .map(|&c| {
-                let name = if c < 0 {
-                    "noise".to_string()
-                } else {
-                    names
-                        .get(c as usize)
-                        .cloned()
-                        .unwrap_or_else(|| format!("{noun} {c}"))
-                };
-                (name, col(c))
-            })
-            .collect();
-        (labels.iter().map(|&c| col(c)).collect(), legend)
-    }
-
     /// A deterministic id from the content, so two scatters on one page never clash and the
     /// same input gives the same bytes.
     fn id(&self) -> String {
@@ -214,10 +185,10 @@ impl InteractiveScatter {
     pub fn to_html(&self) -> Result<String> {
         let id = self.id();
         let (w, h) = self.size;
-        let (true_cols, true_legend) = Self::palette(&self.labels, &self.names, "class");
+        let (true_cols, true_legend) = label_palette(&self.labels, &self.names, "class ");
         let clusters = self.clusters.as_ref();
         let (clu_cols, clu_legend) = match clusters {
-            Some(c) => Self::palette(c, &[], "cluster"),
+            Some(c) => label_palette(c, &[], "cluster "),
             None => (Vec::new(), Vec::new()),
         };
         let legend_w = true_legend
@@ -342,7 +313,7 @@ impl InteractiveScatter {
         for img in &self.images {
             imgs.push(format!(
                 "\"data:image/png;base64,{}\"",
-                base64(&small_png(img)?)
+                base64(&img.to_png_compact()?)
             ));
         }
         let names: Vec<String> = (0..self.xy.len())
@@ -437,27 +408,4 @@ fn js_escape(s: &str) -> String {
         .replace('"', "\\\"")
         .replace('<', "\\u003c")
         .replace('\n', "\\n")
-}
-
-/// PNG of an image at its own size: grey images as 8-bit grey (a third of the RGB bytes, which
-/// matters with 1000 images inlined).
-fn small_png(img: &Image) -> Result<Vec<u8>> {
-    if img.channels() >= 3 {
-        return img.to_png(1);
-    }
-    let grey: Vec<u8> = img.data()[..img.height() * img.width()]
-        .iter()
-        .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-        .collect();
-    let mut out = Vec::new();
-    let enc = ::image::codecs::png::PngEncoder::new(&mut out);
-    ::image::ImageEncoder::write_image(
-        enc,
-        &grey,
-        img.width() as u32,
-        img.height() as u32,
-        ::image::ExtendedColorType::L8,
-    )
-    .map_err(super::perr)?;
-    Ok(out)
 }

@@ -1,8 +1,8 @@
 //! Line plots: variance explained, components per layer, training curves, featvis history.
 
 use super::{
-    category_color, draw_legend, draw_numeric_axes, padded_range, perr, text_width, Area, Axes,
-    Ctx, Frame,
+    category_color, draw_legend, draw_numeric_axes, draw_x_name_ticks, padded_range, perr,
+    text_width, Area, Axes, Ctx, Frame,
 };
 use crate::{Error, Result};
 use plotters::prelude::*;
@@ -65,6 +65,17 @@ impl Lines {
             dashed: false,
         });
         Ok(self)
+    }
+
+    /// A line through the `(x, y)` pairs (infallible: the pairs cannot disagree in length).
+    pub fn points(mut self, name: impl Into<String>, xy: &[(f64, f64)]) -> Self {
+        self.series.push(Series {
+            name: name.into(),
+            x: xy.iter().map(|p| p.0).collect(),
+            y: xy.iter().map(|p| p.1).collect(),
+            dashed: false,
+        });
+        self
     }
 
     /// A line through `(i, y[i])` for `i = 0, 1, ...` (or under the [`x_ticks`](Lines::x_ticks)).
@@ -224,28 +235,18 @@ impl Lines {
             }
         }
         draw_numeric_axes(area, &ax, ctx, self.x_ticks.is_empty(), true)?;
-        if !self.x_ticks.is_empty() {
-            let line = ShapeStyle::from(&BLACK).stroke_width(ctx.px(1.0).max(1));
-            let tick = ctx.pxi(3.5);
-            let step = self.x_ticks.len().div_ceil(40).max(1);
-            for (i, name) in self.x_ticks.iter().enumerate().step_by(step) {
-                let (x, _) = ax.map(i as f64, yr.0);
-                area.draw(&PathElement::new(
-                    vec![(x - bx, y1 - by), (x - bx, y1 - by + tick)],
-                    line,
-                ))
-                .map_err(perr)?;
-                let style = if rotate {
-                    ctx.font(10.5)
-                        .transform(FontTransform::Rotate270)
-                        .pos(Pos::new(HPos::Right, VPos::Center))
-                } else {
-                    ctx.font(10.5).pos(Pos::new(HPos::Center, VPos::Top))
-                };
-                area.draw_text(name, &style, (x - bx, y1 - by + tick + ctx.pxi(2.0)))
-                    .map_err(perr)?;
-            }
-        }
+        let step = self.x_ticks.len().div_ceil(40).max(1);
+        draw_x_name_ticks(
+            area,
+            ctx,
+            self.x_ticks
+                .iter()
+                .enumerate()
+                .step_by(step)
+                .map(|(i, name)| (ax.map(i as f64, yr.0).0, name.as_str())),
+            y1,
+            rotate,
+        )?;
         let named: Vec<(String, [u8; 3])> = self
             .series
             .iter()

@@ -96,7 +96,7 @@ macro_rules! axis_label_setters {
 pub(crate) use axis_label_setters;
 
 macro_rules! panel_type {
-    ($t:ident, $w:expr, $h:expr) => {
+    ($t:ident) => {
         impl From<$t> for Panel {
             fn from(p: $t) -> Panel {
                 Panel::$t(p)
@@ -116,26 +116,23 @@ macro_rules! panel_type {
             pub fn evcxr_display(&self) {
                 self.figure().evcxr_display()
             }
-            #[allow(dead_code)]
-            pub(crate) fn default_size() -> (u32, u32) {
-                ($w, $h)
-            }
         }
     };
 }
-panel_type!(Scatter, 640, 480);
-panel_type!(Heatmap, 560, 480);
-panel_type!(Lines, 640, 420);
-panel_type!(Bars, 640, 420);
-panel_type!(Images, 640, 480);
+panel_type!(Scatter);
+panel_type!(Heatmap);
+panel_type!(Lines);
+panel_type!(Bars);
+panel_type!(Images);
 
 impl Panel {
     fn default_size(&self) -> (u32, u32) {
         match self {
-            Panel::Scatter(_) => Scatter::default_size(),
-            Panel::Heatmap(_) => Heatmap::default_size(),
-            Panel::Lines(_) => Lines::default_size(),
-            Panel::Bars(_) => Bars::default_size(),
+            // matplotlib's 6.4 x 4.8 in at 100 dpi; heatmaps narrower (square cells + colour
+            // bar), line and bar plots flatter.
+            Panel::Scatter(_) => (640, 480),
+            Panel::Heatmap(_) => (560, 480),
+            Panel::Lines(_) | Panel::Bars(_) => (640, 420),
             Panel::Images(p) => p.natural_size(),
         }
     }
@@ -427,11 +424,7 @@ impl Figure {
 }
 
 pub(crate) fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let enc = ::image::codecs::png::PngEncoder::new(&mut out);
-    ::image::ImageEncoder::write_image(enc, rgb, w, h, ::image::ExtendedColorType::Rgb8)
-        .map_err(perr)?;
-    Ok(out)
+    crate::data::image::encode_png(rgb, w, h, ::image::ExtendedColorType::Rgb8)
 }
 
 pub(crate) type Area<DB> = DrawingArea<DB, Shift>;
@@ -606,7 +599,7 @@ impl Ctx {
     pub fn rect(&mut self, x: i32, y: i32, w: u32, h: u32, rgb: [u8; 3]) {
         self.overlays.push(Overlay::Rect { x, y, w, h, rgb });
     }
-    /// An unfilled frame of line width `lw` (figure units) as four overlay rectangles.
+    /// An unfilled one-unit-wide frame as four overlay rectangles.
     pub fn frame(&mut self, x0: i32, y0: i32, x1: i32, y1: i32, rgb: [u8; 3]) {
         let t = self.px(1.0).max(1);
         let (w, h) = ((x1 - x0).max(0) as u32, (y1 - y0).max(0) as u32);
@@ -818,6 +811,35 @@ pub(crate) fn draw_numeric_axes<DB: DrawingBackend>(
         }
     }
     ctx.frame(ax.x0, ax.y0, ax.x1, ax.y1, [0, 0, 0]);
+    Ok(())
+}
+
+/// Named ticks under the x axis at `y1` (absolute pixels): a tick mark and a label per
+/// `(absolute x, name)`, the labels rotated to read upwards when `rotate`.
+pub(crate) fn draw_x_name_ticks<'a, DB: DrawingBackend>(
+    area: &Area<DB>,
+    ctx: &Ctx,
+    ticks: impl IntoIterator<Item = (i32, &'a str)>,
+    y1: i32,
+    rotate: bool,
+) -> Result<()> {
+    let (bx, by) = area.get_base_pixel();
+    let line = ShapeStyle::from(&BLACK).stroke_width(ctx.px(1.0).max(1));
+    let tick = ctx.pxi(3.5);
+    let style = if rotate {
+        ctx.font(10.5)
+            .transform(FontTransform::Rotate270)
+            .pos(Pos::new(HPos::Right, VPos::Center))
+    } else {
+        ctx.font(10.5).pos(Pos::new(HPos::Center, VPos::Top))
+    };
+    for (x, name) in ticks {
+        let (x, y) = (x - bx, y1 - by);
+        area.draw(&PathElement::new(vec![(x, y), (x, y + tick)], line))
+            .map_err(perr)?;
+        area.draw_text(name, &style, (x, y + tick + ctx.pxi(2.0)))
+            .map_err(perr)?;
+    }
     Ok(())
 }
 

@@ -43,34 +43,7 @@ impl Colouring {
     pub(crate) fn colors(&self, n: usize) -> Palette {
         match self {
             Colouring::Plain => (vec![category_color(0, 10); n], vec![]),
-            Colouring::Labels { labels, names } => {
-                let mut classes: Vec<i64> = labels.clone();
-                classes.sort_unstable();
-                classes.dedup();
-                let k = classes.iter().filter(|&&c| c >= 0).count();
-                let col = |c: i64| {
-                    if c < 0 {
-                        [160, 160, 160]
-                    } else {
-                        category_color(c as usize, k.max(names.len()))
-                    }
-                };
-                let legend = classes
-                    .iter()
-                    .map(|&c| {
-                        let name = if c < 0 {
-                            "noise".to_string()
-                        } else {
-                            names
-                                .get(c as usize)
-                                .cloned()
-                                .unwrap_or_else(|| c.to_string())
-                        };
-                        (name, col(c))
-                    })
-                    .collect();
-                (labels.iter().map(|&c| col(c)).collect(), legend)
-            }
+            Colouring::Labels { labels, names } => label_palette(labels, names, ""),
             Colouring::Values { values, cmap, .. } => {
                 let (lo, hi) = finite_range(values);
                 let span = if hi > lo { hi - lo } else { 1.0 };
@@ -81,6 +54,36 @@ impl Colouring {
             }
         }
     }
+}
+
+/// Colours for integer labels (`tab10`/`tab20`, -1 = grey "noise") and the legend entries,
+/// named `names[label]`, or `"{prefix}{label}"` where `names` is shorter.
+pub(crate) fn label_palette(labels: &[i64], names: &[String], prefix: &str) -> Palette {
+    let mut classes = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let k = classes.iter().filter(|&&c| c >= 0).count().max(names.len());
+    let col = |c: i64| {
+        if c < 0 {
+            [160, 160, 160]
+        } else {
+            category_color(c as usize, k)
+        }
+    };
+    let legend = classes
+        .iter()
+        .map(|&c| {
+            let name = match usize::try_from(c) {
+                Err(_) => "noise".to_string(),
+                Ok(i) => names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("{prefix}{c}")),
+            };
+            (name, col(c))
+        })
+        .collect();
+    (labels.iter().map(|&c| col(c)).collect(), legend)
 }
 
 pub(crate) fn finite_range(v: &[f64]) -> (f64, f64) {

@@ -99,48 +99,36 @@ pub struct History {
 impl History {
     /// Loss (logged steps, and per epoch on the test set) beside accuracy per epoch.
     pub fn figure(&self) -> Figure {
-        let x: Vec<f64> = self.steps.iter().map(|s| s.0 as f64).collect();
-        let y: Vec<f64> = self.steps.iter().map(|s| s.1).collect();
-        let mut loss = Lines::new()
-            .series("train (running)", &x, &y)
-            .unwrap_or_default()
-            .title("Loss")
-            .xlabel("step")
-            .ylabel("cross-entropy");
         let steps_per_epoch = self
             .steps
             .last()
             .map(|s| s.0 as f64 / self.epochs.len().max(1) as f64)
             .unwrap_or(1.0);
+        let train: Vec<(f64, f64)> = self.steps.iter().map(|&(s, l)| (s as f64, l)).collect();
         let test: Vec<(f64, f64)> = self
             .epochs
             .iter()
             .filter_map(|e| e.test_loss.map(|l| (e.epoch as f64 * steps_per_epoch, l)))
             .collect();
+        let mut loss = Lines::new().points("train (running)", &train);
         if !test.is_empty() {
-            let (tx, ty): (Vec<f64>, Vec<f64>) = test.into_iter().unzip();
-            loss = loss
-                .series("test", &tx, &ty)
-                .unwrap_or_default()
-                .markers(true);
+            loss = loss.points("test", &test).markers(true);
         }
-        let ep: Vec<f64> = self.epochs.iter().map(|e| e.epoch as f64).collect();
-        let tr: Vec<f64> = self.epochs.iter().map(|e| e.train_accuracy).collect();
+        let per_epoch = |f: &dyn Fn(&EpochStats) -> Option<f64>| -> Vec<(f64, f64)> {
+            self.epochs
+                .iter()
+                .filter_map(|e| f(e).map(|v| (e.epoch as f64, v)))
+                .collect()
+        };
         let mut acc = Lines::new()
-            .series("train", &ep, &tr)
-            .unwrap_or_default()
-            .markers(true)
-            .title("Accuracy")
-            .xlabel("epoch")
-            .ylabel("accuracy");
-        let te: Vec<f64> = self
-            .epochs
-            .iter()
-            .map(|e| e.test_accuracy.unwrap_or(f64::NAN))
-            .collect();
-        if te.iter().any(|v| v.is_finite()) {
-            acc = acc.series("test", &ep, &te).unwrap_or_default();
+            .points("train", &per_epoch(&|e| Some(e.train_accuracy)))
+            .markers(true);
+        let test_acc = per_epoch(&|e| e.test_accuracy);
+        if !test_acc.is_empty() {
+            acc = acc.points("test", &test_acc);
         }
+        let loss = loss.title("Loss").xlabel("step").ylabel("cross-entropy");
+        let acc = acc.title("Accuracy").xlabel("epoch").ylabel("accuracy");
         Figure::grid(vec![loss.into(), acc.into()], 2)
             .title("Training history")
             .size(1000, 380)
@@ -149,35 +137,6 @@ impl History {
     /// Renders the history figure inline in an evcxr notebook.
     pub fn evcxr_display(&self) {
         self.figure().evcxr_display()
-    }
-
-    fn to_json(&self) -> String {
-        let steps: Vec<String> = self
-            .steps
-            .iter()
-            .map(|(s, l)| format!("[{s},{l}]"))
-            .collect();
-        let opt = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x}"));
-        let epochs: Vec<String> = self
-            .epochs
-            .iter()
-            .map(|e| {
-                format!(
-                    "{{\"epoch\":{},\"train_loss\":{},\"train_accuracy\":{},\"test_loss\":{},\"test_accuracy\":{},\"seconds\":{}}}",
-                    e.epoch,
-                    e.train_loss,
-                    e.train_accuracy,
-                    opt(e.test_loss),
-                    opt(e.test_accuracy),
-                    e.seconds
-                )
-            })
-            .collect();
-        format!(
-            "\"steps\":[{}],\"epochs\":[{}]",
-            steps.join(","),
-            epochs.join(",")
-        )
     }
 }
 
@@ -543,32 +502,34 @@ impl Checkpoint {
         history: &History,
         cfg: &Train,
     ) -> Result<()> {
+        use serde_json::json;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let weights = dir.join(format!("epoch-{epoch}.safetensors"));
         let optim = dir.join(format!("epoch-{epoch}.optim.safetensors"));
         net.save(&weights)?;
-        let (tensors, meta) = state.to_tensors();
+        let tensors = state.to_tensors();
         if tensors.is_empty() {
             // SGD without momentum has no state; an empty file would not parse.
             let _ = std::fs::remove_file(&optim);
         } else {
             crate::models::weights::save_safetensors(&tensors, &optim)?;
         }
-        let meta: Vec<String> = meta
+        let epochs: Vec<serde_json::Value> = history
+            .epochs
             .iter()
-            .map(|(k, v)| format!("\"{k}\":\"{v}\""))
+            .map(|e| {
+                json!({"epoch": e.epoch, "train_loss": e.train_loss, "train_accuracy": e.train_accuracy,
+                       "test_loss": e.test_loss, "test_accuracy": e.test_accuracy, "seconds": e.seconds})
+            })
             .collect();
-        let json = format!(
-            "{{\"epoch\":{epoch},\"arch\":\"{}\",\"seed\":{},\"batch_size\":{},{},{}}}\n",
-            net.arch(),
-            cfg.seed,
-            cfg.batch_size,
-            meta.join(","),
-            history.to_json()
-        );
+        let doc = json!({
+            "epoch": epoch, "arch": net.arch(), "seed": cfg.seed, "batch_size": cfg.batch_size,
+            "optimizer": cfg.optimizer.name(), "lr": cfg.lr, "step": state.steps(),
+            "steps": history.steps, "epochs": epochs,
+        });
         // Written last and atomically: a run killed mid-checkpoint resumes from the previous one.
         let tmp = dir.join("state.json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::write(&tmp, format!("{doc:#}\n")).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, dir.join("state.json")).map_err(|e| Error::io(dir, e))
     }
 
@@ -577,87 +538,32 @@ impl Checkpoint {
         let Ok(text) = std::fs::read_to_string(&path) else {
             return Ok(None);
         };
-        let v: JsonLite = JsonLite(&text);
-        let epoch = v
-            .number("epoch")
-            .ok_or_else(|| Error::format(&path, "no epoch"))? as usize;
-        let step = v.string("step").and_then(|s| s.parse().ok()).unwrap_or(0);
-        let mut history = History::default();
-        if let Some(steps) = v.array("steps") {
-            for pair in steps.split("],[") {
-                let nums: Vec<f64> = pair
-                    .trim_matches(|c| c == '[' || c == ']')
-                    .split(',')
-                    .filter_map(|s| s.trim().parse().ok())
-                    .collect();
-                if nums.len() == 2 {
-                    history.steps.push((nums[0] as u64, nums[1]));
-                }
-            }
-        }
-        if let Some(epochs) = v.array("epochs") {
-            for obj in epochs.split("},{").filter(|o| !o.trim().is_empty()) {
-                let o = JsonLite(obj);
-                history.epochs.push(EpochStats {
-                    epoch: o.number("epoch").unwrap_or(0.0) as usize,
-                    train_loss: o.number("train_loss").unwrap_or(f64::NAN),
-                    train_accuracy: o.number("train_accuracy").unwrap_or(f64::NAN),
-                    test_loss: o.number("test_loss"),
-                    test_accuracy: o.number("test_accuracy"),
-                    seconds: o.number("seconds").unwrap_or(0.0),
-                });
-            }
-        }
+        let bad =
+            |what: &str| Error::format(&path, format!("not a neuroscope training state: {what}"));
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+        let epoch = v["epoch"].as_u64().ok_or_else(|| bad("no epoch"))? as usize;
+        let step = v["step"].as_u64().ok_or_else(|| bad("no step"))?;
+        let steps = serde_json::from_value(v["steps"].clone()).map_err(|e| bad(&e.to_string()))?;
+        let num = |e: &serde_json::Value, k: &str| e[k].as_f64();
+        let epochs = v["epochs"]
+            .as_array()
+            .ok_or_else(|| bad("no epochs"))?
+            .iter()
+            .map(|e| EpochStats {
+                epoch: e["epoch"].as_u64().unwrap_or(0) as usize,
+                train_loss: num(e, "train_loss").unwrap_or(f64::NAN),
+                train_accuracy: num(e, "train_accuracy").unwrap_or(f64::NAN),
+                test_loss: num(e, "test_loss"),
+                test_accuracy: num(e, "test_accuracy"),
+                seconds: num(e, "seconds").unwrap_or(0.0),
+            })
+            .collect();
         Ok(Some(Checkpoint {
             epoch,
             step,
             weights: dir.join(format!("epoch-{epoch}.safetensors")),
             optim: dir.join(format!("epoch-{epoch}.optim.safetensors")),
-            history,
+            history: History { steps, epochs },
         }))
-    }
-}
-
-/// Reads the flat values of the JSON this module writes (no JSON dependency in the library).
-struct JsonLite<'a>(&'a str);
-
-impl JsonLite<'_> {
-    fn raw(&self, key: &str) -> Option<&str> {
-        let pat = format!("\"{key}\":");
-        let start = self.0.find(&pat)? + pat.len();
-        let rest = &self.0[start..];
-        let end = rest.find([',', '}']).unwrap_or(rest.len());
-        Some(rest[..end].trim())
-    }
-    fn number(&self, key: &str) -> Option<f64> {
-        self.raw(key)?.parse().ok()
-    }
-    fn string(&self, key: &str) -> Option<String> {
-        Some(self.raw(key)?.trim_matches('"').to_string())
-    }
-    fn array(&self, key: &str) -> Option<&str> {
-        let pat = format!("\"{key}\":[");
-        let start = self.0.find(&pat)? + pat.len();
-        let rest = &self.0[start..];
-        // The arrays hold only numbers, objects of numbers, or pairs: find the matching ']'.
-        let mut depth = 1i32;
-        for (i, c) in rest.char_indices() {
-            match c {
-                '[' => depth += 1,
-                ']' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        let inner = &rest[..i];
-                        return Some(
-                            inner
-                                .trim_start_matches(['[', '{'])
-                                .trim_end_matches([']', '}']),
-                        );
-                    }
-                }
-                _ => {}
-            }
-        }
-        None
     }
 }

@@ -171,8 +171,8 @@ impl State {
         Ok(())
     }
 
-    /// The state as tensors (`m.NAME`, `v.NAME`) and metadata, for a checkpoint.
-    pub fn to_tensors(&self) -> (Vec<(String, Tensor)>, Vec<(String, String)>) {
+    /// The state as tensors (`m.NAME`, `v.NAME`), for a checkpoint.
+    pub fn to_tensors(&self) -> Vec<(String, Tensor)> {
         let mut t: Vec<(String, Tensor)> = self
             .m
             .iter()
@@ -180,12 +180,7 @@ impl State {
             .chain(self.v.iter().map(|(k, v)| (format!("v.{k}"), v.clone())))
             .collect();
         t.sort_by(|a, b| a.0.cmp(&b.0));
-        let meta = vec![
-            ("optimizer".to_string(), self.kind.name().to_string()),
-            ("step".to_string(), self.step.to_string()),
-            ("lr".to_string(), format!("{}", self.lr)),
-        ];
-        (t, meta)
+        t
     }
 
     /// Restores the state saved by [`to_tensors`](State::to_tensors).
