@@ -2,8 +2,8 @@
 """PyTorch reference outputs for neuroscope's model parity tests (tests/parity.rs).
 
 For every architecture: seeded random torchvision weights (batch-norm statistics randomised
-too, so that eval-mode batch norm is not the identity), saved as `<arch>.pth` (torch.save of
-the state dict) and `<arch>.safetensors`; a seeded input batch; and the output of every named
+too, so that eval-mode batch norm is not the identity), saved as `<arch>.safetensors` and, for
+networks up to 30 M values, `<arch>.pth` (torch.save of the state dict); a seeded input batch; and the output of every named
 module, cloned at hook time (so a conv followed by an in-place ReLU gives the conv's output),
 saved as `<arch>_outputs.safetensors` with the input under `__input__` and the network's output
 under `__output__`. A module called several times (ResNet's shared `relu`) keeps its last
@@ -103,6 +103,13 @@ def build(arch):
     return getattr(torchvision.models, arch)(weights=None), (2, 3, 64, 64)
 
 
+# `.pth` copies only for the smaller networks: the pickle reader is the same code for every
+# architecture (and tests/models.rs saves AlexNet as .pth itself), while a .pth of every VGG
+# doubled the fixtures to 11 GB and filled CI's disk. tests/parity.rs mirrors this limit
+# (a .safetensors under 150 MB must have its .pth beside it).
+PTH_MAX_NUMEL = 30_000_000
+
+
 def randomise_batch_norm(model, gen):
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
@@ -137,7 +144,8 @@ def make(arch, out):
     outputs["__input__"] = x
     outputs["__output__"] = y
     sd = {k: v.contiguous() for k, v in model.state_dict().items()}
-    torch.save(sd, os.path.join(out, f"{arch}.pth"))
+    if sum(v.numel() for v in sd.values()) <= PTH_MAX_NUMEL:
+        torch.save(sd, os.path.join(out, f"{arch}.pth"))
     save_file(sd, os.path.join(out, f"{arch}.safetensors"))
     if arch == "mnist_cnn":
         # A training checkpoint with the weights under "state_dict", as many scripts save them.

@@ -275,4 +275,5 @@ fn pretrained_weights_come_from_torch_hubs_cache() {
         values(&loaded.forward(&x).unwrap())
     );
     drop(net);
+    std::fs::remove_dir_all(&home).ok();
 }
