@@ -6,7 +6,8 @@ too, so that eval-mode batch norm is not the identity), saved as `<arch>.safeten
 networks up to 30 M values, `<arch>.pth` (torch.save of the state dict); a seeded input batch; and the output of every named
 module, cloned at hook time (so a conv followed by an in-place ReLU gives the conv's output),
 saved as `<arch>_outputs.safetensors` with the input under `__input__` and the network's output
-under `__output__`. A module called several times (ResNet's shared `relu`) keeps its last
+under `__output__`, the float64 gradient of `mean(output^2)` with respect to the input under
+`__input_grad__` (with PyTorch's float32 distance from it under `__input_grad_f32_error__`). A module called several times (ResNet's shared `relu`) keeps its last
 output, as a hook that overwrites would.
 
 The files are too large to commit (VGG-19 alone is 0.5 GB per format): `.ci/run` makes them
@@ -17,6 +18,7 @@ with CPU PyTorch, or run it yourself:
 Pinned: torch==2.15.0 torchvision==0.29.2 safetensors (see .ci/requirements-parity.txt).
 """
 import argparse
+import copy
 import os
 import sys
 
@@ -143,6 +145,27 @@ def make(arch, out):
             outputs.update({k: v.clone() for k, v in model.extract(x).items()})
     outputs["__input__"] = x
     outputs["__output__"] = y
+    # The gradient of mean(output^2) with respect to the input: every layer's backward,
+    # max pools with kernel 3 / stride 2 included (feature visualisation's path). The
+    # reference is computed in float64: with random weights a ReLU input within float32
+    # rounding of zero passes its gradient in one float32 implementation and not in another,
+    # and PyTorch's own float32 gradient is 1e-7 (AlexNet) to 3e-2 (GoogLeNet) away from the
+    # float64 one in relative L2. That distance is saved too, as the test's noise floor.
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        m = copy.deepcopy(model).to(dtype)
+        for mod in m.modules():
+            mod._forward_hooks.clear()
+        xg = x.to(dtype).clone().requires_grad_(True)
+        m(xg).pow(2).mean().backward()
+        grads[dtype] = xg.grad.detach().double()
+    g32, g64 = grads[torch.float32], grads[torch.float64]
+    diff = g32 - g64
+    outputs["__input_grad__"] = g64.float()
+    outputs["__input_grad_f32_error__"] = torch.tensor([
+        (diff.norm() / g64.norm()).item(),
+        (diff.abs() > 1e-3 * g64.abs().max()).double().mean().item(),
+    ], dtype=torch.float32)
     sd = {k: v.contiguous() for k, v in model.state_dict().items()}
     if sum(v.numel() for v in sd.values()) <= PTH_MAX_NUMEL:
         torch.save(sd, os.path.join(out, f"{arch}.pth"))
@@ -154,7 +177,7 @@ def make(arch, out):
     names = [n for n, _ in model.named_modules() if n]
     with open(os.path.join(out, f"{arch}_modules.txt"), "w") as f:
         f.write("\n".join(names) + "\n")
-    print(f"{arch}: {len(sd)} tensors, {len(outputs) - 2} module outputs", flush=True)
+    print(f"{arch}: {len(sd)} tensors, {len(outputs) - 4} module outputs, float32 input-gradient error {outputs['__input_grad_f32_error__'][0].item():.1e}", flush=True)
 
 
 def main():

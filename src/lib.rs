@@ -35,6 +35,7 @@ pub mod data;
 pub mod device;
 pub mod display;
 mod error;
+pub mod featvis;
 pub mod models;
 pub mod plot;
 pub mod progress;

@@ -137,6 +137,47 @@ enum Command {
         #[arg(long)]
         history: Option<PathBuf>,
     },
+    /// Activation maximisation (seed 5): optimise an image that excites a neuron, a channel,
+    /// a layer or a class, and write the best image (and its history).
+    Featvis {
+        /// Architecture (see `neuroscope layers`).
+        #[arg(long)]
+        arch: String,
+        /// Weights file (.safetensors/.pth, torchvision names); default seeded random weights.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Seed of the random weights (without --weights), of the noise and the transforms.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Module to read (see `neuroscope layers --arch A`); not needed for class:K.
+        #[arg(long, default_value = "")]
+        layer: String,
+        /// channel:K, neuron:K, neuron:K:X:Y (row X, column Y), layer, dream or class:K.
+        /// channel:A-B optimises channels A..B (B excluded) together, one image each.
+        #[arg(long, default_value = "channel:0")]
+        objective: String,
+        /// Adam steps (preset default: plain 30, lucent 512).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Learning rate (preset default: plain 10, lucent 0.05).
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Image size in pixels (preset default: 128, or the model's fixed size).
+        #[arg(long)]
+        size: Option<usize>,
+        /// plain (seed 5) or lucent (FFT, decorrelated colour, transforms, normalisation).
+        #[arg(long, default_value = "plain")]
+        preset: String,
+        /// auto, cpu, cuda, cuda:N, metal.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// The image (.png of the best image, or a grid for several; .svg too).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the per-step history as JSON.
+        #[arg(long)]
+        history: Option<PathBuf>,
+    },
     /// PCA of a samples x features .npy matrix: writes the explained variance ratio of every
     /// component (share of the total variance) and prints components needed for 50-99%.
     Pca {
@@ -853,6 +894,91 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                 );
             }
             println!("wrote {}", out.display());
+        }
+        Command::Featvis {
+            arch,
+            weights,
+            seed,
+            layer,
+            objective,
+            steps,
+            lr,
+            size,
+            preset,
+            device,
+            out,
+            history,
+        } => {
+            use neuroscope::featvis::{FeatVis, Objective, Preset};
+            let device = neuroscope::device::parse(&device)?;
+            eprintln!("device: {}", neuroscope::device::describe(&device));
+            let w = match weights {
+                Some(p) => Weights::File(p),
+                None => Weights::Random { seed },
+            };
+            let net = models::load(&arch, &w, &device)?;
+            let needs_layer = !objective.starts_with("class:");
+            if needs_layer && layer.is_empty() {
+                return Err(neuroscope::Error::InvalidArgument(format!(
+                    "--layer is required for {objective}; {arch}'s modules: {}",
+                    net.layer_names().join(", ")
+                )));
+            }
+            // channel:A-B: one image per channel, optimised in one batch.
+            let objectives = match objective
+                .strip_prefix("channel:")
+                .and_then(|r| r.split_once('-'))
+            {
+                Some((a, b)) => {
+                    let num = |v: &str| {
+                        v.parse::<usize>().map_err(|_| {
+                            neuroscope::Error::InvalidArgument(format!(
+                                "--objective {objective}: expected channel:A-B with numbers"
+                            ))
+                        })
+                    };
+                    (num(a)?..num(b)?)
+                        .map(|c| Objective::channel(&layer, c))
+                        .collect()
+                }
+                None => vec![Objective::parse(&objective, &layer)?],
+            };
+            let mut f = FeatVis::each(objectives)
+                .seed(seed)
+                .preset(Preset::parse(&preset)?);
+            if let Some(n) = steps {
+                f = f.steps(n);
+            }
+            if let Some(r) = lr {
+                f = f.lr(r);
+            }
+            if let Some(px) = size {
+                f = f.size(px);
+            }
+            let t0 = std::time::Instant::now();
+            let vis = f.run(&net)?;
+            let secs = t0.elapsed().as_secs_f64();
+            for (i, o) in vis.objectives.iter().enumerate().take(8) {
+                let h = &vis.history[i];
+                eprintln!(
+                    "{o}: mean activation {:.4} -> {:.4}, best loss {:.4} at iteration {}",
+                    h.mean[0],
+                    h.mean[h.mean.len() - 1],
+                    vis.best_loss[i],
+                    vis.best_step[i] + 1
+                );
+            }
+            eprintln!(
+                "{} steps in {secs:.2} s ({:.1} ms per step)",
+                f.get_steps(),
+                1000.0 * secs / f.get_steps() as f64
+            );
+            vis.save(&out)?;
+            println!("wrote {}", out.display());
+            if let Some(h) = history {
+                vis.save_history(&h)?;
+                println!("wrote {}", h.display());
+            }
         }
         Command::Device { device } => {
             let d = neuroscope::device::parse(&device)?;

@@ -44,7 +44,7 @@ impl Layer for BasicConv2d {
     }
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let y = ctx.run("conv", &self.conv, x)?;
-        Ok(ctx.run("bn", &self.bn, &y)?.relu()?)
+        Ok(super::ops::relu(&ctx.run("bn", &self.bn, &y)?)?)
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
         vec![("conv".into(), &self.conv), ("bn".into(), &self.bn)]

@@ -405,8 +405,8 @@ impl Layer for Activation {
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
         Ok(match self {
-            Activation::ReLU => x.relu()?,
-            Activation::ReLU6 => x.clamp(0f32, 6f32)?,
+            Activation::ReLU => super::ops::relu(x)?,
+            Activation::ReLU6 => super::ops::relu6(x)?,
             Activation::LogSoftmax => candle_nn::ops::log_softmax(x, D::Minus1)?,
             Activation::Softmax => candle_nn::ops::softmax(x, D::Minus1)?,
             Activation::Flatten => x.flatten_from(1)?,

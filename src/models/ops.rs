@@ -1,7 +1,8 @@
 //! Tensor operations whose candle versions lack a usable backward on the CPU.
 //!
 //! candle's max-pool backward only works when the kernel equals the stride (AlexNet, ResNet and
-//! GoogLeNet pool 3 with stride 2) and, where it works, costs several full-size passes
+//! GoogLeNet pool 3 with stride 2) and the size is a multiple of it (otherwise its nearest
+//! upsampling misplaces the gradient: 2/2 pooling of a 9-wide map), and, where it works, costs several full-size passes
 //! (upsample, compare, multiply). [`max_pool2d`] computes the same forward values and, when
 //! gradients are needed, a direct backward: each output's gradient goes to the first position of
 //! the maximum in its window (PyTorch's choice), summed where windows overlap.
@@ -9,6 +10,50 @@
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
+
+/// `max(x, 0)` with PyTorch's gradient: candle's ReLU passes the gradient where the input is
+/// exactly 0 (`x >= 0`), PyTorch's does not (`x > 0`). Exact zeros are common in networks
+/// with zero biases (torchvision's VGG initialisation: a zero neighbourhood convolves to 0),
+/// and the difference reached 3.5e-3 of VGG-13's input gradient. Untracked tensors take
+/// candle's `relu` unchanged.
+///
+/// ```
+/// use candle_core::{Device, Var};
+/// let x = Var::from_vec(vec![-1f32, 0.0, 2.0], 3, &Device::Cpu)?;
+/// let y = neuroscope::models::ops::relu(x.as_tensor())?;
+/// assert_eq!(y.to_vec1::<f32>()?, vec![0.0, 0.0, 2.0]);
+/// let g = y.sum_all()?.backward()?;
+/// assert_eq!(g.get(x.as_tensor()).unwrap().to_vec1::<f32>()?, vec![0.0, 0.0, 1.0]);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if !x.track_op() {
+        return Ok(x.relu()?);
+    }
+    let mask = x.gt(0f64)?.to_dtype(x.dtype())?.detach();
+    Ok(x.mul(&mask)?)
+}
+
+/// `min(max(x, 0), 6)` (MobileNetV2) with PyTorch's gradient: 1 strictly inside (0, 6), 0 at
+/// and beyond the ends (candle's clamp gives half at the ends).
+///
+/// ```
+/// use candle_core::{Device, Var};
+/// let x = Var::from_vec(vec![-1f32, 0.0, 3.0, 6.0, 7.0], 5, &Device::Cpu)?;
+/// let y = neuroscope::models::ops::relu6(x.as_tensor())?;
+/// assert_eq!(y.to_vec1::<f32>()?, vec![0.0, 0.0, 3.0, 6.0, 6.0]);
+/// let g = y.sum_all()?.backward()?;
+/// assert_eq!(g.get(x.as_tensor()).unwrap().to_vec1::<f32>()?, vec![0.0, 0.0, 1.0, 0.0, 0.0]);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn relu6(x: &Tensor) -> Result<Tensor> {
+    if !x.track_op() {
+        return Ok(x.clamp(0f32, 6f32)?);
+    }
+    let inside = x.gt(0f64)?.mul(&x.lt(6f64)?)?.to_dtype(x.dtype())?.detach();
+    let top = (x.ge(6f64)?.to_dtype(x.dtype())?.detach() * 6.0)?;
+    Ok(x.mul(&inside)?.add(&top)?)
+}
 
 /// Max pooling with a square `kernel` and `stride` (no padding; pad with -inf first), floor
 /// mode, as candle's `max_pool2d_with_stride`, with a backward for any kernel and stride.
@@ -25,11 +70,79 @@ use rayon::prelude::*;
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
 pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
-    if x.track_op() && x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
-        Ok(x.apply_op1(MaxPool { kernel, stride })?)
-    } else {
+    let (_, _, h, w) = x.dims4()?;
+    if !x.track_op() {
         Ok(x.max_pool2d_with_stride(kernel, stride)?)
+    } else if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        Ok(x.apply_op1(MaxPool { kernel, stride })?)
+    } else if kernel == stride && h % kernel == 0 && w % kernel == 0 {
+        // candle's own backward (nearest upsampling of the gradient) is right only here.
+        Ok(x.max_pool2d_with_stride(kernel, stride)?)
+    } else {
+        max_pool2d_composed(x, kernel, stride)
     }
+}
+
+/// Max pooling as a composition of operations that have a backward on every device (CUDA,
+/// Metal, other dtypes): max is separable, so rows are pooled, then columns, each as the
+/// element-wise maximum of `kernel` strided views. A strided view `x[s*o + d]` is a reshape of
+/// the axis into `(groups, stride)` followed by narrows. Where several positions of a window
+/// tie, candle's `maximum` splits the gradient between them (the CPU op gives it to the first).
+///
+/// ```
+/// use candle_core::{Device, Tensor, Var};
+/// let x = Var::randn(0f32, 1.0, (2, 3, 13, 11), &Device::Cpu)?;
+/// let a = neuroscope::models::ops::max_pool2d_composed(x.as_tensor(), 3, 2)?;
+/// let b = neuroscope::models::ops::max_pool2d(x.as_tensor(), 3, 2)?;
+/// assert_eq!(a.dims(), &[2, 3, 6, 5]);
+/// assert_eq!(a.flatten_all()?.to_vec1::<f32>()?, b.flatten_all()?.to_vec1::<f32>()?);
+/// let ga = a.sum_all()?.backward()?.get(x.as_tensor()).unwrap().clone();
+/// let gb = b.sum_all()?.backward()?.get(x.as_tensor()).unwrap().clone();
+/// let d = (ga - gb)?.abs()?.max_all()?.to_scalar::<f32>()?;
+/// assert_eq!(d, 0.0);   // random values: no ties
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn max_pool2d_composed(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
+    let rows = pool_axis(x, 2, kernel, stride)?;
+    pool_axis(&rows, 3, kernel, stride)
+}
+
+/// Max over windows of `kernel` with `stride` along one axis (floor mode).
+fn pool_axis(x: &Tensor, axis: usize, k: usize, s: usize) -> Result<Tensor> {
+    let len = x.dim(axis)?;
+    if len < k {
+        return Err(crate::Error::InvalidArgument(format!(
+            "max_pool2d: size {len} is smaller than the kernel {k}"
+        )));
+    }
+    let n = (len - k) / s + 1;
+    // Groups of `s` consecutive positions; window o, offset d reads group o + d / s, slot d % s.
+    let groups = n + (k - 1) / s;
+    let need = groups * s;
+    let x = if need <= len {
+        x.narrow(axis, 0, need)?
+    } else {
+        let mut dims = x.dims().to_vec();
+        dims[axis] = need - len;
+        let fill = Tensor::full(f32::NEG_INFINITY, dims, x.device())?.to_dtype(x.dtype())?;
+        Tensor::cat(&[x, &fill], axis)?
+    };
+    let mut dims = x.dims().to_vec();
+    dims[axis] = groups;
+    dims.insert(axis + 1, s);
+    let x = x.reshape(dims)?;
+    let mut out: Option<Tensor> = None;
+    for d in 0..k {
+        let view = x
+            .narrow(axis, d / s, n)?
+            .narrow(axis + 1, d % s, 1)?
+            .squeeze(axis + 1)?;
+        out = Some(match out {
+            Some(o) => o.maximum(&view)?,
+            None => view,
+        });
+    }
+    Ok(out.expect("kernel >= 1"))
 }
 
 struct MaxPool {
@@ -143,24 +256,31 @@ impl CustomOp1 for MaxPool {
 }
 
 /// 2-D convolution (`x.conv2d(w, padding, stride, 1, groups)`), with a faster backward on the
-/// CPU for stride 1 and one group: candle computes the input gradient with a direct transposed
-/// convolution (4x the forward's time for seed 3's conv2); here it is the forward convolution
-/// of the padded gradient with the flipped, transposed kernel, which runs on candle's
-/// im2col + gemm path. The forward values are candle's own; the custom op costs a copy of
-/// the input and of the output (a custom op sees storages, not tensors), small beside the
-/// 4x it saves in the backward.
+/// CPU for one group: candle computes the input gradient with a direct transposed convolution
+/// (4x the forward's time for seed 3's conv2) and always computes the kernel's gradient too;
+/// here the input gradient is the forward convolution of the (dilated, for stride > 1) padded
+/// gradient with the flipped, transposed kernel, which runs on candle's im2col + gemm path,
+/// and each gradient is computed only when its operand is tracked (feature visualisation
+/// needs no weight gradients). The forward values are candle's own; the custom op costs a copy
+/// of the input and of the output (a custom op sees storages, not tensors).
 ///
 /// ```
 /// use candle_core::{Device, Tensor, Var};
-/// let x = Var::randn(0f32, 1.0, (2, 3, 9, 9), &Device::Cpu)?;
-/// let w = Var::randn(0f32, 1.0, (4, 3, 3, 3), &Device::Cpu)?;
-/// let ours = neuroscope::models::ops::conv2d(x.as_tensor(), w.as_tensor(), 1, 1, 1)?;
-/// let theirs = x.as_tensor().conv2d(w.as_tensor(), 1, 1, 1, 1)?;
-/// let g1 = ours.sqr()?.sum_all()?.backward()?;
-/// let g2 = theirs.sqr()?.sum_all()?.backward()?;
-/// for v in [&x, &w] {
-///     let d = (g1.get(v.as_tensor()).unwrap() - g2.get(v.as_tensor()).unwrap())?.abs()?.max_all()?;
-///     assert!(d.to_scalar::<f32>()? < 1e-3);
+/// // (3, 2, 12) and (2, 4, 64) leave rows the stride never reaches (AlexNet's and ResNet's first convs).
+/// for (pad, stride, size) in [(1, 1, 9), (1, 2, 9), (3, 2, 12), (0, 2, 10), (2, 4, 16), (1, 2, 8)] {
+///     let x = Var::randn(0f32, 1.0, (2, 3, size, size), &Device::Cpu)?;
+///     let k = match pad { 3 => 7, 2 => 11, _ => 3 };
+///     let w = Var::randn(0f32, 1.0, (4, 3, k, k), &Device::Cpu)?;
+///     let ours = neuroscope::models::ops::conv2d(x.as_tensor(), w.as_tensor(), pad, stride, 1)?;
+///     let theirs = x.as_tensor().conv2d(w.as_tensor(), pad, stride, 1, 1)?;
+///     let g1 = ours.sqr()?.sum_all()?.backward()?;
+///     let g2 = theirs.sqr()?.sum_all()?.backward()?;
+///     for v in [&x, &w] {
+///         let (a, b) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+///         assert_eq!(a.dims(), b.dims());
+///         let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+///         assert!(d < 1e-3, "pad {pad} stride {stride}: {d}");
+///     }
 /// }
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
@@ -174,14 +294,13 @@ pub fn conv2d(
     let (_, _, k, k2) = w.dims4()?;
     let tracked = x.track_op() || w.track_op();
     if tracked
-        && stride == 1
         && groups == 1
         && k == k2
         && padding < k
         && x.device().is_cpu()
         && x.dtype() == candle_core::DType::F32
     {
-        Ok(x.apply_op2(w, Conv { padding })?)
+        Ok(x.apply_op2(w, Conv { padding, stride })?)
     } else {
         Ok(x.conv2d(w, padding, stride, 1, groups)?)
     }
@@ -189,6 +308,7 @@ pub fn conv2d(
 
 struct Conv {
     padding: usize,
+    stride: usize,
 }
 
 /// Runs `f` on the f32 values of a CPU tensor, in place when it is contiguous.
@@ -228,7 +348,7 @@ impl candle_core::CustomOp2 for Conv {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = cpu_tensor(s1, l1)?;
         let w = cpu_tensor(s2, l2)?;
-        let y = x.conv2d(&w, self.padding, 1, 1, 1)?;
+        let y = x.conv2d(&w, self.padding, self.stride, 1, 1)?;
         let shape = y.shape().clone();
         Ok((CpuStorage::F32(y.flatten_all()?.to_vec1()?), shape))
     }
@@ -240,20 +360,41 @@ impl candle_core::CustomOp2 for Conv {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let need_x = x.track_op();
+        // Only what is needed: feature visualisation wants the input's gradient alone, training
+        // the weights' (and the input's only below the first layer).
+        let (need_x, need_w) = (x.track_op(), w.track_op());
         let (x, w, grad) = (x.detach(), w.detach(), grad.detach().contiguous()?);
+        let (_, _, h, wd) = x.dims4()?;
         let k = w.dim(2)?;
-        let p = self.padding;
-        // dL/dw = conv(x^T, grad^T) with the same padding, as candle does.
-        let gw = x
-            .transpose(0, 1)?
-            .contiguous()?
-            .conv2d(&grad.transpose(0, 1)?.contiguous()?, p, 1, 1, 1)?
-            .transpose(0, 1)?
-            .contiguous()?;
-        // dL/dx = conv(grad, flip(w)^T) with padding k - 1 - p ("full" convolution).
+        let (p, s) = (self.padding, self.stride);
+        // dL/dw = conv(x^T, grad^T) with the stride as dilation, as candle does.
+        let gw = if need_w {
+            let gw = x
+                .transpose(0, 1)?
+                .contiguous()?
+                .conv2d(&grad.transpose(0, 1)?.contiguous()?, p, 1, s, 1)?
+                .transpose(0, 1)?;
+            Some(gw.narrow(2, 0, k)?.narrow(3, 0, k)?.contiguous()?)
+        } else {
+            None
+        };
         if !need_x {
-            return Ok((None, Some(gw)));
+            return Ok((None, gw));
+        }
+        // dL/dx = conv(dilate(grad, s), flip(w)^T) with padding k - 1 - p ("full" convolution).
+        // When (H + 2p - k) % s = r > 0 the forward never reached the last r padded rows, but
+        // it did read real rows up to H - 1 + p - r: r zero rows/columns appended to the
+        // dilated gradient (outputs that do not exist, with no gradient) make the full
+        // convolution exactly H x W and place every contribution.
+        let (oh, ow) = (grad.dim(2)?, grad.dim(3)?);
+        let rh = h + 2 * p - k - (oh - 1) * s;
+        let rw = wd + 2 * p - k - (ow - 1) * s;
+        let mut grad = if s > 1 { dilate(&grad, s)? } else { grad };
+        if rh > 0 {
+            grad = grad.pad_with_zeros(2, 0, rh)?;
+        }
+        if rw > 0 {
+            grad = grad.pad_with_zeros(3, 0, rw)?;
         }
         let rev = Tensor::from_vec((0..k as u32).rev().collect::<Vec<u32>>(), k, w.device())?;
         let wf = w
@@ -262,6 +403,21 @@ impl candle_core::CustomOp2 for Conv {
             .transpose(0, 1)?
             .contiguous()?;
         let gx = grad.conv2d(&wf, k - 1 - p, 1, 1, 1)?;
-        Ok((Some(gx), Some(gw)))
+        debug_assert_eq!((gx.dim(2)?, gx.dim(3)?), (h, wd));
+        Ok((Some(gx), gw))
     }
+}
+
+/// Inserts `s - 1` zeros between neighbouring values along both spatial axes
+/// (`OH x OW` -> `(OH - 1) s + 1 x (OW - 1) s + 1`): the gradient of a strided convolution
+/// seen by a stride-1 one.
+fn dilate(g: &Tensor, s: usize) -> candle_core::Result<Tensor> {
+    let (n, c, oh, ow) = g.dims4()?;
+    let g = g.reshape((n, c, oh, 1, ow, 1))?;
+    let z1 = Tensor::zeros((n, c, oh, 1, ow, s - 1), g.dtype(), g.device())?;
+    let g = Tensor::cat(&[&g, &z1], 5)?;
+    let z2 = Tensor::zeros((n, c, oh, s - 1, ow, s), g.dtype(), g.device())?;
+    let g = Tensor::cat(&[&g, &z2], 3)?.reshape((n, c, oh * s, ow * s))?;
+    g.narrow(2, 0, (oh - 1) * s + 1)?
+        .narrow(3, 0, (ow - 1) * s + 1)
 }

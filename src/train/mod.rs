@@ -17,7 +17,7 @@
 //! # Ok::<(), neuroscope::Error>(())
 //! ```
 
-mod optim;
+pub(crate) mod optim;
 pub mod predict;
 
 pub use optim::Optimizer;
