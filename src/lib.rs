@@ -45,3 +45,17 @@ pub mod tour;
 pub mod train;
 
 pub use error::{Error, Result};
+
+/// This crate's version. In an evcxr notebook `env!("CARGO_PKG_VERSION")` is the notebook's
+/// own wrapper crate's version, not neuroscope's: print this instead.
+///
+/// ```
+/// assert_eq!(neuroscope::VERSION.split('.').count(), 3);
+/// ```
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The tensor library neuroscope is built on, re-exported so that a notebook uses the same
+/// version without its own `:dep` line (`neuroscope::candle_core::Tensor`).
+pub use candle_core;
+/// The array library of recordings and analyses, re-exported for the same reason.
+pub use ndarray;

@@ -143,7 +143,8 @@ enum Command {
         /// Architecture (see `neuroscope layers`).
         #[arg(long)]
         arch: String,
-        /// Weights file (.safetensors/.pth, torchvision names); default seeded random weights.
+        /// Weights: a .safetensors or .pth file (torchvision names), or `pretrained` for
+        /// torchvision's ImageNet weights; default seeded random weights.
         #[arg(long)]
         weights: Option<PathBuf>,
         /// Seed of the random weights (without --weights), of the noise and the transforms.
@@ -697,15 +698,10 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
         } => {
             let device = neuroscope::device::parse(&device)?;
             eprintln!("device: {}", neuroscope::device::describe(&device));
-            let weights = match weights {
-                Some(p) if p.as_os_str() == "pretrained" => Weights::Pretrained,
-                Some(p) => Weights::File(p),
-                None => {
-                    eprintln!("no --weights given: using random weights (seed {seed})");
-                    Weights::Random { seed }
-                }
-            };
-            let net = models::load(&arch, &weights, &device)?;
+            if weights.is_none() {
+                eprintln!("no --weights given: using random weights (seed {seed})");
+            }
+            let net = models::load(&arch, &weights_arg(weights, seed), &device)?;
             let mut reduce = Reduce::parse(&reduce)?;
             if let Some(n) = subsample {
                 reduce = Reduce::Subsample { n, seed };
@@ -840,11 +836,7 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                     (tr, te)
                 }
             };
-            let init = match weights {
-                Some(p) => Weights::File(p),
-                None => Weights::Random { seed },
-            };
-            let net = models::load(&arch, &init, &device)?;
+            let net = models::load(&arch, &weights_arg(weights, seed), &device)?;
             let opt = match Optimizer::parse(&optimizer)? {
                 Optimizer::Sgd {
                     nesterov,
@@ -912,11 +904,7 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
             use neuroscope::featvis::{FeatVis, Objective, Preset};
             let device = neuroscope::device::parse(&device)?;
             eprintln!("device: {}", neuroscope::device::describe(&device));
-            let w = match weights {
-                Some(p) => Weights::File(p),
-                None => Weights::Random { seed },
-            };
-            let net = models::load(&arch, &w, &device)?;
+            let net = models::load(&arch, &weights_arg(weights, seed), &device)?;
             let needs_layer = !objective.starts_with("class:");
             if needs_layer && layer.is_empty() {
                 return Err(neuroscope::Error::InvalidArgument(format!(
@@ -986,4 +974,14 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--weights`: `pretrained` (torchvision's ImageNet weights from torch hub's cache), a file,
+/// or, when absent, seeded random weights. One reading for every subcommand.
+fn weights_arg(weights: Option<PathBuf>, seed: u64) -> Weights {
+    match weights {
+        Some(p) if p.as_os_str() == "pretrained" => Weights::Pretrained,
+        Some(p) => Weights::File(p),
+        None => Weights::Random { seed },
+    }
 }

@@ -216,6 +216,21 @@ impl FeatVis {
 
     /// Runs the optimisation on `model` (always in eval mode).
     pub fn run(&self, model: &Model) -> Result<Visualization> {
+        // In evcxr every cell is its own library with its own copy of candle's statics, so
+        // tensor ids restart at 1 in each cell: a network built in an earlier cell creates its
+        // activations with that cell's counter, this run's image with this cell's, and
+        // candle's backward pass (gradients keyed by id) can then confuse two tensors
+        // (observed: "shape mismatch in sub" 64 channels into seed 5's notebook, or silently
+        // mixed gradients). Rebuilding a built-in architecture here from the same weight
+        // tensors (shared, not copied) makes every tensor of the pass come from one counter.
+        let rebuilt;
+        let model = if crate::models::ARCHS.contains(&model.arch()) {
+            let weights = crate::models::Weights::Tensors(model.state_dict().into_iter().collect());
+            rebuilt = crate::models::load(model.arch(), &weights, model.device())?;
+            &rebuilt
+        } else {
+            model
+        };
         let n = self.objectives.len();
         if n == 0 {
             return Err(Error::InvalidArgument(

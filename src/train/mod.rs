@@ -310,7 +310,7 @@ impl Train {
                     start_epoch = ck.epoch;
                     history = ck.history;
                     if self.progress {
-                        eprintln!(
+                        println!(
                             "resuming after epoch {} from {}",
                             ck.epoch,
                             ck.weights.display()
@@ -396,7 +396,7 @@ impl Train {
                 seconds: t0.elapsed().as_secs_f64(),
             };
             if self.progress {
-                eprintln!(
+                println!(
                     "epoch {epoch}: train loss {:.4}, accuracy {:.2}%{}",
                     stats.train_loss,
                     100.0 * stats.train_accuracy,
