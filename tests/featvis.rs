@@ -466,3 +466,19 @@ fn cli_featvis_writes_image_and_history() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A loss that is NaN from the first step (a zero standard deviation in the normalisation)
+/// still returns a result, never a panic: the first step's image is kept.
+#[test]
+fn nan_loss_keeps_the_first_image() {
+    let net = random("cifar_cnn", 0);
+    let vis = FeatVis::new(Objective::channel("block1.0", 0))
+        .normalize(Some(([0.5; 3], [0.0; 3])))
+        .steps(2)
+        .progress(false)
+        .run(&net)
+        .unwrap();
+    assert!(!vis.best_loss[0].is_finite(), "{}", vis.best_loss[0]);
+    assert_eq!(vis.best_step[0], 0);
+    assert_eq!(vis.image(0).unwrap().shape(), (3, 32, 32));
+}

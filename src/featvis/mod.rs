@@ -327,7 +327,12 @@ impl FeatVis {
                     .to_device(&candle_core::Device::Cpu)?;
                 let v = t.flatten_all()?.to_vec1::<f32>()?;
                 history[i].push(values[i], &v);
-                if values[i] < best_loss[i] {
+                // The first step always counts (a NaN loss, from too large a learning rate, must
+                // not leave no image), and a finite loss replaces a NaN one.
+                let better = best[i].is_none()
+                    || values[i] < best_loss[i]
+                    || (best_loss[i].is_nan() && !values[i].is_nan());
+                if better {
                     best_loss[i] = values[i];
                     best_step[i] = step;
                     best[i] = Some(img.get(i)?.detach().copy()?);
@@ -349,7 +354,12 @@ impl FeatVis {
         if let Some(b) = &mut bar {
             b.finish();
         }
-        let best: Vec<Tensor> = best.into_iter().map(|b| b.expect("one step ran")).collect();
+        // Every objective has a best image and activation: step 0 always sets them.
+        let missing = || Error::InvalidArgument("internal: no step ran".into());
+        let best: Vec<Tensor> = best
+            .into_iter()
+            .map(|b| b.ok_or_else(missing))
+            .collect::<Result<_>>()?;
         Ok(Visualization {
             objectives: self.objectives.clone(),
             images: Tensor::stack(&best, 0)?.to_device(&candle_core::Device::Cpu)?,
@@ -357,8 +367,8 @@ impl FeatVis {
             best_loss,
             best_activation: best_act
                 .into_iter()
-                .map(|b| b.expect("one step ran"))
-                .collect(),
+                .map(|b| b.ok_or_else(missing))
+                .collect::<Result<_>>()?,
             history,
             start,
             end,

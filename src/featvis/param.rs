@@ -2,7 +2,7 @@
 //! decorrelated colour, which favours low frequencies and natural colour statistics.
 
 use crate::rng::Rng;
-use crate::Result;
+use crate::{Error, Result};
 use candle_core::{Device, Tensor, Var};
 
 /// The image parameterisation.
@@ -191,7 +191,9 @@ impl Image {
             Param::Pixels { .. } => Ok(self.vars[0].1.as_tensor().clone()),
             Param::Fft { decorrelate, .. } => {
                 let (Some(scale), Some([ch, sh, cw, sw])) = (&self.scale, &self.bases) else {
-                    unreachable!("fft parameters are built with their bases")
+                    return Err(Error::InvalidArgument(
+                        "internal: an FFT image without its Fourier bases".into(),
+                    ));
                 };
                 let re = self.vars[0].1.as_tensor().broadcast_mul(scale)?;
                 let im = self.vars[1].1.as_tensor().broadcast_mul(scale)?;

@@ -110,6 +110,11 @@ pub fn max_pool2d_composed(x: &Tensor, kernel: usize, stride: usize) -> Result<T
 /// Max over windows of `kernel` with `stride` along one axis (floor mode).
 fn pool_axis(x: &Tensor, axis: usize, k: usize, s: usize) -> Result<Tensor> {
     let len = x.dim(axis)?;
+    if k == 0 || s == 0 {
+        return Err(crate::Error::InvalidArgument(format!(
+            "max_pool2d: kernel ({k}) and stride ({s}) must be at least 1"
+        )));
+    }
     if len < k {
         return Err(crate::Error::InvalidArgument(format!(
             "max_pool2d: size {len} is smaller than the kernel {k}"
@@ -142,7 +147,7 @@ fn pool_axis(x: &Tensor, axis: usize, k: usize, s: usize) -> Result<Tensor> {
             None => view,
         });
     }
-    Ok(out.expect("kernel >= 1"))
+    out.ok_or_else(|| crate::Error::InvalidArgument("max_pool2d: kernel 0".into()))
 }
 
 struct MaxPool {
