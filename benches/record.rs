@@ -12,12 +12,8 @@ use neuroscope::models::{load, Weights};
 use neuroscope::record::{Recorder, Reduce};
 use std::time::Instant;
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::env;
 
 fn main() -> neuroscope::Result<()> {
     std::env::set_var("NEUROSCOPE_QUIET", "1");
