@@ -304,7 +304,8 @@ impl FeatVis {
             let mut losses = Vec::with_capacity(n);
             let mut targets = Vec::with_capacity(n);
             for (i, o) in self.objectives.iter().enumerate() {
-                let mut loss = o.score(&acts, output.as_ref(), i)?.neg()?;
+                let (score, target) = o.evaluate(&acts, output.as_ref(), i)?;
+                let mut loss = score.neg()?;
                 if self.tv != 0.0 || self.l2 != 0.0 {
                     let xi = img.get(i)?;
                     if self.tv != 0.0 {
@@ -316,7 +317,7 @@ impl FeatVis {
                     }
                 }
                 losses.push(loss);
-                targets.push(o.target(&acts, output.as_ref(), i)?.detach());
+                targets.push(target.detach());
             }
             let total = Tensor::stack(&losses, 0)?;
             let grads = total.sum_all()?.backward()?;

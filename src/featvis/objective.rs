@@ -219,7 +219,7 @@ impl Objective {
     /// The activation this objective looks at for image `i` (for a sum, its first term's):
     /// a channel map, a layer, a single unit or a logit. The history's mean/max/min and the
     /// start/end maps are taken from it.
-    pub(crate) fn target(
+    fn target(
         &self,
         acts: &BTreeMap<String, Tensor>,
         output: Option<&Tensor>,
@@ -289,30 +289,38 @@ impl Objective {
         }
     }
 
-    /// The score of image `i` (a scalar tensor) that the optimisation maximises.
-    pub(crate) fn score(
+    /// For image `i`: the score the optimisation maximises (a scalar tensor) and the target
+    /// activation the history reads, from one evaluation (the target is the score's input:
+    /// computing them separately would do the target's work twice per step).
+    pub(crate) fn evaluate(
         &self,
         acts: &BTreeMap<String, Tensor>,
         output: Option<&Tensor>,
         i: usize,
-    ) -> Result<Tensor> {
-        match self {
-            Objective::Layer { squared: true, .. } => {
-                Ok(self.target(acts, output, i)?.sqr()?.mean_all()?)
+    ) -> Result<(Tensor, Tensor)> {
+        if let Objective::Sum(t) = self {
+            let mut total: Option<Tensor> = None;
+            let mut first: Option<Tensor> = None;
+            for (w, o) in t {
+                let (s, target) = o.evaluate(acts, output, i)?;
+                first.get_or_insert(target);
+                let s = (s * *w as f64)?;
+                total = Some(match total {
+                    Some(acc) => (acc + s)?,
+                    None => s,
+                });
             }
-            Objective::Sum(t) => {
-                let mut total: Option<Tensor> = None;
-                for (w, o) in t {
-                    let s = (o.score(acts, output, i)? * *w as f64)?;
-                    total = Some(match total {
-                        Some(acc) => (acc + s)?,
-                        None => s,
-                    });
-                }
-                total.ok_or_else(|| Error::InvalidArgument("an empty sum of objectives".into()))
-            }
-            _ => Ok(self.target(acts, output, i)?.mean_all()?),
+            return match (total, first) {
+                (Some(s), Some(target)) => Ok((s, target)),
+                _ => Err(Error::InvalidArgument("an empty sum of objectives".into())),
+            };
         }
+        let target = self.target(acts, output, i)?;
+        let score = match self {
+            Objective::Layer { squared: true, .. } => target.sqr()?.mean_all()?,
+            _ => target.mean_all()?,
+        };
+        Ok((score, target))
     }
 }
 
