@@ -38,9 +38,13 @@ fn seed3_network_learns_the_embedded_digits() {
         "one epoch: train loss {:.4}, test accuracy {acc:.4}",
         e.train_loss
     );
+    // PyTorch with the same settings on a seeded 8,000 / 2,000 split of the same digits
+    // (`DATA=embedded MOMENTUM=0.9 SEED=s python bench/torch_train.py`, seeds 1-4) reaches
+    // 0.938-0.948; this run measured 0.925. (Momentum 0, seed 3's setting, gives 0.81 in
+    // PyTorch and 0.75-0.82 here: one epoch of 8,000 digits is too little for 95%.)
     assert!(
-        acc >= 0.85,
-        "test accuracy {acc} after one epoch (measured 0.86 with seed 1)"
+        acc >= 0.90,
+        "test accuracy {acc} after one epoch (measured 0.925 with seed 1)"
     );
     assert!(e.test_loss.unwrap() < 0.5);
     // The returned model is a plain model: evaluate agrees with the history.

@@ -196,11 +196,14 @@ impl Layer for Conv2d {
                 got: format!("{:?}", x.dims()),
             });
         }
-        let y = super::ops::conv2d(x, &self.weight, self.padding, self.stride, self.groups)?;
-        Ok(match &self.bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, self.out_channels, 1, 1))?)?,
-            None => y,
-        })
+        super::ops::conv2d_bias(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.padding,
+            self.stride,
+            self.groups,
+        )
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())
@@ -345,6 +348,22 @@ impl Layer for BatchNorm2d {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let c = self.weight.dim(0)?;
         let shape = (1, c, 1, 1);
+        if !ctx.train && !self.weight.track_op() && !self.bias.track_op() && x.device().is_cpu() {
+            // Fixed statistics and parameters: one per-channel scale and shift, computed as
+            // PyTorch's CPU kernel does (scale = weight / sqrt(var + eps) in f32).
+            let [w, b, m, v] = [
+                &self.weight,
+                &self.bias,
+                &self.running_mean,
+                &self.running_var,
+            ]
+            .map(|t| t.to_dtype(DType::F32).and_then(|t| t.to_vec1::<f32>()));
+            let (w, b, m, v) = (w?, b?, m?, v?);
+            let eps = self.eps as f32;
+            let scale: Vec<f32> = (0..c).map(|i| w[i] / (v[i] + eps).sqrt()).collect();
+            let shift: Vec<f32> = (0..c).map(|i| b[i] - m[i] * scale[i]).collect();
+            return super::ops::channel_affine(x, &scale, &shift);
+        }
         let (mean, var) = if ctx.train {
             let mean = x.mean_keepdim((0, 2, 3))?;
             let var = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim((0, 2, 3))?;
@@ -357,6 +376,11 @@ impl Layer for BatchNorm2d {
         };
         let inv = (var + self.eps)?.sqrt()?.recip()?;
         let scale = self.weight.reshape(shape)?.broadcast_mul(&inv)?;
+        if !ctx.train {
+            // Eval mode on other devices: the same scale and shift, two passes instead of three.
+            let shift = self.bias.reshape(shape)?.sub(&mean.mul(&scale)?)?;
+            return Ok(x.broadcast_mul(&scale)?.broadcast_add(&shift)?);
+        }
         Ok(x.broadcast_sub(&mean)?
             .broadcast_mul(&scale)?
             .broadcast_add(&self.bias.reshape(shape)?)?)

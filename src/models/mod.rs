@@ -42,6 +42,7 @@
 
 pub mod alexnet;
 pub mod cifar_cnn;
+mod conv_cpu;
 pub mod googlenet;
 pub mod layers;
 pub mod mnist_cnn;

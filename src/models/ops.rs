@@ -30,8 +30,169 @@ pub fn relu(x: &Tensor) -> Result<Tensor> {
     if !x.track_op() {
         return Ok(x.relu()?);
     }
+    if is_cpu_f32(x) {
+        // One pass forward and one backward; the mask product below costs candle's backward
+        // two products and two zero-filled accumulators (it differentiates both operands).
+        return Ok(x.contiguous()?.apply_op1(Relu)?);
+    }
     let mask = x.gt(0f64)?.to_dtype(x.dtype())?.detach();
     Ok(x.mul(&mask)?)
+}
+
+fn is_cpu_f32(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32
+}
+
+/// Elements per rayon task of the element-wise CPU ops: large enough that the scheduling cost
+/// vanishes, small enough that both cores get work on a 64 x 20 x 24 x 24 activation.
+const CHUNK: usize = 1 << 15;
+
+/// Contiguous f32 values of a storage seen through `layout`.
+fn cpu_slice<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(v) = storage else {
+        candle_core::bail!("{op}: only f32");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op}: input must be contiguous");
+    };
+    Ok(&v[start..end])
+}
+
+struct Relu;
+
+impl CustomOp1 for Relu {
+    fn name(&self) -> &'static str {
+        "neuroscope-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = cpu_slice(storage, layout, "relu")?;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(o, x)| {
+                for (o, &v) in o.iter_mut().zip(x) {
+                    // NaN passes through, as in PyTorch.
+                    *o = if v > 0.0 || v.is_nan() { v } else { 0.0 };
+                }
+            });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        // res > 0 exactly where x > 0 (PyTorch's gradient: none at 0 or NaN).
+        let gx = with_cpu_f32(res, |y| {
+            with_cpu_f32(grad, |g| {
+                let mut gx = vec![0f32; y.len()];
+                gx.par_chunks_mut(CHUNK)
+                    .zip(y.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+                    .for_each(|(o, (y, g))| {
+                        for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+                            *o = if y > 0.0 { g } else { 0.0 };
+                        }
+                    });
+                gx
+            })
+        })??;
+        Ok(Some(Tensor::from_vec(gx, res.shape(), res.device())?))
+    }
+}
+
+/// `x * scale[c] + shift[c]` over the channels of an `N x C x H x W` tensor: batch
+/// normalisation in eval mode as PyTorch's CPU kernel computes it
+/// (`scale = weight / sqrt(var + eps)`, `shift = bias - mean * scale`). One pass forward and,
+/// when the input is tracked, one backward (`grad * scale[c]`); candle's composition of
+/// broadcast subtract, multiply and add costs three passes forward and about fifteen
+/// backward, because its backward differentiates every operand of every product. The
+/// constants are not differentiated: use it where the statistics and affine parameters are
+/// fixed (eval mode, feature visualisation, recording).
+///
+/// ```
+/// use candle_core::{Device, Tensor, Var};
+/// let x = Var::from_vec(vec![1f32, 2.0, 3.0, 4.0], (1, 2, 1, 2), &Device::Cpu)?;
+/// let y = neuroscope::models::ops::channel_affine(x.as_tensor(), &[2.0, -1.0], &[0.5, 0.0])?;
+/// assert_eq!(y.flatten_all()?.to_vec1::<f32>()?, vec![2.5, 4.5, -3.0, -4.0]);
+/// let g = y.sum_all()?.backward()?;
+/// let gx = g.get(x.as_tensor()).unwrap().flatten_all()?.to_vec1::<f32>()?;
+/// assert_eq!(gx, vec![2.0, 2.0, -1.0, -1.0]);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn channel_affine(x: &Tensor, scale: &[f32], shift: &[f32]) -> Result<Tensor> {
+    let (_, c, _, _) = x.dims4()?;
+    if scale.len() != c || shift.len() != c {
+        return Err(crate::Error::Shape {
+            what: "channel_affine scale and shift".into(),
+            expected: format!("{c} values each (the input's channels)"),
+            got: format!("{} and {}", scale.len(), shift.len()),
+        });
+    }
+    if is_cpu_f32(x) {
+        return Ok(x.contiguous()?.apply_op1(ChannelAffine {
+            scale: scale.to_vec(),
+            shift: shift.to_vec(),
+        })?);
+    }
+    let dev = x.device();
+    let a = Tensor::from_slice(scale, (1, c, 1, 1), dev)?.to_dtype(x.dtype())?;
+    let b = Tensor::from_slice(shift, (1, c, 1, 1), dev)?.to_dtype(x.dtype())?;
+    Ok(x.broadcast_mul(&a)?.broadcast_add(&b)?)
+}
+
+struct ChannelAffine {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+impl CustomOp1 for ChannelAffine {
+    fn name(&self) -> &'static str {
+        "neuroscope-channel-affine"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, c, h, w) = layout.shape().dims4()?;
+        let x = cpu_slice(storage, layout, "channel_affine")?;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(h * w)
+            .zip(x.par_chunks(h * w))
+            .enumerate()
+            .for_each(|(p, (o, x))| {
+                let (a, b) = (self.scale[p % c], self.shift[p % c]);
+                for (o, &v) in o.iter_mut().zip(x) {
+                    *o = v * a + b;
+                }
+            });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (_, c, h, w) = x.dims4()?;
+        let gx = with_cpu_f32(grad, |g| {
+            let mut gx = vec![0f32; g.len()];
+            gx.par_chunks_mut(h * w)
+                .zip(g.par_chunks(h * w))
+                .enumerate()
+                .for_each(|(p, (o, g))| {
+                    let a = self.scale[p % c];
+                    for (o, &g) in o.iter_mut().zip(g) {
+                        *o = g * a;
+                    }
+                });
+            gx
+        })?;
+        Ok(Some(Tensor::from_vec(gx, x.shape(), x.device())?))
+    }
 }
 
 /// `min(max(x, 0), 6)` (MobileNetV2) with PyTorch's gradient: 1 strictly inside (0, 6), 0 at
@@ -260,14 +421,16 @@ impl CustomOp1 for MaxPool {
     }
 }
 
-/// 2-D convolution (`x.conv2d(w, padding, stride, 1, groups)`), with a faster backward on the
-/// CPU for one group: candle computes the input gradient with a direct transposed convolution
-/// (4x the forward's time for seed 3's conv2) and always computes the kernel's gradient too;
-/// here the input gradient is, for stride 1, the forward convolution of the padded gradient
-/// with the flipped, transposed kernel (candle's im2col + gemm path) and, for larger strides,
-/// one gemm and a col2im scatter ([`col2im_grad`]), and each gradient is computed only when its operand is tracked (feature visualisation
-/// needs no weight gradients). The forward values are candle's own; the custom op costs a copy
-/// of the input and of the output (a custom op sees storages, not tensors).
+/// 2-D convolution (`x.conv2d(w, padding, stride, 1, groups)`). On the CPU in f32 with one
+/// group and a square kernel it runs on our im2col + gemm kernels in NCHW (`conv_cpu`:
+/// forward, the input's gradient as `W^T g` + col2im for every stride, the kernel's gradient as
+/// one gemm per image), with each gradient computed only when its operand is tracked (feature
+/// visualisation needs no weight gradients). candle's CPU convolution copies the input to NHWC
+/// on one thread and gathers its columns element by element, and its backward is a direct
+/// transposed convolution: 3.4x slower for a training epoch of seed 3's network, 2-4x for a
+/// feature-visualisation step (BENCHMARKS.md). Other devices, dtypes and grouped convolutions
+/// use candle's. Values agree with candle's to float rounding (the test below and the PyTorch
+/// parity tests).
 ///
 /// ```
 /// use candle_core::{Device, Tensor, Var};
@@ -296,19 +459,65 @@ pub fn conv2d(
     stride: usize,
     groups: usize,
 ) -> Result<Tensor> {
+    conv2d_bias(x, w, None, padding, stride, groups)
+}
+
+/// [`conv2d`] followed by a per-channel bias (`nn.Conv2d` with `bias=True`), as one operation
+/// when gradients are needed on the CPU: the bias is added in the output buffer and its gradient
+/// is a sum over contiguous planes inside the convolution's backward. candle's broadcast add
+/// would cost its backward two zero-filled accumulators, two additions and a strided reduction
+/// of the full activation.
+///
+/// ```
+/// use candle_core::{Device, Tensor, Var};
+/// let x = Var::randn(0f32, 1.0, (2, 3, 9, 9), &Device::Cpu)?;
+/// let w = Var::randn(0f32, 1.0, (4, 3, 3, 3), &Device::Cpu)?;
+/// let b = Var::randn(0f32, 1.0, 4, &Device::Cpu)?;
+/// let ours = neuroscope::models::ops::conv2d_bias(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), 1, 2, 1)?;
+/// let theirs = x.as_tensor().conv2d(w.as_tensor(), 1, 2, 1, 1)?
+///     .broadcast_add(&b.as_tensor().reshape((1, 4, 1, 1))?)?;
+/// let d = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+/// assert!(d < 1e-4, "{d}");    // the same sums in another order
+/// let g1 = ours.sqr()?.sum_all()?.backward()?;
+/// let g2 = theirs.sqr()?.sum_all()?.backward()?;
+/// for v in [&x, &w, &b] {
+///     let (a, c) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+///     let d = (a - c)?.abs()?.max_all()?.to_scalar::<f32>()?;
+///     assert!(d < 1e-3, "{d}");
+/// }
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn conv2d_bias(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    padding: usize,
+    stride: usize,
+    groups: usize,
+) -> Result<Tensor> {
     let (_, _, k, k2) = w.dims4()?;
-    let tracked = x.track_op() || w.track_op();
-    if tracked
-        && groups == 1
+    let tracked = x.track_op() || w.track_op() || bias.is_some_and(|b| b.track_op());
+    if groups == 1
         && k == k2
         && padding < k
-        && x.device().is_cpu()
-        && x.dtype() == candle_core::DType::F32
+        && is_cpu_f32(x)
+        && is_cpu_f32(w)
+        && bias.is_none_or(is_cpu_f32)
     {
-        Ok(x.apply_op2(w, Conv { padding, stride })?)
-    } else {
-        Ok(x.conv2d(w, padding, stride, 1, groups)?)
+        let (x, w) = (x.contiguous()?, w.contiguous()?);
+        let op = Conv { padding, stride };
+        return Ok(match (bias, tracked) {
+            (Some(b), true) => x.apply_op3(&w, &b.contiguous()?, op)?,
+            (Some(b), false) => x.apply_op3_no_bwd(&w, &b.contiguous()?, &op)?,
+            (None, true) => x.apply_op2(&w, op)?,
+            (None, false) => x.apply_op2_no_bwd(&w, &op)?,
+        });
     }
+    let y = x.conv2d(w, padding, stride, 1, groups)?;
+    Ok(match bias {
+        Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?,
+        None => y,
+    })
 }
 
 struct Conv {
@@ -329,14 +538,67 @@ fn with_cpu_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Resu
     Ok(f(&cpu.as_slice::<f32>()?[start..end]))
 }
 
-fn cpu_tensor(storage: &CpuStorage, layout: &Layout) -> candle_core::Result<Tensor> {
-    let CpuStorage::F32(v) = storage else {
-        candle_core::bail!("conv2d: only f32");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("conv2d: inputs must be contiguous");
-    };
-    Tensor::from_slice(&v[start..end], layout.shape(), &candle_core::Device::Cpu)
+impl Conv {
+    fn geom(&self, x: &[usize], w: &[usize]) -> candle_core::Result<super::conv_cpu::Geom> {
+        let (&[n, cin, h, wd], &[cout, wcin, k, _]) = (x, w) else {
+            candle_core::bail!("conv2d: expected 4-D input and kernel, got {x:?} and {w:?}");
+        };
+        if wcin != cin || h + 2 * self.padding < k || wd + 2 * self.padding < k {
+            candle_core::bail!("conv2d: input {x:?} does not fit kernel {w:?}");
+        }
+        Ok(super::conv_cpu::Geom {
+            n,
+            cin,
+            h,
+            w: wd,
+            cout,
+            k,
+            p: self.padding,
+            s: self.stride,
+        })
+    }
+
+    fn forward(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        bias: Option<&[f32]>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.geom(l1.dims(), l2.dims())?;
+        let x = cpu_slice(s1, l1, "conv2d")?;
+        let w = cpu_slice(s2, l2, "conv2d")?;
+        if bias.is_some_and(|b| b.len() != g.cout) {
+            candle_core::bail!("conv2d: bias length differs from {} channels", g.cout);
+        }
+        let y = super::conv_cpu::forward(x, w, bias, &g);
+        let (oh, ow) = g.out();
+        Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, oh, ow))))
+    }
+
+    /// Gradients of the input and the kernel, each only when its operand is tracked: feature
+    /// visualisation wants the input's gradient alone, training the weights' (and the input's
+    /// only below the first layer).
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = self.geom(x.dims(), w.dims())?;
+        type Kernel = fn(&[f32], &[f32], &super::conv_cpu::Geom) -> Vec<f32>;
+        // The gradient of `target` (when tracked) from `other` and the output's gradient.
+        let grad_of = |target: &Tensor, other: &Tensor, f: Kernel| {
+            if !target.track_op() {
+                return Ok(None);
+            }
+            let v = with_cpu_f32(other, |o| with_cpu_f32(grad, |gs| f(o, gs, &g)))??;
+            Tensor::from_vec(v, target.shape(), target.device()).map(Some)
+        };
+        Ok((
+            grad_of(x, w, super::conv_cpu::grad_input)?,
+            grad_of(w, x, super::conv_cpu::grad_weight)?,
+        ))
+    }
 }
 
 impl candle_core::CustomOp2 for Conv {
@@ -351,11 +613,7 @@ impl candle_core::CustomOp2 for Conv {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = cpu_tensor(s1, l1)?;
-        let w = cpu_tensor(s2, l2)?;
-        let y = x.conv2d(&w, self.padding, self.stride, 1, 1)?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1()?), shape))
+        self.forward((s1, l1), (s2, l2), None)
     }
 
     fn bwd(
@@ -365,95 +623,53 @@ impl candle_core::CustomOp2 for Conv {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        // Only what is needed: feature visualisation wants the input's gradient alone, training
-        // the weights' (and the input's only below the first layer).
-        let (need_x, need_w) = (x.track_op(), w.track_op());
-        let (x, w, grad) = (x.detach(), w.detach(), grad.detach().contiguous()?);
-        let (_, _, h, wd) = x.dims4()?;
-        let k = w.dim(2)?;
-        let (p, s) = (self.padding, self.stride);
-        // dL/dw = conv(x^T, grad^T) with the stride as dilation, as candle does.
-        let gw = if need_w {
-            let gw = x
-                .transpose(0, 1)?
-                .contiguous()?
-                .conv2d(&grad.transpose(0, 1)?.contiguous()?, p, 1, s, 1)?
-                .transpose(0, 1)?;
-            Some(gw.narrow(2, 0, k)?.narrow(3, 0, k)?.contiguous()?)
-        } else {
-            None
-        };
-        if !need_x {
-            return Ok((None, gw));
-        }
-        if s > 1 {
-            return Ok((Some(col2im_grad(&grad, &w, (h, wd), p, s)?), gw));
-        }
-        // Stride 1: dL/dx = conv(grad, flip(w)^T) with padding k - 1 - p, a "full"
-        // convolution on candle's im2col + gemm path, exactly H x W.
-        let rev = Tensor::from_vec((0..k as u32).rev().collect::<Vec<u32>>(), k, w.device())?;
-        let wf = w
-            .index_select(&rev, 2)?
-            .index_select(&rev, 3)?
-            .transpose(0, 1)?
-            .contiguous()?;
-        let gx = grad.conv2d(&wf, k - 1 - p, 1, 1, 1)?;
-        debug_assert_eq!((gx.dim(2)?, gx.dim(3)?), (h, wd));
-        Ok((Some(gx), gw))
+        self.backward(x, w, grad)
     }
 }
 
-/// The input gradient of a strided convolution as PyTorch's CPU backward computes it: the
-/// columns `W^T g` (one gemm, `C_in k k x OH OW` per image) scattered back onto the input
-/// (col2im). The stride-1 route (a full convolution of the gradient) would first have to
-/// dilate the gradient with `s - 1` zeros between values: for AlexNet's first layer (11 x 11, stride
-/// 4) that is 16x the work and a 1.5 GB im2col buffer at 224 px, which made a feature
-/// visualisation step 30x slower than PyTorch's. Images are processed in chunks that keep
-/// the columns under about 64 M values.
-fn col2im_grad(
-    grad: &Tensor,
-    w: &Tensor,
-    (h, wd): (usize, usize),
-    p: usize,
-    s: usize,
-) -> candle_core::Result<Tensor> {
-    let (n, cout, oh, ow) = grad.dims4()?;
-    let (_, cin, k, _) = w.dims4()?;
-    let (kk, l) = (cin * k * k, oh * ow);
-    let wt = w.reshape((cout, kk))?.t()?.contiguous()?; // (kk, cout)
-    let chunk = (64_000_000 / (kk * l).max(1)).clamp(1, n);
-    let mut out = vec![0f32; n * cin * h * wd];
-    for start in (0..n).step_by(chunk) {
-        let m = chunk.min(n - start);
-        let g = grad.narrow(0, start, m)?.reshape((m, cout, l))?;
-        let cols = wt.broadcast_matmul(&g)?.contiguous()?; // (m, kk, l)
-        let part = &mut out[start * cin * h * wd..(start + m) * cin * h * wd];
-        with_cpu_f32(&cols, |c| {
-            part.par_chunks_mut(h * wd)
-                .enumerate()
-                .for_each(|(plane_index, plane)| {
-                    let (b, ci) = (plane_index / cin, plane_index % cin);
-                    for ky in 0..k {
-                        for kx in 0..k {
-                            let row = &c[(b * kk + (ci * k + ky) * k + kx) * l..][..l];
-                            for oy in 0..oh {
-                                let iy = (oy * s + ky) as isize - p as isize;
-                                if iy < 0 || iy >= h as isize {
-                                    continue;
-                                }
-                                let dst = &mut plane[iy as usize * wd..][..wd];
-                                let src = &row[oy * ow..][..ow];
-                                for (ox, v) in src.iter().enumerate() {
-                                    let ix = (ox * s + kx) as isize - p as isize;
-                                    if ix >= 0 && ix < wd as isize {
-                                        dst[ix as usize] += v;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                });
-        })?;
+impl candle_core::CustomOp3 for Conv {
+    fn name(&self) -> &'static str {
+        "neuroscope-conv2d-bias"
     }
-    Tensor::from_vec(out, (n, cin, h, wd), grad.device())
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let bias = cpu_slice(s3, l3, "conv2d bias")?;
+        self.forward((s1, l1), (s2, l2), Some(bias))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (gx, gw) = self.backward(x, w, grad)?;
+        if !b.track_op() {
+            return Ok((gx, gw, None));
+        }
+        // Sum over images and positions, channel by channel, in a fixed order (the same bits
+        // at any thread count).
+        let (n, c, oh, ow) = grad.dims4()?;
+        let gb = with_cpu_f32(grad, |g| {
+            (0..c)
+                .into_par_iter()
+                .map(|ch| {
+                    (0..n)
+                        .map(|i| g[(i * c + ch) * oh * ow..][..oh * ow].iter().sum::<f32>())
+                        .sum::<f32>()
+                })
+                .collect::<Vec<f32>>()
+        })?;
+        Ok((gx, gw, Some(Tensor::from_vec(gb, c, b.device())?)))
+    }
 }
