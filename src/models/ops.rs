@@ -543,6 +543,9 @@ impl Conv {
         let (&[n, cin, h, wd], &[cout, wcin, k, _]) = (x, w) else {
             candle_core::bail!("conv2d: expected 4-D input and kernel, got {x:?} and {w:?}");
         };
+        if self.stride == 0 {
+            candle_core::bail!("conv2d: stride must be at least 1");
+        }
         if wcin != cin || h + 2 * self.padding < k || wd + 2 * self.padding < k {
             candle_core::bail!("conv2d: input {x:?} does not fit kernel {w:?}");
         }
