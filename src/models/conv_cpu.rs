@@ -67,23 +67,42 @@ fn valid(o: usize, k_off: usize, p: usize, s: usize, len: usize) -> (usize, usiz
     (lo.min(hi), hi)
 }
 
-/// Columns of one image: row `(ci, ky, kx)` holds the input value each output position reads
-/// through that kernel tap (0 in the padding).
-fn im2col(x: &[f32], g: &Geom, cols: &mut [f32]) {
+/// Output rows whose columns are built at once: the whole image unless its column matrix
+/// would pass `limit` floats (VGG-16's conv1_2 at 224 px: 29 M floats, 116 MB per thread), then
+/// bands of rows under it. The band size depends on the shape only, never on the thread count.
+fn bands(g: &Geom, limit: usize) -> Vec<std::ops::Range<usize>> {
     let (oh, ow) = g.out();
-    let l = oh * ow;
+    let rows = (limit / (g.kk() * ow).max(1)).clamp(1, oh.max(1));
+    (0..oh)
+        .step_by(rows)
+        .map(|r| r..(r + rows).min(oh))
+        .collect()
+}
+
+/// The default of [`bands`]: 4 M floats (16 MB) of columns per thread.
+const COLS_LIMIT: usize = 1 << 22;
+
+/// Columns of one image for the output rows `rows`: row `(ci, ky, kx)` holds the input value
+/// each of those output positions reads through that kernel tap (0 in the padding).
+fn im2col(x: &[f32], g: &Geom, rows: &std::ops::Range<usize>, cols: &mut [f32]) {
+    let (oh, ow) = g.out();
+    let l = rows.len() * ow;
     for ci in 0..g.cin {
         let plane = &x[ci * g.h * g.w..][..g.h * g.w];
         for ky in 0..g.k {
             let (ylo, yhi) = valid(oh, ky, g.p, g.s, g.h);
+            let (ylo, yhi) = (
+                ylo.clamp(rows.start, rows.end),
+                yhi.clamp(rows.start, rows.end),
+            );
             for kx in 0..g.k {
                 let row = &mut cols[((ci * g.k + ky) * g.k + kx) * l..][..l];
                 let (xlo, xhi) = valid(ow, kx, g.p, g.s, g.w);
-                row[..ylo * ow].fill(0.0);
-                row[yhi * ow..].fill(0.0);
+                row[..(ylo - rows.start) * ow].fill(0.0);
+                row[(yhi - rows.start) * ow..].fill(0.0);
                 for oy in ylo..yhi {
                     let iy = oy * g.s + ky - g.p;
-                    let dst = &mut row[oy * ow..][..ow];
+                    let dst = &mut row[(oy - rows.start) * ow..][..ow];
                     dst[..xlo].fill(0.0);
                     dst[xhi..].fill(0.0);
                     let src = &plane[iy * g.w..][..g.w];
@@ -101,20 +120,24 @@ fn im2col(x: &[f32], g: &Geom, cols: &mut [f32]) {
     }
 }
 
-/// Adds each column back onto the input positions it was read from (the adjoint of
-/// [`im2col`]).
-fn col2im(cols: &[f32], g: &Geom, ci: usize, plane: &mut [f32]) {
+/// Adds the columns of output rows `rows` back onto the input positions they were read from
+/// (the adjoint of [`im2col`]), for input channel `ci`.
+fn col2im(cols: &[f32], g: &Geom, rows: &std::ops::Range<usize>, ci: usize, plane: &mut [f32]) {
     let (oh, ow) = g.out();
-    let l = oh * ow;
+    let l = rows.len() * ow;
     for ky in 0..g.k {
         let (ylo, yhi) = valid(oh, ky, g.p, g.s, g.h);
+        let (ylo, yhi) = (
+            ylo.clamp(rows.start, rows.end),
+            yhi.clamp(rows.start, rows.end),
+        );
         for kx in 0..g.k {
             let row = &cols[((ci * g.k + ky) * g.k + kx) * l..][..l];
             let (xlo, xhi) = valid(ow, kx, g.p, g.s, g.w);
             for oy in ylo..yhi {
                 let iy = oy * g.s + ky - g.p;
                 let dst = &mut plane[iy * g.w..][..g.w];
-                let src = &row[oy * ow..][..ow];
+                let src = &row[(oy - rows.start) * ow..][..ow];
                 if g.s == 1 {
                     let ix = xlo + kx - g.p;
                     for (d, v) in dst[ix..ix + (xhi - xlo)].iter_mut().zip(&src[xlo..xhi]) {
@@ -130,32 +153,63 @@ fn col2im(cols: &[f32], g: &Geom, ci: usize, plane: &mut [f32]) {
     }
 }
 
-/// Row-major `c (m x n) = a (m x k) * b (k x n)`, adding to `c` when `acc`. `a_t` / `b_t` read
-/// the stored matrix transposed (`a` stored `k x m`, `b` stored `n x k`).
+/// A row-major matrix view: `rows x cols` elements, `ld` apart from one row to the next,
+/// optionally read transposed.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    ld: usize,
+    t: bool,
+}
+
+fn mat(data: &[f32], ld: usize) -> Mat<'_> {
+    Mat { data, ld, t: false }
+}
+
+fn mat_t(data: &[f32], ld: usize) -> Mat<'_> {
+    Mat { data, ld, t: true }
+}
+
+/// `c (m x n, row stride ldc) = a (m x k) * b (k x n)`, adding to `c` when `acc`.
 #[allow(clippy::too_many_arguments)]
 fn sgemm(
     (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    a_t: bool,
-    b: &[f32],
-    b_t: bool,
+    a: Mat,
+    b: Mat,
     c: &mut [f32],
+    ldc: usize,
     acc: bool,
     par: Parallelism,
 ) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    let (a_rs, a_cs) = if a_t {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
+    if m == 0 || n == 0 {
+        return;
+    }
+    // The last element each operand addresses must lie inside its slice.
+    let last = |x: Mat, r: usize, cl: usize| {
+        if x.t {
+            (cl - 1) * x.ld + r
+        } else {
+            (r - 1) * x.ld + cl
+        }
     };
-    let (b_rs, b_cs) = if b_t {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
+    assert!(
+        k == 0 || (last(a, m, k) <= a.data.len() && last(b, k, n) <= b.data.len()),
+        "conv gemm operands out of bounds"
+    );
+    assert!(
+        (m - 1) * ldc + n <= c.len(),
+        "conv gemm output out of bounds"
+    );
+    let strides = |x: Mat| {
+        if x.t {
+            (1, x.ld as isize)
+        } else {
+            (x.ld as isize, 1)
+        }
     };
-    // SAFETY: the slices hold at least the m x k, k x n and m x n elements the strides address
-    // (checked above); `c` is exclusively borrowed.
+    let ((a_rs, a_cs), (b_rs, b_cs)) = (strides(a), strides(b));
+    // SAFETY: the bounds of every element the strides address are checked above; `c` is
+    // exclusively borrowed.
     unsafe {
         gemm::gemm(
             m,
@@ -163,12 +217,12 @@ fn sgemm(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            ldc as isize,
             acc,
-            a.as_ptr(),
+            a.data.as_ptr(),
             a_cs,
             a_rs,
-            b.as_ptr(),
+            b.data.as_ptr(),
             b_cs,
             b_rs,
             if acc { 1.0 } else { 0.0 },
@@ -185,25 +239,54 @@ fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
-/// Whether to spread images over threads (each gemm on one thread) rather than run one image
-/// at a time with a parallel gemm.
-fn by_image(n: usize) -> bool {
-    n >= threads()
+/// Runs `f(out_i, in_i, scratch, parallelism)` for every image: spread over threads (each
+/// gemm on one) when there are at least as many images as threads, otherwise one image at a
+/// time with a parallel gemm. Every output element is computed the same way in both cases.
+fn per_image<F>(out: &mut [f32], out_len: usize, inp: &[f32], in_len: usize, f: F)
+where
+    F: Fn(&mut [f32], &[f32], &mut Vec<f32>, Parallelism) + Sync,
+{
+    if out.len() / out_len.max(1) >= threads() {
+        out.par_chunks_mut(out_len)
+            .zip(inp.par_chunks(in_len))
+            .for_each_init(Vec::new, |cols, (o, i)| f(o, i, cols, Parallelism::None));
+    } else {
+        let mut cols = Vec::new();
+        for (o, i) in out.chunks_mut(out_len).zip(inp.chunks(in_len)) {
+            f(o, i, &mut cols, Parallelism::Rayon(threads()));
+        }
+    }
 }
 
 /// `y = conv(x, w) (+ bias)`, `n x cout x oh x ow`.
 pub(crate) fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
-    let (l, kk) = (g.l(), g.kk());
+    forward_with(x, w, bias, g, COLS_LIMIT)
+}
+
+fn forward_with(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, limit: usize) -> Vec<f32> {
+    let ((_, ow), l, kk) = (g.out(), g.l(), g.kk());
     let mut y = vec![0f32; g.n * g.cout * l];
-    let one = |xi: &[f32], yi: &mut [f32], cols: &mut Vec<f32>, par: Parallelism| {
-        let b: &[f32] = if g.pointwise() {
-            xi
+    let bands = bands(g, limit);
+    per_image(&mut y, g.cout * l, x, g.in_len(), |yi, xi, cols, par| {
+        if g.pointwise() {
+            sgemm((g.cout, l, kk), mat(w, kk), mat(xi, l), yi, l, false, par);
         } else {
-            cols.resize(kk * l, 0.0);
-            im2col(xi, g, cols);
-            cols
-        };
-        sgemm((g.cout, l, kk), w, false, b, false, yi, false, par);
+            for rows in &bands {
+                let lt = rows.len() * ow;
+                cols.resize(kk * lt, 0.0);
+                im2col(xi, g, rows, cols);
+                let dst = &mut yi[rows.start * ow..];
+                sgemm(
+                    (g.cout, lt, kk),
+                    mat(w, kk),
+                    mat(cols, lt),
+                    dst,
+                    l,
+                    false,
+                    par,
+                );
+            }
+        }
         if let Some(bias) = bias {
             for (plane, &bv) in yi.chunks_mut(l).zip(bias) {
                 for v in plane {
@@ -211,102 +294,101 @@ pub(crate) fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom) -> V
                 }
             }
         }
-    };
-    if by_image(g.n) {
-        y.par_chunks_mut(g.cout * l)
-            .zip(x.par_chunks(g.in_len()))
-            .for_each_init(Vec::new, |cols, (yi, xi)| {
-                one(xi, yi, cols, Parallelism::None)
-            });
-    } else {
-        let mut cols = Vec::new();
-        for (yi, xi) in y.chunks_mut(g.cout * l).zip(x.chunks(g.in_len())) {
-            one(xi, yi, &mut cols, Parallelism::Rayon(threads()));
-        }
-    }
+    });
     y
 }
 
 /// The kernel's gradient `sum_i grad_i cols_i^T`, `cout x cin x k x k`, accumulated image by
-/// image in order.
+/// image (and band by band) in order.
 pub(crate) fn grad_weight(x: &[f32], grad: &[f32], g: &Geom) -> Vec<f32> {
-    let (l, kk) = (g.l(), g.kk());
+    grad_weight_with(x, grad, g, COLS_LIMIT)
+}
+
+fn grad_weight_with(x: &[f32], grad: &[f32], g: &Geom, limit: usize) -> Vec<f32> {
+    let ((_, ow), l, kk) = (g.out(), g.l(), g.kk());
     let mut gw = vec![0f32; g.cout * kk];
     let mut cols = Vec::new();
     let par = Parallelism::Rayon(threads());
-    for (i, (xi, gi)) in x
-        .chunks(g.in_len())
-        .zip(grad.chunks(g.cout * l))
-        .enumerate()
-    {
-        let b: &[f32] = if g.pointwise() {
-            xi
-        } else {
-            cols.resize(kk * l, 0.0);
-            im2col(xi, g, &mut cols);
-            &cols
-        };
-        // (cout x l) * (l x kk): the columns read transposed.
-        sgemm((g.cout, kk, l), gi, false, b, true, &mut gw, i > 0, par);
+    let bands = bands(g, limit);
+    let mut first = true;
+    for (xi, gi) in x.chunks(g.in_len()).zip(grad.chunks(g.cout * l)) {
+        if g.pointwise() {
+            // (cout x l) * (l x cin): the image read transposed.
+            sgemm(
+                (g.cout, kk, l),
+                mat(gi, l),
+                mat_t(xi, l),
+                &mut gw,
+                kk,
+                !first,
+                par,
+            );
+            first = false;
+            continue;
+        }
+        for rows in &bands {
+            let lt = rows.len() * ow;
+            cols.resize(kk * lt, 0.0);
+            im2col(xi, g, rows, &mut cols);
+            let gt = mat(&gi[rows.start * ow..], l);
+            sgemm(
+                (g.cout, kk, lt),
+                gt,
+                mat_t(&cols, lt),
+                &mut gw,
+                kk,
+                !first,
+                par,
+            );
+            first = false;
+        }
     }
     gw
 }
 
 /// The input's gradient: columns `W^T grad_i` scattered back onto each image.
 pub(crate) fn grad_input(w: &[f32], grad: &[f32], g: &Geom) -> Vec<f32> {
-    let (l, kk) = (g.l(), g.kk());
+    grad_input_with(w, grad, g, COLS_LIMIT)
+}
+
+fn grad_input_with(w: &[f32], grad: &[f32], g: &Geom, limit: usize) -> Vec<f32> {
+    let ((_, ow), l, kk) = (g.out(), g.l(), g.kk());
     let mut gx = vec![0f32; g.n * g.in_len()];
     let plane = g.h * g.w;
-    if g.pointwise() {
-        // The columns are the gradient itself: (cin x cout) * (cout x l).
-        let par = if by_image(g.n) {
-            Parallelism::None
-        } else {
-            Parallelism::Rayon(threads())
-        };
-        let one = |gxi: &mut [f32], gi: &[f32]| {
-            sgemm((g.cin, l, g.cout), w, true, gi, false, gxi, false, par)
-        };
-        if by_image(g.n) {
-            gx.par_chunks_mut(g.in_len())
-                .zip(grad.par_chunks(g.cout * l))
-                .for_each(|(gxi, gi)| one(gxi, gi));
-        } else {
-            for (gxi, gi) in gx.chunks_mut(g.in_len()).zip(grad.chunks(g.cout * l)) {
-                one(gxi, gi);
-            }
-        }
-        return gx;
-    }
-    if by_image(g.n) {
-        gx.par_chunks_mut(g.in_len())
-            .zip(grad.par_chunks(g.cout * l))
-            .for_each_init(Vec::new, |cols: &mut Vec<f32>, (gxi, gi)| {
-                cols.resize(kk * l, 0.0);
+    let bands = bands(g, limit);
+    per_image(
+        &mut gx,
+        g.in_len(),
+        grad,
+        g.cout * l,
+        |gxi, gi, cols, par| {
+            if g.pointwise() {
+                // The columns are the gradient itself: (cin x cout) * (cout x l).
                 sgemm(
-                    (kk, l, g.cout),
-                    w,
-                    true,
-                    gi,
+                    (g.cin, l, g.cout),
+                    mat_t(w, kk),
+                    mat(gi, l),
+                    gxi,
+                    l,
                     false,
-                    cols,
-                    false,
-                    Parallelism::None,
+                    par,
                 );
-                for (ci, p) in gxi.chunks_mut(plane).enumerate() {
-                    col2im(cols, g, ci, p);
+                return;
+            }
+            for rows in &bands {
+                let lt = rows.len() * ow;
+                cols.resize(kk * lt, 0.0);
+                let gt = mat(&gi[rows.start * ow..], l);
+                sgemm((kk, lt, g.cout), mat_t(w, kk), gt, cols, lt, false, par);
+                let cols = &*cols;
+                let scatter = |(ci, p): (usize, &mut [f32])| col2im(cols, g, rows, ci, p);
+                match par {
+                    Parallelism::None => gxi.chunks_mut(plane).enumerate().for_each(scatter),
+                    _ => gxi.par_chunks_mut(plane).enumerate().for_each(scatter),
                 }
-            });
-    } else {
-        let mut cols = vec![0f32; kk * l];
-        for (gxi, gi) in gx.chunks_mut(g.in_len()).zip(grad.chunks(g.cout * l)) {
-            let par = Parallelism::Rayon(threads());
-            sgemm((kk, l, g.cout), w, true, gi, false, &mut cols, false, par);
-            gxi.par_chunks_mut(plane)
-                .enumerate()
-                .for_each(|(ci, p)| col2im(&cols, g, ci, p));
-        }
-    }
+            }
+        },
+    );
     gx
 }
 
@@ -320,7 +402,8 @@ mod tests {
         (0..n).map(|_| r.uniform() as f32 * 2.0 - 1.0).collect()
     }
 
-    /// Forward and both gradients against candle's convolution and its backward.
+    /// Forward and both gradients against candle's convolution and its backward, whole
+    /// images and in bands of output rows.
     #[test]
     fn matches_candle_for_paddings_strides_and_pointwise() {
         for &(n, cin, h, w, cout, k, p, s) in &[
@@ -378,6 +461,21 @@ mod tests {
             let (gx, gw) = (grad_of(&xt), grad_of(&wv));
             close(&grad_input(&wt, &gy, &g), &gx, "input gradient");
             close(&grad_weight(&x, &gy, &g), &gw, "kernel gradient");
+            // Columns in bands of one and of two output rows (what large images get).
+            for limit in [1, 2 * g.kk() * ow] {
+                let ours = forward_with(&x, &wt, Some(&b), &g, limit);
+                close(&ours, &theirs, "banded forward");
+                close(
+                    &grad_input_with(&wt, &gy, &g, limit),
+                    &gx,
+                    "banded input gradient",
+                );
+                close(
+                    &grad_weight_with(&x, &gy, &g, limit),
+                    &gw,
+                    "banded kernel gradient",
+                );
+            }
         }
     }
 }

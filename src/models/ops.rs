@@ -370,14 +370,7 @@ impl CustomOp1 for MaxPool {
                 self.kernel
             );
         }
-        let data = match storage {
-            CpuStorage::F32(v) => v,
-            _ => candle_core::bail!("max_pool2d: only f32"),
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("max_pool2d: input must be contiguous");
-        };
-        let data = &data[start..end];
+        let data = cpu_slice(storage, layout, "max_pool2d")?;
         let (oh, ow) = self.out(h, w);
         let mut out = vec![0f32; n * c * oh * ow];
         out.par_chunks_mut(oh * ow)
