@@ -1,10 +1,63 @@
-//! A minimal progress line on stderr for long work (recording, training, embeddings).
+//! A minimal progress line on stderr for long work (recording, training, embeddings), and
+//! the stop request that lets such work end early with what it has done.
 //!
-//! It redraws at most five times a second, shows done/total, rate and time left, and stays
-//! silent when `NEUROSCOPE_QUIET` is set (tests, CI logs).
+//! The line redraws at most five times a second, shows done/total, rate and time left, and
+//! stays silent when `NEUROSCOPE_QUIET` is set (tests, CI logs).
+//!
+//! Stopping: [`request_stop`] (or Ctrl-C in the command-line program, see
+//! [`stop_on_ctrl_c`]) asks the loop that is running to finish its current step and return
+//! a partial result marked `interrupted`: feature visualisation keeps the best image and the
+//! history so far, recording keeps the samples of the batches done, t-SNE and UMAP return the
+//! current embedding. Training already keeps every finished epoch in its checkpoints.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Asks the long-running loop in progress to stop after its current step and return what it
+/// has so far. The request is consumed by the loop that honours it, so later work runs
+/// normally.
+///
+/// ```
+/// use neuroscope::progress::{request_stop, take_stop_request};
+/// request_stop();
+/// assert!(take_stop_request());   // a loop sees it once...
+/// assert!(!take_stop_request());  // ...and it is gone
+/// ```
+pub fn request_stop() {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Whether a stop was requested since the last call, clearing the request (called by the
+/// loops between steps).
+///
+/// ```
+/// assert!(!neuroscope::progress::take_stop_request());
+/// ```
+pub fn take_stop_request() -> bool {
+    STOP.swap(false, Ordering::SeqCst)
+}
+
+/// Makes Ctrl-C a stop request (see [`request_stop`]); a second Ctrl-C before the first is
+/// honoured quits at once (exit status 130). The command-line program calls it at start.
+///
+/// ```no_run
+/// neuroscope::progress::stop_on_ctrl_c()?;
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+#[cfg(feature = "cli")]
+pub fn stop_on_ctrl_c() -> crate::Result<()> {
+    ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\ninterrupted");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step with what is done (Ctrl-C again to quit now)");
+    })
+    .map_err(|e| crate::Error::InvalidArgument(format!("cannot catch Ctrl-C: {e}")))
+}
 
 /// A progress line.
 ///

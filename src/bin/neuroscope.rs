@@ -313,6 +313,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Ctrl-C asks the running loop to stop and keep what it has done (a second one quits).
+    if let Err(e) = neuroscope::progress::stop_on_ctrl_c() {
+        eprintln!("warning: {e}");
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -537,23 +541,33 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             let t0 = std::time::Instant::now();
             let quiet = std::env::var_os("NEUROSCOPE_QUIET").is_some();
             let y = match method.as_str() {
-                "tsne" | "t-sne" => Tsne::new()
-                    .dims(dims)
-                    .perplexity(perplexity)
-                    .max_iter(max_iter)
-                    .seed(seed)
-                    .progress(!quiet)
-                    .fit(&x)?
-                    .into_embedding(),
-                "umap" => Umap::new()
-                    .dims(dims)
-                    .n_neighbors(neighbors)
-                    .min_dist(min_dist)
-                    .metric(UmapMetric::parse(&metric)?)
-                    .seed(seed)
-                    .progress(!quiet)
-                    .fit(&x)?
-                    .into_embedding(),
+                "tsne" | "t-sne" => {
+                    let f = Tsne::new()
+                        .dims(dims)
+                        .perplexity(perplexity)
+                        .max_iter(max_iter)
+                        .seed(seed)
+                        .progress(!quiet)
+                        .fit(&x)?;
+                    if f.interrupted() {
+                        eprintln!("interrupted after {} iterations", f.n_iter());
+                    }
+                    f.into_embedding()
+                }
+                "umap" => {
+                    let f = Umap::new()
+                        .dims(dims)
+                        .n_neighbors(neighbors)
+                        .min_dist(min_dist)
+                        .metric(UmapMetric::parse(&metric)?)
+                        .seed(seed)
+                        .progress(!quiet)
+                        .fit(&x)?;
+                    if f.interrupted() {
+                        eprintln!("interrupted after {} epochs", f.n_epochs());
+                    }
+                    f.into_embedding()
+                }
                 "pca" => {
                     pca::Pca::new()
                         .n_components(dims)
@@ -752,6 +766,12 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                     ))
                 }
             };
+            if recording.interrupted {
+                eprintln!(
+                    "interrupted: keeping the {} samples recorded",
+                    recording.indices.len()
+                );
+            }
             recording.save_safetensors(&out)?;
             for (k, a) in &recording.data {
                 println!("{k}: {:?}", a.shape());
@@ -956,10 +976,15 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                     vis.best_step[i] + 1
                 );
             }
+            let steps = vis.history.first().map_or(0, |h| h.loss.len());
             eprintln!(
-                "{} steps in {secs:.2} s ({:.1} ms per step)",
-                f.get_steps(),
-                1000.0 * secs / f.get_steps() as f64
+                "{steps} steps in {secs:.2} s ({:.1} ms per step){}",
+                1000.0 * secs / steps.max(1) as f64,
+                if vis.interrupted {
+                    " (interrupted: the best image so far)"
+                } else {
+                    ""
+                }
             );
             vis.save(&out)?;
             println!("wrote {}", out.display());

@@ -281,7 +281,14 @@ impl FeatVis {
         let quiet = !self.progress || std::env::var("NEUROSCOPE_QUIET").is_ok_and(|v| v == "1");
         let mut bar =
             (!quiet).then(|| Progress::new(format!("featvis {}", self.label()), self.steps));
+        let mut interrupted = false;
         for step in 0..self.steps {
+            // A stop request (Ctrl-C in the CLI) ends the run with what it has: the best
+            // image so far, the history of the steps done.
+            if step > 0 && crate::progress::take_stop_request() {
+                interrupted = true;
+                break;
+            }
             let img = image.image()?;
             let mut x = img.clone();
             for t in &self.transforms {
@@ -341,9 +348,9 @@ impl FeatVis {
                 }
                 if step == 0 {
                     start.push(t.clone());
-                }
-                if step + 1 == self.steps {
                     end.push(t);
+                } else {
+                    end[i] = t;
                 }
             }
             if let Some(b) = &mut bar {
@@ -373,6 +380,7 @@ impl FeatVis {
             history,
             start,
             end,
+            interrupted,
             pixels: matches!(self.param, Param::Pixels { .. }),
         })
     }
@@ -470,8 +478,11 @@ pub struct Visualization {
     pub history: Vec<History>,
     /// The target activation at the first step (seed 5's `start_act`).
     pub start: Vec<Tensor>,
-    /// The target activation at the last step (seed 5's `end_act`).
+    /// The target activation at the last step run (seed 5's `end_act`).
     pub end: Vec<Tensor>,
+    /// Whether a stop request ([`crate::progress::request_stop`], Ctrl-C in the CLI) ended
+    /// the run early; the history holds the steps that ran.
+    pub interrupted: bool,
     pixels: bool,
 }
 

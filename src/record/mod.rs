@@ -88,6 +88,9 @@ pub struct Recording {
     pub indices: Vec<usize>,
     /// The (transformed) input images, if asked for.
     pub images: Option<ArrayD<f32>>,
+    /// Whether a stop request ([`crate::progress::request_stop`], Ctrl-C in the CLI) ended
+    /// the recording early: it then holds the samples of the batches done, in order.
+    pub interrupted: bool,
 }
 
 impl Recording {
@@ -481,13 +484,19 @@ impl<'m> Recorder<'m> {
             }
             labels.extend(batch.labels);
             indices.extend(batch.indices);
+            if labels.len() < n && crate::progress::take_stop_request() {
+                break;
+            }
         }
         if let Some(p) = progress.as_mut() {
             p.finish();
         }
-        let mut rec = self.assemble(shapes, buffers, units, n)?;
+        // A stop request keeps the samples of the batches done.
+        let done = labels.len();
+        let mut rec = self.assemble(shapes, buffers, units, done)?;
+        rec.interrupted = done < n;
         if self.keep_images {
-            let mut dims = vec![n];
+            let mut dims = vec![done];
             dims.extend_from_slice(&first.images.dims()[1..]);
             rec.images = Some(
                 ArrayD::from_shape_vec(IxDyn(&dims), images)
@@ -510,19 +519,25 @@ impl<'m> Recorder<'m> {
         let mut progress = self
             .progress
             .then(|| Progress::new(format!("recording {}", self.model.arch()), n));
-        for start in (0..n).step_by(self.batch_size) {
-            let len = self.batch_size.min(n - start);
-            let xb = x.narrow(0, start, len)?.to_device(self.model.device())?;
+        let mut done = 0;
+        while done < n {
+            if done > 0 && crate::progress::take_stop_request() {
+                break;
+            }
+            let len = self.batch_size.min(n - done);
+            let xb = x.narrow(0, done, len)?.to_device(self.model.device())?;
             self.record_batch(&xb, &names, &units, &mut buffers)?;
             if let Some(p) = progress.as_mut() {
                 p.inc(len);
             }
+            done += len;
         }
         if let Some(p) = progress.as_mut() {
             p.finish();
         }
-        let mut rec = self.assemble(shapes, buffers, units, n)?;
-        rec.indices = (0..n).collect();
+        let mut rec = self.assemble(shapes, buffers, units, done)?;
+        rec.interrupted = done < n;
+        rec.indices = (0..done).collect();
         Ok(rec)
     }
 

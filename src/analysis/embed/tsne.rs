@@ -471,7 +471,13 @@ fn optimize(
     };
     let mut kl = f64::NAN;
     let mut n_iter = 0;
+    let mut interrupted = false;
     for it in 0..params.max_iter {
+        // A stop request (Ctrl-C in the CLI) returns the current embedding.
+        if it > 0 && crate::progress::take_stop_request() {
+            interrupted = true;
+            break;
+        }
         n_iter = it + 1;
         let (exag, momentum) = if it < params.exaggeration_iter {
             (params.early_exaggeration, 0.5)
@@ -531,6 +537,7 @@ fn optimize(
         kl_divergence: kl,
         kl_history: history,
         n_iter,
+        interrupted,
     })
 }
 
@@ -795,6 +802,7 @@ pub struct FittedTsne {
     kl_divergence: f64,
     kl_history: Vec<(usize, f64)>,
     n_iter: usize,
+    interrupted: bool,
 }
 
 impl FittedTsne {
@@ -818,5 +826,10 @@ impl FittedTsne {
     /// Iterations run.
     pub fn n_iter(&self) -> usize {
         self.n_iter
+    }
+    /// Whether a stop request ([`crate::progress::request_stop`], Ctrl-C in the CLI) ended
+    /// the optimisation before `max_iter` (the embedding is the last iterate).
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 }

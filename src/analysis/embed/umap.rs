@@ -206,7 +206,7 @@ impl Umap {
             let span = (hi - lo).max(f64::MIN_POSITIVE);
             col.mapv_inplace(|v| 10.0 * (v - lo) / span);
         }
-        let y = optimize(
+        let (y, epochs_run) = optimize(
             &graph,
             y,
             a,
@@ -220,7 +220,8 @@ impl Umap {
             embedding: y,
             a,
             b,
-            n_epochs,
+            n_epochs: epochs_run,
+            interrupted: epochs_run < n_epochs,
             graph_edges: graph.indices.len(),
         })
     }
@@ -495,7 +496,7 @@ fn optimize(
     neg_rate: usize,
     seed: u64,
     show: bool,
-) -> Array2<f64> {
+) -> (Array2<f64>, usize) {
     let (n, d) = y.dim();
     let wmax = g.weights.iter().cloned().fold(0.0f64, f64::max);
     // umap-learn drops edges too weak to be sampled even once
@@ -520,7 +521,13 @@ fn optimize(
     } else {
         None
     };
+    let mut run = 0;
     for epoch in 0..n_epochs {
+        // A stop request (Ctrl-C in the CLI) returns the current embedding.
+        if epoch > 0 && crate::progress::take_stop_request() {
+            break;
+        }
+        run = epoch + 1;
         let alpha = 1.0 - epoch as f64 / n_epochs as f64;
         let ys = y.as_slice().expect("row-major").to_vec();
         let e = epoch as f64;
@@ -585,7 +592,7 @@ fn optimize(
     if let Some(p) = progress.as_mut() {
         p.finish();
     }
-    y
+    (y, run)
 }
 
 /// A UMAP embedding.
@@ -595,6 +602,7 @@ pub struct FittedUmap {
     a: f64,
     b: f64,
     n_epochs: usize,
+    interrupted: bool,
     graph_edges: usize,
 }
 
@@ -614,6 +622,11 @@ impl FittedUmap {
     /// Epochs run.
     pub fn n_epochs(&self) -> usize {
         self.n_epochs
+    }
+    /// Whether a stop request ([`crate::progress::request_stop`], Ctrl-C in the CLI) ended
+    /// the optimisation early (the embedding is the last epoch's).
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
     /// Directed edges of the fuzzy graph.
     pub fn graph_edges(&self) -> usize {
