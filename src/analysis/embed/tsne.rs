@@ -832,4 +832,173 @@ impl FittedTsne {
     pub fn interrupted(&self) -> bool {
         self.interrupted
     }
+
+    /// Places new samples into this embedding without moving the existing points, as
+    /// openTSNE's `TSNEEmbedding.transform` does with its defaults: affinities of each new
+    /// sample to its `3 x 5` nearest reference samples at perplexity 5 (rows summing to 1), a
+    /// start at the median position of its 25 nearest reference samples, then 250 steps of
+    /// gradient descent (learning rate 0.1, momentum 0.8, gains, each point's gradient clipped
+    /// to norm 0.25) against the fixed reference points, repulsion by Barnes-Hut (angle 0.5).
+    /// Deterministic: no random numbers, per-point sums in a fixed order.
+    ///
+    /// `reference` is the data this embedding was fitted on (same rows, same order); `new`
+    /// has the same columns. Why it matters: held-out samples, or a second condition, land
+    /// where the first embedding puts their neighbours instead of in a fresh, differently
+    /// rotated map.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use neuroscope::analysis::embed::Tsne;
+    /// let mut r = neuroscope::rng::Rng::new(1);
+    /// let x = Array2::from_shape_fn((120, 4), |(i, _)| (i % 2) as f64 * 8.0 + r.normal());
+    /// let fitted = Tsne::new().perplexity(10.0).max_iter(300).seed(0).progress(false).fit(&x)?;
+    /// let new = x.slice(ndarray::s![..6, ..]).mapv(|v| v + 0.1);
+    /// let y = fitted.transform(&x, &new)?;
+    /// assert_eq!(y.dim(), (6, 2));
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn transform<S, T, S2, T2>(
+        &self,
+        reference: &ArrayBase<S, Ix2>,
+        new: &ArrayBase<S2, Ix2>,
+    ) -> Result<Array2<f64>>
+    where
+        S: Data<Elem = T>,
+        T: Scalar,
+        S2: Data<Elem = T2>,
+        T2: Scalar,
+    {
+        let (n_ref, dims) = self.embedding.dim();
+        let reference = to_f64_checked(reference, "t-SNE reference data", 2)?;
+        let new = to_f64_checked(new, "t-SNE new data", 1)?;
+        if reference.nrows() != n_ref {
+            return Err(Error::Shape {
+                what: "t-SNE reference data (the samples the embedding was fitted on)".into(),
+                expected: format!("{n_ref} rows"),
+                got: format!("{} rows", reference.nrows()),
+            });
+        }
+        if new.ncols() != reference.ncols() {
+            return Err(Error::Shape {
+                what: "t-SNE new data".into(),
+                expected: format!("{} columns, as the reference data", reference.ncols()),
+                got: format!("{} columns", new.ncols()),
+            });
+        }
+        let (perplexity, k_init, lr, momentum, max_grad, n_iter) = (5.0, 25, 0.1, 0.8, 0.25, 250);
+        let k = n_ref.min((3.0 * perplexity) as usize);
+        let k_nn = k.max(k_init.min(n_ref));
+        let refs = reference.as_standard_layout();
+        let rs = refs
+            .as_slice()
+            .ok_or_else(|| internal("reference layout"))?;
+        let d_in = reference.ncols();
+        // Nearest reference samples of each new one (exact; ties by index).
+        let nn: Vec<Vec<(f64, usize)>> = (0..new.nrows())
+            .into_par_iter()
+            .map(|i| {
+                let row = new.row(i).to_vec();
+                let mut d: Vec<(f64, usize)> = (0..n_ref)
+                    .map(|j| (neighbors::sq_dist_slice(&row, &rs[j * d_in..][..d_in]), j))
+                    .collect();
+                let cmp =
+                    |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+                if k_nn < n_ref {
+                    d.select_nth_unstable_by(k_nn - 1, cmp);
+                    d.truncate(k_nn);
+                }
+                d.sort_by(cmp);
+                d
+            })
+            .collect();
+        let y_ref = &self.embedding;
+        let m = new.nrows();
+        // Affinities (rows sum to 1) and the median start.
+        let p: Vec<Vec<(usize, f64)>> = nn
+            .par_iter()
+            .map(|cand| {
+                let d2: Vec<f64> = cand[..k].iter().map(|c| c.0).collect();
+                let mut pr = vec![0.0; k];
+                conditional(&d2, perplexity, &mut pr);
+                cand[..k].iter().map(|c| c.1).zip(pr).collect()
+            })
+            .collect();
+        let mut y = Array2::<f64>::zeros((m, dims));
+        for (i, cand) in nn.iter().enumerate() {
+            for c in 0..dims {
+                let mut v: Vec<f64> = cand[..k_init.min(cand.len())]
+                    .iter()
+                    .map(|&(_, j)| y_ref[[j, c]])
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                let h = v.len() / 2;
+                y[[i, c]] = if v.len() % 2 == 1 {
+                    v[h]
+                } else {
+                    (v[h - 1] + v[h]) / 2.0
+                };
+            }
+        }
+        // Gradient descent on the new points only; the reference tree never changes.
+        let tree = Tree::build_with(y_ref);
+        let theta2 = 0.25;
+        let mut update = Array2::<f64>::zeros((m, dims));
+        let mut gains = Array2::<f64>::ones((m, dims));
+        for _ in 0..n_iter {
+            let ys = y.as_slice().ok_or_else(|| internal("embedding layout"))?;
+            let parts: Vec<([f64; 3], [f64; 3], f64)> = (0..m)
+                .into_par_iter()
+                .map_init(Vec::new, |stack, i| {
+                    let mut pt = [0.0; 3];
+                    pt[..dims].copy_from_slice(&ys[i * dims..][..dims]);
+                    let mut attr = [0.0; 3];
+                    for &(j, pij) in &p[i] {
+                        let mut diff = [0.0; 3];
+                        let mut d2 = 0.0;
+                        for c in 0..dims {
+                            diff[c] = pt[c] - y_ref[[j, c]];
+                            d2 += diff[c] * diff[c];
+                        }
+                        let w = pij / (1.0 + d2);
+                        for c in 0..dims {
+                            attr[c] += w * diff[c];
+                        }
+                    }
+                    let mut rep = [0.0; 3];
+                    let q = tree.repulsion(pt, usize::MAX, theta2, &mut rep, stack);
+                    (attr, rep, q)
+                })
+                .collect();
+            let z: f64 = parts
+                .iter()
+                .map(|t| t.2)
+                .sum::<f64>()
+                .max(f64::MIN_POSITIVE);
+            for (i, (attr, rep, _)) in parts.into_iter().enumerate() {
+                let mut g = [0.0; 3];
+                for c in 0..dims {
+                    g[c] = attr[c] - rep[c] / z;
+                }
+                let norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if norm > max_grad {
+                    g.iter_mut().for_each(|v| *v *= max_grad / norm);
+                }
+                for c in 0..dims {
+                    let (u, gain) = (&mut update[[i, c]], &mut gains[[i, c]]);
+                    if *u * g[c] < 0.0 {
+                        *gain += 0.2;
+                    } else {
+                        *gain = (*gain * 0.8).max(0.01);
+                    }
+                    *u = momentum * *u - lr * *gain * g[c];
+                    y[[i, c]] += *u;
+                }
+            }
+        }
+        Ok(y)
+    }
+}
+
+fn internal(what: &str) -> Error {
+    Error::InvalidArgument(format!("internal: unexpected {what}"))
 }
