@@ -156,23 +156,23 @@ fn col2im(cols: &[f32], g: &Geom, rows: &std::ops::Range<usize>, ci: usize, plan
 /// A row-major matrix view: `rows x cols` elements, `ld` apart from one row to the next,
 /// optionally read transposed.
 #[derive(Clone, Copy)]
-struct Mat<'a> {
+pub(crate) struct Mat<'a> {
     data: &'a [f32],
     ld: usize,
     t: bool,
 }
 
-fn mat(data: &[f32], ld: usize) -> Mat<'_> {
+pub(crate) fn mat(data: &[f32], ld: usize) -> Mat<'_> {
     Mat { data, ld, t: false }
 }
 
-fn mat_t(data: &[f32], ld: usize) -> Mat<'_> {
+pub(crate) fn mat_t(data: &[f32], ld: usize) -> Mat<'_> {
     Mat { data, ld, t: true }
 }
 
 /// `c (m x n, row stride ldc) = a (m x k) * b (k x n)`, adding to `c` when `acc`.
 #[allow(clippy::too_many_arguments)]
-fn sgemm(
+pub(crate) fn sgemm(
     (m, n, k): (usize, usize, usize),
     a: Mat,
     b: Mat,
@@ -235,7 +235,7 @@ fn sgemm(
     }
 }
 
-fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
@@ -298,52 +298,91 @@ fn forward_with(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, limit: usi
     y
 }
 
-/// The kernel's gradient `sum_i grad_i cols_i^T`, `cout x cin x k x k`, accumulated image by
-/// image (and band by band) in order.
+/// The kernel's gradient `sum_i grad_i cols_i^T`, `cout x cin x k x k`.
+///
+/// Images are split into at most [`GW_GROUPS`] consecutive groups, each accumulated image by
+/// image (band by band) on one thread with a single-threaded gemm, and the groups' sums are then
+/// added in group order. A per-image gemm spread over threads costs more in synchronisation than
+/// it computes for a small layer (seed 3's conv2: 50 x 500 x 64 per image), while the groups
+/// keep every thread busy. The grouping depends on the shapes only, so the result has the same
+/// bits at any thread count.
 pub(crate) fn grad_weight(x: &[f32], grad: &[f32], g: &Geom) -> Vec<f32> {
     grad_weight_with(x, grad, g, COLS_LIMIT)
 }
 
+/// Most groups of images in [`grad_weight`]; fewer when their partial sums would pass
+/// [`COLS_LIMIT`] floats together (a large kernel: VGG's 512 x 4608).
+const GW_GROUPS: usize = 8;
+
 fn grad_weight_with(x: &[f32], grad: &[f32], g: &Geom, limit: usize) -> Vec<f32> {
-    let ((_, ow), l, kk) = (g.out(), g.l(), g.kk());
-    let mut gw = vec![0f32; g.cout * kk];
-    let mut cols = Vec::new();
-    let par = Parallelism::Rayon(threads());
-    let bands = bands(g, limit);
-    let mut first = true;
-    for (xi, gi) in x.chunks(g.in_len()).zip(grad.chunks(g.cout * l)) {
-        if g.pointwise() {
-            // (cout x l) * (l x cin): the image read transposed.
-            sgemm(
-                (g.cout, kk, l),
-                mat(gi, l),
-                mat_t(xi, l),
-                &mut gw,
-                kk,
-                !first,
-                par,
-            );
-            first = false;
-            continue;
+    let size = g.cout * g.kk();
+    let groups = GW_GROUPS.min(g.n).min((limit / size.max(1)).max(1)).max(1);
+    let per = g.n.div_ceil(groups);
+    let in_len = g.in_len();
+    let out_len = g.cout * g.l();
+    let partial = |range: std::ops::Range<usize>, par: Parallelism| {
+        let mut gw = vec![0f32; size];
+        let mut cols = Vec::new();
+        for i in range {
+            let (xi, gi) = (&x[i * in_len..][..in_len], &grad[i * out_len..][..out_len]);
+            grad_weight_image(xi, gi, g, limit, &mut gw, &mut cols, i % per != 0, par);
         }
-        for rows in &bands {
-            let lt = rows.len() * ow;
-            cols.resize(kk * lt, 0.0);
-            im2col(xi, g, rows, &mut cols);
-            let gt = mat(&gi[rows.start * ow..], l);
-            sgemm(
-                (g.cout, kk, lt),
-                gt,
-                mat_t(&cols, lt),
-                &mut gw,
-                kk,
-                !first,
-                par,
-            );
-            first = false;
+        gw
+    };
+    let ranges: Vec<_> = (0..g.n)
+        .step_by(per.max(1))
+        .map(|a| a..(a + per).min(g.n))
+        .collect();
+    if ranges.len() == 1 {
+        return partial(0..g.n, Parallelism::Rayon(threads()));
+    }
+    let parts: Vec<Vec<f32>> = ranges
+        .into_par_iter()
+        .map(|r| partial(r, Parallelism::None))
+        .collect();
+    let mut parts = parts.into_iter();
+    let mut gw = parts.next().unwrap_or_else(|| vec![0f32; size]);
+    for p in parts {
+        for (a, b) in gw.iter_mut().zip(&p) {
+            *a += b;
         }
     }
     gw
+}
+
+/// Adds (or, when `!acc`, writes) one image's `grad_i cols_i^T` to `gw`.
+#[allow(clippy::too_many_arguments)]
+fn grad_weight_image(
+    xi: &[f32],
+    gi: &[f32],
+    g: &Geom,
+    limit: usize,
+    gw: &mut [f32],
+    cols: &mut Vec<f32>,
+    acc: bool,
+    par: Parallelism,
+) {
+    let ((_, ow), l, kk) = (g.out(), g.l(), g.kk());
+    if g.pointwise() {
+        // (cout x l) * (l x cin): the image read transposed.
+        sgemm((g.cout, kk, l), mat(gi, l), mat_t(xi, l), gw, kk, acc, par);
+        return;
+    }
+    for (b, rows) in bands(g, limit).iter().enumerate() {
+        let lt = rows.len() * ow;
+        cols.resize(kk * lt, 0.0);
+        im2col(xi, g, rows, cols);
+        let gt = mat(&gi[rows.start * ow..], l);
+        sgemm(
+            (g.cout, kk, lt),
+            gt,
+            mat_t(cols, lt),
+            gw,
+            kk,
+            acc || b > 0,
+            par,
+        );
+    }
 }
 
 /// The input's gradient: columns `W^T grad_i` scattered back onto each image.

@@ -287,11 +287,7 @@ impl Layer for Linear {
                 got: format!("{:?}", x.dims()),
             });
         }
-        let y = x.matmul(&self.weight.t()?)?;
-        Ok(match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        })
+        super::ops::linear(x, &self.weight, self.bias.as_ref())
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())

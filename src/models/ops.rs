@@ -5,7 +5,9 @@
 //! upsampling misplaces the gradient: 2/2 pooling of a 9-wide map), and, where it works, costs several full-size passes
 //! (upsample, compare, multiply). [`max_pool2d`] computes the same forward values and, when
 //! gradients are needed, a direct backward: each output's gradient goes to the first position of
-//! the maximum in its window (PyTorch's choice), summed where windows overlap.
+//! the maximum in its window (PyTorch's choice), found by the forward pass and kept, summed where
+//! windows overlap. [`linear`] and [`conv2d_bias`] are single operations with their own
+//! backward on the CPU for the same reason: candle's compositions cost extra full-size passes.
 
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
@@ -96,7 +98,10 @@ impl CustomOp1 for Relu {
                     .zip(y.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
                     .for_each(|(o, (y, g))| {
                         for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
-                            *o = if y > 0.0 { g } else { 0.0 };
+                            // A bit mask instead of a branch: the sign pattern of an
+                            // activation is unpredictable, and the select vectorises.
+                            let keep = 0u32.wrapping_sub((y > 0.0) as u32);
+                            *o = f32::from_bits(g.to_bits() & keep);
                         }
                     });
                 gx
@@ -235,7 +240,7 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
     if !x.track_op() {
         Ok(x.max_pool2d_with_stride(kernel, stride)?)
     } else if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
-        Ok(x.apply_op1(MaxPool { kernel, stride })?)
+        Ok(x.apply_op1(MaxPool::new(kernel, stride))?)
     } else if kernel == stride && h % kernel == 0 && w % kernel == 0 {
         // candle's own backward (nearest upsampling of the gradient) is right only here.
         Ok(x.max_pool2d_with_stride(kernel, stride)?)
@@ -314,9 +319,21 @@ fn pool_axis(x: &Tensor, axis: usize, k: usize, s: usize) -> Result<Tensor> {
 struct MaxPool {
     kernel: usize,
     stride: usize,
+    /// The position of each output's maximum within its plane, written by the forward pass
+    /// and read by the backward (PyTorch's `max_pool2d_with_indices`): the backward then only
+    /// scatters, instead of searching every window again.
+    indices: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl MaxPool {
+    fn new(kernel: usize, stride: usize) -> Self {
+        MaxPool {
+            kernel,
+            stride,
+            indices: std::sync::OnceLock::new(),
+        }
+    }
+
     fn out(&self, h: usize, w: usize) -> (usize, usize) {
         (
             (h.saturating_sub(self.kernel)) / self.stride + 1,
@@ -324,32 +341,29 @@ impl MaxPool {
         )
     }
 
-    /// Index (within its plane) of the first maximum of each window.
-    fn argmax(&self, plane: &[f32], h: usize, w: usize, oy: usize, ox: usize) -> usize {
+    /// Index (within its plane) and value of the first maximum of each window (the first NaN
+    /// if there is one). Selects instead of branches: which position wins is unpredictable.
+    /// Floor mode keeps every window inside the plane.
+    #[inline]
+    fn argmax(&self, plane: &[f32], w: usize, oy: usize, ox: usize) -> (usize, f32) {
         let (k, s) = (self.kernel, self.stride);
         let mut best = (oy * s) * w + ox * s;
         let mut bv = f32::NEG_INFINITY;
-        for dy in 0..k {
-            let y = oy * s + dy;
-            if y >= h {
-                break;
-            }
-            for dx in 0..k {
-                let x = ox * s + dx;
-                if x >= w {
-                    break;
-                }
-                let v = plane[y * w + x];
-                if v > bv || v.is_nan() {
-                    bv = v;
-                    best = y * w + x;
-                    if v.is_nan() {
-                        return best;
-                    }
-                }
+        for y in oy * s..oy * s + k {
+            let row = &plane[y * w + ox * s..][..k];
+            for (dx, &v) in row.iter().enumerate() {
+                let take = v > bv || (v.is_nan() && !bv.is_nan());
+                best = if take { y * w + ox * s + dx } else { best };
+                bv = if take { v } else { bv };
             }
         }
-        best
+        (best, bv)
+    }
+
+    /// Planes per rayon task: about [`CHUNK`] input values, so that small maps (8 x 8 planes of
+    /// a 64-image batch) do not pay the scheduling cost plane by plane.
+    fn planes_per_task(h: usize, w: usize) -> usize {
+        (CHUNK / (h * w).max(1)).max(1)
     }
 }
 
@@ -370,18 +384,36 @@ impl CustomOp1 for MaxPool {
                 self.kernel
             );
         }
+        if h * w > u32::MAX as usize {
+            candle_core::bail!("max_pool2d: a {h}x{w} plane is too large");
+        }
         let data = cpu_slice(storage, layout, "max_pool2d")?;
         let (oh, ow) = self.out(h, w);
-        let mut out = vec![0f32; n * c * oh * ow];
-        out.par_chunks_mut(oh * ow)
-            .zip(data.par_chunks(h * w))
-            .for_each(|(o, plane)| {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        o[oy * ow + ox] = plane[self.argmax(plane, h, w, oy, ox)];
+        let (plane_in, plane_out) = (h * w, oh * ow);
+        let per = Self::planes_per_task(h, w);
+        let mut out = vec![0f32; n * c * plane_out];
+        let mut idx = vec![0u32; n * c * plane_out];
+        out.par_chunks_mut(per * plane_out)
+            .zip(idx.par_chunks_mut(per * plane_out))
+            .zip(data.par_chunks(per * plane_in))
+            .for_each(|((o, ix), planes)| {
+                for ((o, ix), plane) in o
+                    .chunks_mut(plane_out)
+                    .zip(ix.chunks_mut(plane_out))
+                    .zip(planes.chunks(plane_in))
+                {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let (i, v) = self.argmax(plane, w, oy, ox);
+                            o[oy * ow + ox] = v;
+                            ix[oy * ow + ox] = i as u32;
+                        }
                     }
                 }
             });
+        // Kept for the backward; a second forward through the same op (none in candle) would
+        // find the cell full and the backward would search the windows again.
+        let _ = self.indices.set(idx);
         Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
     }
 
@@ -391,26 +423,273 @@ impl CustomOp1 for MaxPool {
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let (_, _, h, w) = arg.dims4()?;
+        let (n, c, h, w) = arg.dims4()?;
         let (oh, ow) = self.out(h, w);
-        // Read both tensors in place (no copies of the activation).
-        let gx = with_cpu_f32(arg, |x| {
-            with_cpu_f32(grad_res, |g| {
-                let mut gx = vec![0f32; x.len()];
-                gx.par_chunks_mut(h * w)
-                    .zip(x.par_chunks(h * w))
-                    .zip(g.par_chunks(oh * ow))
-                    .for_each(|((gp, plane), go)| {
+        let (plane_in, plane_out) = (h * w, oh * ow);
+        let per = Self::planes_per_task(h, w);
+        let scatter = |x: Option<&[f32]>, idx: Option<&[u32]>, g: &[f32]| {
+            let mut gx = vec![0f32; n * c * plane_in];
+            gx.par_chunks_mut(per * plane_in)
+                .enumerate()
+                .for_each(|(t, gp)| {
+                    let first = t * per;
+                    for (j, gp) in gp.chunks_mut(plane_in).enumerate() {
+                        let p = first + j;
+                        let go = &g[p * plane_out..][..plane_out];
                         for oy in 0..oh {
                             for ox in 0..ow {
-                                gp[self.argmax(plane, h, w, oy, ox)] += go[oy * ow + ox];
+                                let o = oy * ow + ox;
+                                let i = match (idx, x) {
+                                    (Some(idx), _) => idx[p * plane_out + o] as usize,
+                                    (None, Some(x)) => {
+                                        self.argmax(&x[p * plane_in..][..plane_in], w, oy, ox).0
+                                    }
+                                    (None, None) => {
+                                        unreachable!("the input is read when no indices are kept")
+                                    }
+                                };
+                                gp[i] += go[o];
                             }
                         }
-                    });
-                gx
-            })
-        })??;
+                    }
+                });
+            gx
+        };
+        let gx = match self.indices.get() {
+            Some(idx) if idx.len() == n * c * plane_out => {
+                with_cpu_f32(grad_res, |g| scatter(None, Some(idx), g))?
+            }
+            // Read both tensors in place (no copies of the activation).
+            _ => with_cpu_f32(arg, |x| {
+                with_cpu_f32(grad_res, |g| scatter(Some(x), None, g))
+            })??,
+        };
         Ok(Some(Tensor::from_vec(gx, arg.shape(), arg.device())?))
+    }
+}
+
+/// `x W^T + b` (`nn.Linear`) for an `N x in` input and an `out x in` weight. On the CPU in
+/// f32 it is one operation with its own backward: the weight's gradient `g^T x` comes out of
+/// one gemm already in the weight's `out x in` layout and the bias's as column sums, where
+/// candle's `matmul(w.t())` + `broadcast_add` would compute the transposed gradient, transpose
+/// it back through a strided addition and reduce a broadcast, each with its own zero-filled
+/// accumulator (about twice the time of seed 3's fully-connected backward). Other devices and
+/// dtypes use candle's operations. Values agree with candle's to float rounding.
+///
+/// ```
+/// use candle_core::{Device, Var};
+/// let x = Var::randn(0f32, 1.0, (5, 7), &Device::Cpu)?;
+/// let w = Var::randn(0f32, 1.0, (3, 7), &Device::Cpu)?;
+/// let b = Var::randn(0f32, 1.0, 3, &Device::Cpu)?;
+/// let ours = neuroscope::models::ops::linear(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()))?;
+/// let theirs = x.as_tensor().matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?;
+/// let d = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+/// assert!(d < 1e-5, "{d}");
+/// let g1 = ours.sqr()?.sum_all()?.backward()?;
+/// let g2 = theirs.sqr()?.sum_all()?.backward()?;
+/// for v in [&x, &w, &b] {
+///     let (a, c) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+///     assert_eq!(a.dims(), c.dims());
+///     let d = (a - c)?.abs()?.max_all()?.to_scalar::<f32>()?;
+///     assert!(d < 1e-4, "{d}");
+/// }
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let tracked = x.track_op() || w.track_op() || bias.is_some_and(|b| b.track_op());
+    if x.rank() == 2
+        && w.rank() == 2
+        && is_cpu_f32(x)
+        && is_cpu_f32(w)
+        && bias.is_none_or(is_cpu_f32)
+    {
+        let (x, w) = (x.contiguous()?, w.contiguous()?);
+        return Ok(match (bias, tracked) {
+            (Some(b), true) => x.apply_op3(&w, &b.contiguous()?, Linear)?,
+            (Some(b), false) => x.apply_op3_no_bwd(&w, &b.contiguous()?, &Linear)?,
+            (None, true) => x.apply_op2(&w, Linear)?,
+            (None, false) => x.apply_op2_no_bwd(&w, &Linear)?,
+        });
+    }
+    let y = x.matmul(&w.t()?)?;
+    Ok(match bias {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    })
+}
+
+struct Linear;
+
+impl Linear {
+    /// `(n, in, out)` of an `n x in` input and an `out x in` weight.
+    fn dims(x: &[usize], w: &[usize]) -> candle_core::Result<(usize, usize, usize)> {
+        match (x, w) {
+            (&[n, i], &[o, wi]) if wi == i => Ok((n, i, o)),
+            _ => candle_core::bail!("linear: input {x:?} does not fit weight {w:?} (out x in)"),
+        }
+    }
+
+    /// One thread for small products (seed 3's fc2), all of them for large ones; the gemm
+    /// splits rows and columns of the output, never the sums, so the bits do not depend on it.
+    fn par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+        if m * n * k < 1 << 18 {
+            gemm::Parallelism::None
+        } else {
+            gemm::Parallelism::Rayon(super::conv_cpu::threads())
+        }
+    }
+
+    fn forward(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        bias: Option<&[f32]>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        use super::conv_cpu::{mat, mat_t, sgemm};
+        let (n, i, o) = Self::dims(l1.dims(), l2.dims())?;
+        let x = cpu_slice(s1, l1, "linear")?;
+        let w = cpu_slice(s2, l2, "linear")?;
+        let mut y = vec![0f32; n * o];
+        if let Some(b) = bias {
+            if b.len() != o {
+                candle_core::bail!("linear: bias length {} differs from {o} outputs", b.len());
+            }
+            for row in y.chunks_mut(o) {
+                row.copy_from_slice(b);
+            }
+        }
+        sgemm(
+            (n, o, i),
+            mat(x, i),
+            mat_t(w, i),
+            &mut y,
+            o,
+            bias.is_some(),
+            Self::par(n, o, i),
+        );
+        Ok((CpuStorage::F32(y), Shape::from((n, o))))
+    }
+
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        use super::conv_cpu::{mat, mat_t, sgemm};
+        let (n, i, o) = Self::dims(x.dims(), w.dims())?;
+        let gx = if x.track_op() {
+            let v = with_cpu_f32(w, |w| {
+                with_cpu_f32(grad, |g| {
+                    let mut gx = vec![0f32; n * i];
+                    sgemm(
+                        (n, i, o),
+                        mat(g, o),
+                        mat(w, i),
+                        &mut gx,
+                        i,
+                        false,
+                        Self::par(n, i, o),
+                    );
+                    gx
+                })
+            })??;
+            Some(Tensor::from_vec(v, x.shape(), x.device())?)
+        } else {
+            None
+        };
+        let gw = if w.track_op() {
+            let v = with_cpu_f32(x, |x| {
+                with_cpu_f32(grad, |g| {
+                    let mut gw = vec![0f32; o * i];
+                    sgemm(
+                        (o, i, n),
+                        mat_t(g, o),
+                        mat(x, i),
+                        &mut gw,
+                        i,
+                        false,
+                        Self::par(o, i, n),
+                    );
+                    gw
+                })
+            })??;
+            Some(Tensor::from_vec(v, w.shape(), w.device())?)
+        } else {
+            None
+        };
+        Ok((gx, gw))
+    }
+}
+
+impl candle_core::CustomOp2 for Linear {
+    fn name(&self) -> &'static str {
+        "neuroscope-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.forward((s1, l1), (s2, l2), None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        self.backward(x, w, grad)
+    }
+}
+
+impl candle_core::CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "neuroscope-linear-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let bias = cpu_slice(s3, l3, "linear bias")?;
+        self.forward((s1, l1), (s2, l2), Some(bias))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (gx, gw) = self.backward(x, w, grad)?;
+        if !b.track_op() {
+            return Ok((gx, gw, None));
+        }
+        // Column sums, rows added in order (the same bits at any thread count).
+        let o = b.elem_count();
+        let gb = with_cpu_f32(grad, |g| {
+            let mut gb = vec![0f32; o];
+            for row in g.chunks(o) {
+                for (a, &v) in gb.iter_mut().zip(row) {
+                    *a += v;
+                }
+            }
+            gb
+        })?;
+        Ok((gx, gw, Some(Tensor::from_vec(gb, o, b.device())?)))
     }
 }
 
