@@ -281,6 +281,92 @@ fn cli_embed_writes_coordinates() {
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("tsne, umap, pca"));
 }
 
+/// `embed --transform`: the placed samples are exactly the library's `FittedTsne::transform`
+/// (same defaults, deterministic) and PCA's projection; UMAP and a wrong column count are
+/// refused before any fitting.
+#[cfg(feature = "cli")]
+#[test]
+fn cli_embed_transform_places_new_samples() {
+    use neuroscope::analysis::embed::Tsne;
+    use neuroscope::data::npy;
+    let (x, _) = blobs(&fixture());
+    let (xr, xn) = (
+        x.slice(ndarray::s![..150, ..]).to_owned(),
+        x.slice(ndarray::s![150..170, ..]).to_owned(),
+    );
+    let dir = std::env::temp_dir().join(format!("neuroscope-cli-transform-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (rp, np_, out) = (dir.join("ref.npy"), dir.join("new.npy"), dir.join("e.npy"));
+    npy::write_f64(&rp, &xr.clone().into_dyn()).unwrap();
+    npy::write_f64(&np_, &xn.clone().into_dyn()).unwrap();
+    let run = |method: &str, new: &std::path::Path| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
+            .args([
+                "embed",
+                "--method",
+                method,
+                "--perplexity",
+                "20",
+                "--max-iter",
+                "300",
+            ])
+            .args([
+                "--input",
+                rp.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(["--transform", new.to_str().unwrap()])
+            .env("NEUROSCOPE_QUIET", "1")
+            .output()
+            .unwrap();
+        let text =
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+        (o.status.success(), text)
+    };
+    let (ok, text) = run("tsne", &np_);
+    assert!(ok, "{text}");
+    assert!(text.contains("placed 20 new samples"), "{text}");
+    let placed = npy::read_f64(&dir.join("e-transform.npy")).unwrap();
+    let fitted = Tsne::new()
+        .perplexity(20.0)
+        .max_iter(300)
+        .seed(0)
+        .progress(false)
+        .fit(&xr)
+        .unwrap();
+    let expect = fitted.transform(&xr, &xn).unwrap();
+    assert_eq!(
+        placed,
+        expect.into_dyn(),
+        "the CLI places exactly as the library does"
+    );
+
+    let (ok, text) = run("pca", &np_);
+    assert!(ok, "{text}");
+    assert_eq!(
+        npy::read_f64(&dir.join("e-transform.npy")).unwrap().shape(),
+        &[20, 2]
+    );
+
+    let (ok, text) = run("umap", &np_);
+    assert!(
+        !ok && text.contains("UMAP cannot place new samples"),
+        "{text}"
+    );
+    let narrow = dir.join("narrow.npy");
+    npy::write_f64(
+        &narrow,
+        &xn.slice(ndarray::s![.., ..3]).to_owned().into_dyn(),
+    )
+    .unwrap();
+    let (ok, text) = run("tsne", &narrow);
+    assert!(
+        !ok && text.contains(&format!("M x {}", xr.ncols())),
+        "{text}"
+    );
+}
+
 #[test]
 fn seed1_chain_umap_then_dbscan_recovers_the_blobs() {
     use neuroscope::analysis::{cluster::Method, Analysis, Reducer};

@@ -303,6 +303,15 @@ enum Command {
         /// Labels (.npy) to report trustworthiness (k=10) and 5-NN accuracy against.
         #[arg(long)]
         labels: Option<PathBuf>,
+        /// New samples (.npy, same columns as --input) to place into the fitted embedding
+        /// without moving it: openTSNE's `transform` for tsne, the projection for pca (umap
+        /// has none yet).
+        #[arg(long)]
+        transform: Option<PathBuf>,
+        /// Where the placed samples' coordinates go (.npy, float64) [default: OUT with
+        /// `-transform` added to its name].
+        #[arg(long)]
+        transform_out: Option<PathBuf>,
     },
     /// Print the chosen compute device.
     Device {
@@ -535,9 +544,33 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             metric,
             max_iter,
             labels,
+            transform,
+            transform_out,
         } => {
             use neuroscope::analysis::embed::{Tsne, Umap, UmapMetric};
             let x = read_matrix(&input)?;
+            // Read and check the new samples before the (long) fit.
+            let new = match &transform {
+                Some(p) if method == "umap" => {
+                    return Err(neuroscope::Error::InvalidArgument(format!(
+                        "--transform {}: UMAP cannot place new samples yet; use --method tsne or pca",
+                        p.display()
+                    )))
+                }
+                Some(p) => {
+                    let n = read_matrix(p)?;
+                    if n.ncols() != x.ncols() {
+                        return Err(neuroscope::Error::Shape {
+                            what: format!("{} (--transform)", p.display()),
+                            expected: format!("M x {} (the columns of --input)", x.ncols()),
+                            got: format!("{} x {}", n.nrows(), n.ncols()),
+                        });
+                    }
+                    Some(n)
+                }
+                None => None,
+            };
+            let mut placed = None;
             let t0 = std::time::Instant::now();
             let quiet = std::env::var_os("NEUROSCOPE_QUIET").is_some();
             let y = match method.as_str() {
@@ -551,6 +584,9 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                         .fit(&x)?;
                     if f.interrupted() {
                         eprintln!("interrupted after {} iterations", f.n_iter());
+                    }
+                    if let Some(n) = &new {
+                        placed = Some(f.transform(&x, n)?);
                     }
                     f.into_embedding()
                 }
@@ -569,11 +605,14 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                     f.into_embedding()
                 }
                 "pca" => {
-                    pca::Pca::new()
+                    let (f, y) = pca::Pca::new()
                         .n_components(dims)
                         .seed(seed)
-                        .fit_transform(&x)?
-                        .1
+                        .fit_transform(&x)?;
+                    if let Some(n) = &new {
+                        placed = Some(f.transform(n)?);
+                    }
+                    y
                 }
                 m => {
                     return Err(neuroscope::Error::UnknownName {
@@ -593,6 +632,18 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                 y.ncols(),
                 out.display()
             );
+            if let Some(p) = placed {
+                let path = transform_out.unwrap_or_else(|| {
+                    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned());
+                    out.with_file_name(format!("{}-transform.npy", stem.unwrap_or_default()))
+                });
+                npy::write_f64(&path, &p.clone().into_dyn())?;
+                println!(
+                    "placed {} new samples into the embedding; wrote {}",
+                    p.nrows(),
+                    path.display()
+                );
+            }
             if let Some(l) = labels {
                 let l = npy::read_i64(&l)?;
                 println!(
