@@ -496,20 +496,13 @@ impl CustomOp1 for MaxPool {
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let tracked = x.track_op() || w.track_op() || bias.is_some_and(|b| b.track_op());
     if x.rank() == 2
         && w.rank() == 2
         && is_cpu_f32(x)
         && is_cpu_f32(w)
         && bias.is_none_or(is_cpu_f32)
     {
-        let (x, w) = (x.contiguous()?, w.contiguous()?);
-        return Ok(match (bias, tracked) {
-            (Some(b), true) => x.apply_op3(&w, &b.contiguous()?, Linear)?,
-            (Some(b), false) => x.apply_op3_no_bwd(&w, &b.contiguous()?, &Linear)?,
-            (None, true) => x.apply_op2(&w, Linear)?,
-            (None, false) => x.apply_op2_no_bwd(&w, &Linear)?,
-        });
+        return apply_weighted(Linear, x, w, bias);
     }
     let y = x.matmul(&w.t()?)?;
     Ok(match bias {
@@ -538,6 +531,10 @@ impl Linear {
             gemm::Parallelism::Rayon(super::conv_cpu::threads())
         }
     }
+}
+
+impl WeightOp for Linear {
+    const NAME: &'static str = "neuroscope-linear";
 
     fn forward(
         &self,
@@ -622,77 +619,6 @@ impl Linear {
     }
 }
 
-impl candle_core::CustomOp2 for Linear {
-    fn name(&self) -> &'static str {
-        "neuroscope-linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.forward((s1, l1), (s2, l2), None)
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        self.backward(x, w, grad)
-    }
-}
-
-impl candle_core::CustomOp3 for Linear {
-    fn name(&self) -> &'static str {
-        "neuroscope-linear-bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let bias = cpu_slice(s3, l3, "linear bias")?;
-        self.forward((s1, l1), (s2, l2), Some(bias))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (gx, gw) = self.backward(x, w, grad)?;
-        if !b.track_op() {
-            return Ok((gx, gw, None));
-        }
-        // Column sums, rows added in order (the same bits at any thread count).
-        let o = b.elem_count();
-        let gb = with_cpu_f32(grad, |g| {
-            let mut gb = vec![0f32; o];
-            for row in g.chunks(o) {
-                for (a, &v) in gb.iter_mut().zip(row) {
-                    *a += v;
-                }
-            }
-            gb
-        })?;
-        Ok((gx, gw, Some(Tensor::from_vec(gb, o, b.device())?)))
-    }
-}
-
 /// 2-D convolution (`x.conv2d(w, padding, stride, 1, groups)`). On the CPU in f32 with one
 /// group and a square kernel it runs on our im2col + gemm kernels in NCHW (`conv_cpu`:
 /// forward, the input's gradient as `W^T g` + col2im for every stride, the kernel's gradient as
@@ -768,7 +694,6 @@ pub fn conv2d_bias(
     groups: usize,
 ) -> Result<Tensor> {
     let (_, _, k, k2) = w.dims4()?;
-    let tracked = x.track_op() || w.track_op() || bias.is_some_and(|b| b.track_op());
     if groups == 1
         && k == k2
         && padding < k
@@ -776,14 +701,7 @@ pub fn conv2d_bias(
         && is_cpu_f32(w)
         && bias.is_none_or(is_cpu_f32)
     {
-        let (x, w) = (x.contiguous()?, w.contiguous()?);
-        let op = Conv { padding, stride };
-        return Ok(match (bias, tracked) {
-            (Some(b), true) => x.apply_op3(&w, &b.contiguous()?, op)?,
-            (Some(b), false) => x.apply_op3_no_bwd(&w, &b.contiguous()?, &op)?,
-            (None, true) => x.apply_op2(&w, op)?,
-            (None, false) => x.apply_op2_no_bwd(&w, &op)?,
-        });
+        return apply_weighted(Conv { padding, stride }, x, w, bias);
     }
     let y = x.conv2d(w, padding, stride, 1, groups)?;
     Ok(match bias {
@@ -832,6 +750,10 @@ impl Conv {
             s: self.stride,
         })
     }
+}
+
+impl WeightOp for Conv {
+    const NAME: &'static str = "neuroscope-conv2d";
 
     fn forward(
         &self,
@@ -876,9 +798,68 @@ impl Conv {
     }
 }
 
-impl candle_core::CustomOp2 for Conv {
+/// An operation of an input and a weight (`f(x, w)`, plus a bias per output channel when one
+/// is given) with its own CPU kernels: [`conv2d_bias`] and [`linear`]. One wrapper gives both
+/// candle's two- and three-operand custom-op interfaces, so a bias never costs a broadcast node.
+trait WeightOp: Send + Sync + 'static {
+    const NAME: &'static str;
+    /// The output (bias included when given) from contiguous f32 operands.
+    fn forward(
+        &self,
+        x: (&CpuStorage, &Layout),
+        w: (&CpuStorage, &Layout),
+        bias: Option<&[f32]>,
+    ) -> candle_core::Result<(CpuStorage, Shape)>;
+    /// The gradients of the input and the weight, each only when that operand is tracked.
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)>;
+}
+
+struct Weighted<T>(T);
+
+/// Runs `op` on `x` and `w` (and `bias`), recording a backward only when an operand is tracked.
+fn apply_weighted<T: WeightOp>(
+    op: T,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    let tracked = x.track_op() || w.track_op() || bias.is_some_and(|b| b.track_op());
+    let (x, w, op) = (x.contiguous()?, w.contiguous()?, Weighted(op));
+    Ok(match (bias, tracked) {
+        (Some(b), true) => x.apply_op3(&w, &b.contiguous()?, op)?,
+        (Some(b), false) => x.apply_op3_no_bwd(&w, &b.contiguous()?, &op)?,
+        (None, true) => x.apply_op2(&w, op)?,
+        (None, false) => x.apply_op2_no_bwd(&w, &op)?,
+    })
+}
+
+/// The bias's gradient: `grad` (`N x C x ...`) summed over everything but axis 1, channel by
+/// channel, images in order and positions in order within each (the same bits at any thread
+/// count; for an `N x C` gradient these are the column sums, rows in order).
+fn bias_grad(grad: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, c) = (grad.dim(0)?, grad.dim(1)?);
+    let plane = grad.elem_count() / (n * c).max(1);
+    let gb = with_cpu_f32(grad, |g| {
+        (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                (0..n)
+                    .map(|i| g[(i * c + ch) * plane..][..plane].iter().sum::<f32>())
+                    .sum::<f32>()
+            })
+            .collect::<Vec<f32>>()
+    })?;
+    Tensor::from_vec(gb, c, b.device())
+}
+
+impl<T: WeightOp> candle_core::CustomOp2 for Weighted<T> {
     fn name(&self) -> &'static str {
-        "neuroscope-conv2d"
+        T::NAME
     }
 
     fn cpu_fwd(
@@ -888,7 +869,7 @@ impl candle_core::CustomOp2 for Conv {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.forward((s1, l1), (s2, l2), None)
+        self.0.forward((s1, l1), (s2, l2), None)
     }
 
     fn bwd(
@@ -898,13 +879,13 @@ impl candle_core::CustomOp2 for Conv {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        self.backward(x, w, grad)
+        self.0.backward(x, w, grad)
     }
 }
 
-impl candle_core::CustomOp3 for Conv {
+impl<T: WeightOp> candle_core::CustomOp3 for Weighted<T> {
     fn name(&self) -> &'static str {
-        "neuroscope-conv2d-bias"
+        T::NAME
     }
 
     fn cpu_fwd(
@@ -916,8 +897,8 @@ impl candle_core::CustomOp3 for Conv {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let bias = cpu_slice(s3, l3, "conv2d bias")?;
-        self.forward((s1, l1), (s2, l2), Some(bias))
+        let bias = cpu_slice(s3, l3, T::NAME)?;
+        self.0.forward((s1, l1), (s2, l2), Some(bias))
     }
 
     fn bwd(
@@ -928,23 +909,12 @@ impl candle_core::CustomOp3 for Conv {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (gx, gw) = self.backward(x, w, grad)?;
-        if !b.track_op() {
-            return Ok((gx, gw, None));
-        }
-        // Sum over images and positions, channel by channel, in a fixed order (the same bits
-        // at any thread count).
-        let (n, c, oh, ow) = grad.dims4()?;
-        let gb = with_cpu_f32(grad, |g| {
-            (0..c)
-                .into_par_iter()
-                .map(|ch| {
-                    (0..n)
-                        .map(|i| g[(i * c + ch) * oh * ow..][..oh * ow].iter().sum::<f32>())
-                        .sum::<f32>()
-                })
-                .collect::<Vec<f32>>()
-        })?;
-        Ok((gx, gw, Some(Tensor::from_vec(gb, c, b.device())?)))
+        let (gx, gw) = self.0.backward(x, w, grad)?;
+        let gb = if b.track_op() {
+            Some(bias_grad(grad, b)?)
+        } else {
+            None
+        };
+        Ok((gx, gw, gb))
     }
 }
