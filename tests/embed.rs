@@ -2,6 +2,8 @@
 //! (numbers in tests/fixtures/embed/quality.json from scripts/make_embedding_fixtures.py),
 //! bit-identical reruns at 1 and 2 threads, and clear errors.
 
+mod common;
+
 use ndarray::Array2;
 use neuroscope::analysis::{
     embed::{Tsne, TsneMethod, Umap},
@@ -300,29 +302,21 @@ fn cli_embed_transform_places_new_samples() {
     npy::write_f64(&rp, &xr.clone().into_dyn()).unwrap();
     npy::write_f64(&np_, &xn.clone().into_dyn()).unwrap();
     let run = |method: &str, new: &std::path::Path| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
-            .args([
-                "embed",
-                "--method",
-                method,
-                "--perplexity",
-                "20",
-                "--max-iter",
-                "300",
-            ])
-            .args([
-                "--input",
-                rp.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .args(["--transform", new.to_str().unwrap()])
-            .env("NEUROSCOPE_QUIET", "1")
-            .output()
-            .unwrap();
-        let text =
-            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-        (o.status.success(), text)
+        common::neuroscope(&[
+            "embed",
+            "--method",
+            method,
+            "--perplexity",
+            "20",
+            "--max-iter",
+            "300",
+            "--input",
+            rp.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--transform",
+            new.to_str().unwrap(),
+        ])
     };
     let (ok, text) = run("tsne", &np_);
     assert!(ok, "{text}");

@@ -3,6 +3,8 @@
 //! setting on a trained network, the best image's activation reproduced by a fresh pass,
 //! batched = one by one, seeded), the regularised recipe, figures and errors.
 
+mod common;
+
 use candle_core::{Device, Tensor, Var};
 use neuroscope::data::{embedded, Dataset};
 use neuroscope::featvis::{FeatVis, Objective, Param, Preset, Transform};
@@ -413,17 +415,7 @@ fn cli_featvis_writes_image_and_history() {
     let dir = std::env::temp_dir().join(format!("neuroscope-cli-featvis-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (png, json) = (dir.join("grid.png"), dir.join("history.json"));
-    let run = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
-            .arg("featvis")
-            .args(args)
-            .env("NEUROSCOPE_QUIET", "1")
-            .output()
-            .unwrap();
-        let text =
-            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
-        (o.status.success(), text)
-    };
+    let run = |args: &[&str]| common::neuroscope(&[&["featvis"], args].concat());
     let (ok, text) = run(&[
         "--arch",
         "mnist_cnn",

@@ -575,47 +575,32 @@ impl WeightOp for Linear {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         use super::conv_cpu::{mat, mat_t, sgemm};
         let (n, i, o) = Self::dims(x.dims(), w.dims())?;
-        let gx = if x.track_op() {
-            let v = with_cpu_f32(w, |w| {
+        // The gradient of `target` (m x i, when tracked): the output's gradient (read
+        // transposed for the weight) times `other` (k x i).
+        let grad_of = |target: &Tensor, other: &Tensor, m: usize, k: usize, transposed: bool| {
+            if !target.track_op() {
+                return Ok(None);
+            }
+            let v = with_cpu_f32(other, |b| {
                 with_cpu_f32(grad, |g| {
-                    let mut gx = vec![0f32; n * i];
+                    let a = if transposed { mat_t(g, o) } else { mat(g, o) };
+                    let mut out = vec![0f32; m * i];
                     sgemm(
-                        (n, i, o),
-                        mat(g, o),
-                        mat(w, i),
-                        &mut gx,
+                        (m, i, k),
+                        a,
+                        mat(b, i),
+                        &mut out,
                         i,
                         false,
-                        Self::par(n, i, o),
+                        Self::par(m, i, k),
                     );
-                    gx
+                    out
                 })
             })??;
-            Some(Tensor::from_vec(v, x.shape(), x.device())?)
-        } else {
-            None
+            Tensor::from_vec(v, target.shape(), target.device()).map(Some)
         };
-        let gw = if w.track_op() {
-            let v = with_cpu_f32(x, |x| {
-                with_cpu_f32(grad, |g| {
-                    let mut gw = vec![0f32; o * i];
-                    sgemm(
-                        (o, i, n),
-                        mat_t(g, o),
-                        mat(x, i),
-                        &mut gw,
-                        i,
-                        false,
-                        Self::par(o, i, n),
-                    );
-                    gw
-                })
-            })??;
-            Some(Tensor::from_vec(v, w.shape(), w.device())?)
-        } else {
-            None
-        };
-        Ok((gx, gw))
+        // x: g (n x o) W (o x i); W: g^T (o x n) x (n x i).
+        Ok((grad_of(x, w, n, o, false)?, grad_of(w, x, o, n, true)?))
     }
 }
 

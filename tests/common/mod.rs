@@ -1,4 +1,6 @@
-//! Helpers shared by the test files that compare tensors across devices and implementations.
+//! Helpers shared by the test files: comparing tensors across devices and implementations,
+//! running the command-line program. Each test file uses some of them.
+#![allow(dead_code)]
 
 use candle_core::{Device, Tensor};
 
@@ -17,4 +19,17 @@ pub fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
             .unwrap()
     };
     max(&(&a - &b).unwrap()) / max(&b).max(1e-12)
+}
+
+/// Runs the `neuroscope` binary with `args` (progress lines off): whether it succeeded, and its
+/// standard output and error together.
+#[cfg(feature = "cli")]
+pub fn neuroscope(args: &[&str]) -> (bool, String) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
+        .args(args)
+        .env("NEUROSCOPE_QUIET", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    (o.status.success(), text)
 }
