@@ -365,6 +365,31 @@ impl MaxPool {
     fn planes_per_task(h: usize, w: usize) -> usize {
         (CHUNK / (h * w).max(1)).max(1)
     }
+
+    /// The input's gradient for `planes` planes of `h x w`: output `o` of plane `p` sends its
+    /// gradient to position `argmax(p, o)` of that plane, summed where windows overlap.
+    fn scatter(
+        &self,
+        (planes, h, w): (usize, usize, usize),
+        g: &[f32],
+        argmax: impl Fn(usize, usize) -> usize + Sync,
+    ) -> Vec<f32> {
+        let (oh, ow) = self.out(h, w);
+        let (plane_in, plane_out) = (h * w, oh * ow);
+        let per = Self::planes_per_task(h, w);
+        let mut gx = vec![0f32; planes * plane_in];
+        gx.par_chunks_mut(per * plane_in)
+            .enumerate()
+            .for_each(|(t, gp)| {
+                for (j, gp) in gp.chunks_mut(plane_in).enumerate() {
+                    let p = t * per + j;
+                    for (o, &go) in g[p * plane_out..][..plane_out].iter().enumerate() {
+                        gp[argmax(p, o)] += go;
+                    }
+                }
+            });
+        gx
+    }
 }
 
 impl CustomOp1 for MaxPool {
@@ -426,42 +451,18 @@ impl CustomOp1 for MaxPool {
         let (n, c, h, w) = arg.dims4()?;
         let (oh, ow) = self.out(h, w);
         let (plane_in, plane_out) = (h * w, oh * ow);
-        let per = Self::planes_per_task(h, w);
-        let scatter = |x: Option<&[f32]>, idx: Option<&[u32]>, g: &[f32]| {
-            let mut gx = vec![0f32; n * c * plane_in];
-            gx.par_chunks_mut(per * plane_in)
-                .enumerate()
-                .for_each(|(t, gp)| {
-                    let first = t * per;
-                    for (j, gp) in gp.chunks_mut(plane_in).enumerate() {
-                        let p = first + j;
-                        let go = &g[p * plane_out..][..plane_out];
-                        for oy in 0..oh {
-                            for ox in 0..ow {
-                                let o = oy * ow + ox;
-                                let i = match (idx, x) {
-                                    (Some(idx), _) => idx[p * plane_out + o] as usize,
-                                    (None, Some(x)) => {
-                                        self.argmax(&x[p * plane_in..][..plane_in], w, oy, ox).0
-                                    }
-                                    (None, None) => {
-                                        unreachable!("the input is read when no indices are kept")
-                                    }
-                                };
-                                gp[i] += go[o];
-                            }
-                        }
-                    }
-                });
-            gx
-        };
         let gx = match self.indices.get() {
-            Some(idx) if idx.len() == n * c * plane_out => {
-                with_cpu_f32(grad_res, |g| scatter(None, Some(idx), g))?
-            }
-            // Read both tensors in place (no copies of the activation).
+            Some(idx) if idx.len() == n * c * plane_out => with_cpu_f32(grad_res, |g| {
+                self.scatter((n * c, h, w), g, |p, o| idx[p * plane_out + o] as usize)
+            })?,
+            // No indices kept: search the windows again, reading both tensors in place.
             _ => with_cpu_f32(arg, |x| {
-                with_cpu_f32(grad_res, |g| scatter(Some(x), None, g))
+                with_cpu_f32(grad_res, |g| {
+                    self.scatter((n * c, h, w), g, |p, o| {
+                        self.argmax(&x[p * plane_in..][..plane_in], w, o / ow, o % ow)
+                            .0
+                    })
+                })
             })??,
         };
         Ok(Some(Tensor::from_vec(gx, arg.shape(), arg.device())?))
