@@ -82,19 +82,25 @@ fn bands(g: &Geom, limit: usize) -> Vec<std::ops::Range<usize>> {
 /// The default of [`bands`]: 4 M floats (16 MB) of columns per thread.
 const COLS_LIMIT: usize = 1 << 22;
 
+/// The output rows of the band `rows` whose kernel row `ky` reads inside the image (the rest
+/// read padding), as `(first, end)`: shared by [`im2col`] and its adjoint [`col2im`].
+fn band_rows(g: &Geom, ky: usize, rows: &std::ops::Range<usize>) -> (usize, usize) {
+    let (lo, hi) = valid(g.out().0, ky, g.p, g.s, g.h);
+    (
+        lo.clamp(rows.start, rows.end),
+        hi.clamp(rows.start, rows.end),
+    )
+}
+
 /// Columns of one image for the output rows `rows`: row `(ci, ky, kx)` holds the input value
 /// each of those output positions reads through that kernel tap (0 in the padding).
 fn im2col(x: &[f32], g: &Geom, rows: &std::ops::Range<usize>, cols: &mut [f32]) {
-    let (oh, ow) = g.out();
+    let ow = g.out().1;
     let l = rows.len() * ow;
     for ci in 0..g.cin {
         let plane = &x[ci * g.h * g.w..][..g.h * g.w];
         for ky in 0..g.k {
-            let (ylo, yhi) = valid(oh, ky, g.p, g.s, g.h);
-            let (ylo, yhi) = (
-                ylo.clamp(rows.start, rows.end),
-                yhi.clamp(rows.start, rows.end),
-            );
+            let (ylo, yhi) = band_rows(g, ky, rows);
             for kx in 0..g.k {
                 let row = &mut cols[((ci * g.k + ky) * g.k + kx) * l..][..l];
                 let (xlo, xhi) = valid(ow, kx, g.p, g.s, g.w);
@@ -123,14 +129,10 @@ fn im2col(x: &[f32], g: &Geom, rows: &std::ops::Range<usize>, cols: &mut [f32]) 
 /// Adds the columns of output rows `rows` back onto the input positions they were read from
 /// (the adjoint of [`im2col`]), for input channel `ci`.
 fn col2im(cols: &[f32], g: &Geom, rows: &std::ops::Range<usize>, ci: usize, plane: &mut [f32]) {
-    let (oh, ow) = g.out();
+    let ow = g.out().1;
     let l = rows.len() * ow;
     for ky in 0..g.k {
-        let (ylo, yhi) = valid(oh, ky, g.p, g.s, g.h);
-        let (ylo, yhi) = (
-            ylo.clamp(rows.start, rows.end),
-            yhi.clamp(rows.start, rows.end),
-        );
+        let (ylo, yhi) = band_rows(g, ky, rows);
         for kx in 0..g.k {
             let row = &cols[((ci * g.k + ky) * g.k + kx) * l..][..l];
             let (xlo, xhi) = valid(ow, kx, g.p, g.s, g.w);
