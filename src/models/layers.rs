@@ -16,6 +16,11 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> &'static str;
     /// The forward pass. Children are run through [`Ctx::run`], which records their outputs.
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor>;
+    /// `relu(forward(x))`, which a layer may compute in one operation (conv and linear do, on
+    /// the CPU). [`Ctx::run_relu`] calls it only when the layer's own output is not recorded.
+    fn forward_relu(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        super::ops::relu(&self.forward(x, ctx)?)
+    }
     /// Named sub-modules, in registration order.
     fn children(&self) -> Vec<(String, &dyn Layer)> {
         Vec::new()
@@ -181,6 +186,18 @@ impl Conv2d {
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
+
+    /// An error naming the expected shape unless `x` is `N x in_channels x H x W`.
+    fn check(&self, x: &Tensor) -> Result<()> {
+        if x.rank() != 4 || x.dim(1)? != self.in_channels {
+            return Err(Error::Shape {
+                what: "input of Conv2d".into(),
+                expected: format!("N x {} x H x W", self.in_channels),
+                got: format!("{:?}", x.dims()),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Layer for Conv2d {
@@ -188,15 +205,19 @@ impl Layer for Conv2d {
         "Conv2d"
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
-        let c = x.dim(1)?;
-        if c != self.in_channels {
-            return Err(Error::Shape {
-                what: "input of Conv2d".into(),
-                expected: format!("N x {} x H x W", self.in_channels),
-                got: format!("{:?}", x.dims()),
-            });
-        }
+        self.check(x)?;
         super::ops::conv2d_bias(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.padding,
+            self.stride,
+            self.groups,
+        )
+    }
+    fn forward_relu(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+        self.check(x)?;
+        super::ops::conv2d_bias_relu(
             x,
             &self.weight,
             self.bias.as_ref(),
@@ -273,13 +294,9 @@ impl Linear {
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
-}
 
-impl Layer for Linear {
-    fn kind(&self) -> &'static str {
-        "Linear"
-    }
-    fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+    /// An error naming the expected shape unless `x` is `N x in_features`.
+    fn check(&self, x: &Tensor) -> Result<()> {
         if x.rank() != 2 || x.dim(1)? != self.in_features {
             return Err(Error::Shape {
                 what: "input of Linear".into(),
@@ -287,7 +304,21 @@ impl Layer for Linear {
                 got: format!("{:?}", x.dims()),
             });
         }
+        Ok(())
+    }
+}
+
+impl Layer for Linear {
+    fn kind(&self) -> &'static str {
+        "Linear"
+    }
+    fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+        self.check(x)?;
         super::ops::linear(x, &self.weight, self.bias.as_ref())
+    }
+    fn forward_relu(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+        self.check(x)?;
+        super::ops::linear_relu(x, &self.weight, self.bias.as_ref())
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())

@@ -25,15 +25,15 @@ impl Layer for MnistCnn {
         "Net"
     }
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let x = super::ops::relu(&ctx.run("conv1", &self.conv1, x)?)?;
+        let x = ctx.run_relu("conv1", &self.conv1, x)?;
         ctx.tap("h1", &x);
         let x = super::ops::max_pool2d(&x, 2, 2)?;
         ctx.tap("h2", &x);
-        let x = super::ops::relu(&ctx.run("conv2", &self.conv2, &x)?)?;
+        let x = ctx.run_relu("conv2", &self.conv2, &x)?;
         ctx.tap("h3", &x);
         let x = super::ops::max_pool2d(&x, 2, 2)?;
         ctx.tap("h4", &x);
-        let x = super::ops::relu(&ctx.run("fc1", &self.fc1, &x.flatten_from(1)?)?)?;
+        let x = ctx.run_relu("fc1", &self.fc1, &x.flatten_from(1)?)?;
         ctx.tap("h5", &x);
         let x = ctx.run("fc2", &self.fc2, &x)?;
         let x = Activation::LogSoftmax.forward(&x, ctx)?;

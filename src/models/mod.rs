@@ -98,21 +98,45 @@ impl Ctx {
         if let Some(trace) = &mut self.trace {
             trace.push(summary::Traced::new(&full, layer, &y));
         }
-        if self.wanted.as_ref().is_none_or(|w| w.contains(&full)) {
+        if self.wants(&full) {
             self.outputs.insert(full, y.clone());
         }
         Ok(y)
     }
 
-    /// Records a value that is not a module's output (a functional step such as the seed-3
-    /// network's `F.relu`) under `name` relative to the current path.
-    pub fn tap(&mut self, name: &str, y: &Tensor) {
-        let full = if self.path.is_empty() {
+    /// `relu(layer(x))`, `layer` run as the child `name`. When that child's own output is
+    /// neither recorded nor traced, the layer computes both in one operation
+    /// ([`Layer::forward_relu`]): training and feature visualisation, which record little,
+    /// save a pass and candle's backward bookkeeping of one intermediate tensor.
+    pub fn run_relu(&mut self, name: &str, layer: &dyn Layer, x: &Tensor) -> Result<Tensor> {
+        if self.trace.is_some() || self.wants(&self.child_path(name)) {
+            return ops::relu(&self.run(name, layer, x)?);
+        }
+        self.path.push(name.to_string());
+        let y = layer.forward_relu(x, self);
+        self.path.pop();
+        y
+    }
+
+    /// The full name of the current module's child `name`.
+    fn child_path(&self, name: &str) -> String {
+        if self.path.is_empty() {
             name.to_string()
         } else {
             format!("{}.{name}", self.path.join("."))
-        };
-        if self.wanted.as_ref().is_none_or(|w| w.contains(&full)) {
+        }
+    }
+
+    /// Whether the output named `full` is to be recorded.
+    fn wants(&self, full: &str) -> bool {
+        self.wanted.as_ref().is_none_or(|w| w.contains(full))
+    }
+
+    /// Records a value that is not a module's output (a functional step such as the seed-3
+    /// network's `F.relu`) under `name` relative to the current path.
+    pub fn tap(&mut self, name: &str, y: &Tensor) {
+        let full = self.child_path(name);
+        if self.wants(&full) {
             self.outputs.insert(full, y.clone());
         }
     }

@@ -507,7 +507,7 @@ impl Checkpoint {
         let weights = dir.join(format!("epoch-{epoch}.safetensors"));
         let optim = dir.join(format!("epoch-{epoch}.optim.safetensors"));
         net.save(&weights)?;
-        let tensors = state.to_tensors();
+        let tensors = state.to_tensors()?;
         if tensors.is_empty() {
             // SGD without momentum has no state; an empty file would not parse.
             let _ = std::fs::remove_file(&optim);

@@ -6,7 +6,7 @@
 //! back, which makes "train 1 epoch, save, load, train 1 more" equal to "train 2".
 
 use crate::Result;
-use candle_core::{Tensor, Var};
+use candle_core::{CpuStorage, InplaceOp3, Layout, Tensor, Var};
 use std::collections::HashMap;
 
 /// Which optimiser, with its hyper-parameters (PyTorch's defaults).
@@ -82,6 +82,9 @@ pub(crate) struct State {
     m: HashMap<String, Tensor>,
     /// Second moment (Adam).
     v: HashMap<String, Tensor>,
+    /// Whether SGD may update f32 CPU parameters in place ([`SgdCpu`]); the tensor operations
+    /// otherwise (other devices, and the unit test that compares the two).
+    in_place: bool,
 }
 
 impl State {
@@ -92,6 +95,7 @@ impl State {
             step: 0,
             m: HashMap::new(),
             v: HashMap::new(),
+            in_place: true,
         }
     }
 
@@ -114,6 +118,32 @@ impl State {
             };
             let p = var.as_tensor();
             match self.kind {
+                Optimizer::Sgd {
+                    momentum,
+                    nesterov,
+                    weight_decay,
+                } if self.in_place && in_place_ok(&[Some(p), Some(g), self.m.get(name)]) => {
+                    let rule = SgdCpu {
+                        lr: lr as f32,
+                        momentum: momentum as f32,
+                        nesterov,
+                        weight_decay: weight_decay as f32,
+                    };
+                    if momentum == 0.0 {
+                        p.inplace_op3(g, g, &rule)?;
+                        continue;
+                    }
+                    let buf = match self.m.get(name) {
+                        Some(b) => {
+                            b.inplace_op3(g, p, &MomentumCpu(rule))?;
+                            b.clone()
+                        }
+                        // PyTorch: the first buffer is the step's direction itself.
+                        None => rule.direction_tensor(g, p)?,
+                    };
+                    p.inplace_op3(g, &buf, &rule)?;
+                    self.m.insert(name.clone(), buf);
+                }
                 Optimizer::Sgd {
                     momentum,
                     nesterov,
@@ -171,16 +201,21 @@ impl State {
         Ok(())
     }
 
-    /// The state as tensors (`m.NAME`, `v.NAME`), for a checkpoint.
-    pub fn to_tensors(&self) -> Vec<(String, Tensor)> {
+    /// The state as tensors (`m.NAME`, `v.NAME`), for a checkpoint: copies, since the CPU
+    /// update changes the momentum buffers in place.
+    pub fn to_tensors(&self) -> Result<Vec<(String, Tensor)>> {
         let mut t: Vec<(String, Tensor)> = self
             .m
             .iter()
-            .map(|(k, v)| (format!("m.{k}"), v.clone()))
-            .chain(self.v.iter().map(|(k, v)| (format!("v.{k}"), v.clone())))
-            .collect();
+            .map(|(k, v)| Ok((format!("m.{k}"), v.copy()?)))
+            .chain(
+                self.v
+                    .iter()
+                    .map(|(k, v)| Ok((format!("v.{k}"), v.copy()?))),
+            )
+            .collect::<Result<_>>()?;
         t.sort_by(|a, b| a.0.cmp(&b.0));
-        t
+        Ok(t)
     }
 
     /// Restores the state saved by [`to_tensors`](State::to_tensors).
@@ -193,5 +228,169 @@ impl State {
                 self.v.insert(n.to_string(), t);
             }
         }
+    }
+}
+
+/// Whether the in-place CPU update applies: contiguous f32 CPU tensors of one shape.
+fn in_place_ok(ts: &[Option<&Tensor>]) -> bool {
+    let shape = ts.iter().flatten().next().map(|t| t.shape());
+    ts.iter().flatten().all(|t| {
+        t.device().is_cpu()
+            && t.dtype() == candle_core::DType::F32
+            && t.is_contiguous()
+            && Some(t.shape()) == shape
+    })
+}
+
+/// PyTorch's SGD update of an f32 parameter on the CPU, in place and in one pass: the tensor
+/// path's three operations (scale, subtract, copy into the variable), each a pass over the
+/// parameter and a wake-up of candle's thread pool, as the same f32 operations in the same
+/// order, so the same bits. Operands: the parameter (written), its gradient, and the momentum
+/// buffer already updated by [`MomentumCpu`] (the gradient again without momentum).
+#[derive(Clone, Copy)]
+struct SgdCpu {
+    lr: f32,
+    momentum: f32,
+    nesterov: bool,
+    weight_decay: f32,
+}
+
+impl SgdCpu {
+    /// The gradient with weight decay: `g + p * wd` (the tensor path's `affine(wd, 0)` and add).
+    #[inline(always)]
+    fn direction(&self, g: f32, p: f32) -> f32 {
+        if self.weight_decay != 0.0 {
+            g + (p * self.weight_decay + 0.0)
+        } else {
+            g
+        }
+    }
+
+    /// [`direction`](Self::direction) for whole tensors, as a new tensor.
+    fn direction_tensor(&self, g: &Tensor, p: &Tensor) -> Result<Tensor> {
+        let gv = g.flatten_all()?.to_vec1::<f32>()?;
+        let pv = p.flatten_all()?.to_vec1::<f32>()?;
+        let d: Vec<f32> = gv
+            .iter()
+            .zip(&pv)
+            .map(|(&g, &p)| self.direction(g, p))
+            .collect();
+        Ok(Tensor::from_vec(d, p.shape(), p.device())?)
+    }
+}
+
+/// Contiguous f32 values of a CPU storage seen through `layout`.
+fn values<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("sgd: expected contiguous f32 tensors"),
+    }
+}
+
+fn values_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> candle_core::Result<&'a mut [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&mut v[a..b]),
+        _ => candle_core::bail!("sgd: expected contiguous f32 tensors"),
+    }
+}
+
+impl InplaceOp3 for SgdCpu {
+    fn name(&self) -> &'static str {
+        "neuroscope-sgd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        p: &mut CpuStorage,
+        pl: &Layout,
+        g: &CpuStorage,
+        gl: &Layout,
+        buf: &CpuStorage,
+        bl: &Layout,
+    ) -> candle_core::Result<()> {
+        let (p, g, buf) = (values_mut(p, pl)?, values(g, gl)?, values(buf, bl)?);
+        if p.len() != g.len() || p.len() != buf.len() {
+            candle_core::bail!("sgd: parameter, gradient and buffer differ in size");
+        }
+        for ((p, &g), &b) in p.iter_mut().zip(g).zip(buf) {
+            let d = self.direction(g, *p);
+            let step = match (self.momentum != 0.0, self.nesterov) {
+                (false, _) => d,
+                (true, false) => b,
+                (true, true) => d + (b * self.momentum + 0.0),
+            };
+            *p = *p - (step * self.lr + 0.0);
+        }
+        Ok(())
+    }
+}
+
+/// The momentum buffer's update `buf = buf * momentum + d`, in place; operands: the buffer
+/// (written), the gradient and the parameter (read before [`SgdCpu`] writes it).
+struct MomentumCpu(SgdCpu);
+
+impl InplaceOp3 for MomentumCpu {
+    fn name(&self) -> &'static str {
+        "neuroscope-sgd-momentum"
+    }
+
+    fn cpu_fwd(
+        &self,
+        buf: &mut CpuStorage,
+        bl: &Layout,
+        g: &CpuStorage,
+        gl: &Layout,
+        p: &CpuStorage,
+        pl: &Layout,
+    ) -> candle_core::Result<()> {
+        let (buf, g, p) = (values_mut(buf, bl)?, values(g, gl)?, values(p, pl)?);
+        if buf.len() != g.len() || buf.len() != p.len() {
+            candle_core::bail!("sgd: parameter, gradient and buffer differ in size");
+        }
+        for ((b, &g), &p) in buf.iter_mut().zip(g).zip(p) {
+            *b = (*b * self.0.momentum + 0.0) + self.0.direction(g, p);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The in-place CPU update gives the tensor path's bits, for every SGD variant, over
+    /// steps that start, use and keep the momentum buffer.
+    #[test]
+    fn sgd_in_place_equals_tensor_path() -> Result<()> {
+        let variants = [
+            (0.0, false, 0.0),
+            (0.9, false, 0.0),
+            (0.9, true, 1e-3),
+            (0.5, false, 0.1),
+        ];
+        for (momentum, nesterov, weight_decay) in variants {
+            let kind = Optimizer::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            };
+            let mut out = Vec::new();
+            for in_place in [true, false] {
+                let w =
+                    Var::from_tensor(&Tensor::arange(-6f32, 6.0, &Device::Cpu)?.reshape((3, 4))?)?;
+                let vars = vec![("w".to_string(), w.clone())];
+                let mut state = State::new(kind, 0.1);
+                state.in_place = in_place;
+                for _ in 0..3 {
+                    let loss = (w.as_tensor().sqr()?.sum_all()? * 0.37)?;
+                    state.step(&vars, &loss.backward()?)?;
+                }
+                out.push(w.as_tensor().flatten_all()?.to_vec1::<f32>()?);
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&out[0]), bits(&out[1]), "{kind:?}");
+        }
+        Ok(())
     }
 }
