@@ -277,3 +277,39 @@ fn pretrained_weights_come_from_torch_hubs_cache() {
     drop(net);
     std::fs::remove_dir_all(&home).ok();
 }
+
+/// Convolutions fused with the batch norm and ReLU after them (when those intermediate
+/// outputs are not recorded) give the same output and the same input gradient, bit for bit,
+/// as the pass that records every module and so runs each one separately.
+#[test]
+fn fused_layers_give_the_same_bits_as_separate_ones() {
+    use candle_core::Var;
+    let bits = |t: &Tensor| values(t).iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    for (arch, px) in [
+        ("alexnet", 63),
+        ("resnet18", 32),
+        ("resnet50", 32),
+        ("googlenet", 32),
+        ("mobilenet_v2", 32),
+        ("vgg11", 32),
+        ("mnist_cnn", 28),
+    ] {
+        let net = random(arch, 3);
+        let spec = net.input_spec();
+        let x = Var::from_tensor(
+            &Tensor::randn(0f32, 1., (2, spec.channels, px, px), &Device::Cpu).unwrap(),
+        )
+        .unwrap();
+        let fused = net.forward(x.as_tensor()).unwrap();
+        let names = net.layer_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (apart, recorded) = net.forward_with(x.as_tensor(), &names).unwrap();
+        assert!(recorded.len() > 3, "{arch}: every module recorded");
+        assert_eq!(bits(&fused), bits(&apart), "{arch}: outputs");
+        let grad = |y: &Tensor| {
+            let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            g.get(x.as_tensor()).unwrap().clone()
+        };
+        assert_eq!(bits(&grad(&fused)), bits(&grad(&apart)), "{arch}: input gradients");
+    }
+}

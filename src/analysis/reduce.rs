@@ -650,14 +650,24 @@ impl Isomap {
 fn dijkstra(adj: &[Vec<(usize, f64)>], s: usize) -> Vec<f64> {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
-    #[derive(PartialEq, PartialOrd)]
+    /// A distance ordered by `total_cmp`, consistently for `Ord`, `PartialOrd` and `Eq`.
     struct D(f64);
-    impl Eq for D {}
     impl Ord for D {
         fn cmp(&self, o: &Self) -> std::cmp::Ordering {
             self.0.total_cmp(&o.0)
         }
     }
+    impl PartialOrd for D {
+        fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(o))
+        }
+    }
+    impl PartialEq for D {
+        fn eq(&self, o: &Self) -> bool {
+            self.cmp(o).is_eq()
+        }
+    }
+    impl Eq for D {}
     let mut dist = vec![f64::INFINITY; adj.len()];
     dist[s] = 0.0;
     let mut heap = BinaryHeap::new();

@@ -43,8 +43,8 @@ impl Layer for BasicConv2d {
         "BasicConv2d"
     }
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = ctx.run("conv", &self.conv, x)?;
-        Ok(super::ops::relu(&ctx.run("bn", &self.bn, &y)?)?)
+        let chain: [(&str, &dyn Layer); 2] = [("conv", &self.conv), ("bn", &self.bn)];
+        super::ops::relu(&ctx.run_chain(&chain, x)?)
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
         vec![("conv".into(), &self.conv), ("bn".into(), &self.bn)]

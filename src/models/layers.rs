@@ -5,6 +5,7 @@
 //! [`Layer`]: a forward pass that reports named outputs to a [`Ctx`], its children (for
 //! listings and summaries) and its own parameters.
 
+use super::ops::Epilogue;
 use super::Ctx;
 use crate::{Error, Result};
 use candle_core::{DType, Tensor, D};
@@ -16,10 +17,18 @@ pub trait Layer: Send + Sync + std::fmt::Debug {
     fn kind(&self) -> &'static str;
     /// The forward pass. Children are run through [`Ctx::run`], which records their outputs.
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor>;
-    /// `relu(forward(x))`, which a layer may compute in one operation (conv and linear do, on
-    /// the CPU). [`Ctx::run_relu`] calls it only when the layer's own output is not recorded.
-    fn forward_relu(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        super::ops::relu(&self.forward(x, ctx)?)
+    /// `forward(x)` followed by `epi` in one operation, for layers that can (conv and
+    /// linear); `None` for the others. [`Ctx::run_fusing`] and [`Ctx::run_relu`] call it only
+    /// when the layer's own output is not recorded.
+    fn forward_fused(&self, x: &Tensor, ctx: &mut Ctx, epi: &Epilogue) -> Result<Option<Tensor>> {
+        let _ = (x, ctx, epi);
+        Ok(None)
+    }
+    /// This layer as a step that the layer before it may apply in its own output buffer
+    /// (a ReLU; a batch norm with fixed statistics), or `None`.
+    fn as_epilogue(&self, ctx: &Ctx) -> Result<Option<Epilogue>> {
+        let _ = ctx;
+        Ok(None)
     }
     /// Named sub-modules, in registration order.
     fn children(&self) -> Vec<(String, &dyn Layer)> {
@@ -215,16 +224,18 @@ impl Layer for Conv2d {
             self.groups,
         )
     }
-    fn forward_relu(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+    fn forward_fused(&self, x: &Tensor, _ctx: &mut Ctx, epi: &Epilogue) -> Result<Option<Tensor>> {
         self.check(x)?;
-        super::ops::conv2d_bias_relu(
+        super::ops::conv2d_fused(
             x,
             &self.weight,
             self.bias.as_ref(),
             self.padding,
             self.stride,
             self.groups,
+            epi,
         )
+        .map(Some)
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())
@@ -316,9 +327,9 @@ impl Layer for Linear {
         self.check(x)?;
         super::ops::linear(x, &self.weight, self.bias.as_ref())
     }
-    fn forward_relu(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+    fn forward_fused(&self, x: &Tensor, _ctx: &mut Ctx, epi: &Epilogue) -> Result<Option<Tensor>> {
         self.check(x)?;
-        super::ops::linear_relu(x, &self.weight, self.bias.as_ref())
+        super::ops::linear_fused(x, &self.weight, self.bias.as_ref(), epi).map(Some)
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())
@@ -375,20 +386,14 @@ impl Layer for BatchNorm2d {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let c = self.weight.dim(0)?;
         let shape = (1, c, 1, 1);
-        if !ctx.train && !self.weight.track_op() && !self.bias.track_op() && x.device().is_cpu() {
-            // Fixed statistics and parameters: one per-channel scale and shift, computed as
-            // PyTorch's CPU kernel does (scale = weight / sqrt(var + eps) in f32).
-            let [w, b, m, v] = [
-                &self.weight,
-                &self.bias,
-                &self.running_mean,
-                &self.running_var,
-            ]
-            .map(|t| t.to_dtype(DType::F32).and_then(|t| t.to_vec1::<f32>()));
-            let (w, b, m, v) = (w?, b?, m?, v?);
-            let eps = self.eps as f32;
-            let scale: Vec<f32> = (0..c).map(|i| w[i] / (v[i] + eps).sqrt()).collect();
-            let shift: Vec<f32> = (0..c).map(|i| b[i] - m[i] * scale[i]).collect();
+        if let (
+            true,
+            Some(Epilogue {
+                affine: Some((scale, shift)),
+                ..
+            }),
+        ) = (x.device().is_cpu(), self.as_epilogue(ctx)?)
+        {
             return super::ops::channel_affine(x, &scale, &shift);
         }
         let (mean, var) = if ctx.train {
@@ -411,6 +416,30 @@ impl Layer for BatchNorm2d {
         Ok(x.broadcast_sub(&mean)?
             .broadcast_mul(&scale)?
             .broadcast_add(&self.bias.reshape(shape)?)?)
+    }
+    /// Fixed statistics and parameters (eval mode, nothing trained, on the CPU): one
+    /// per-channel scale and shift, computed as PyTorch's CPU kernel does
+    /// (`scale = weight / sqrt(var + eps)` in f32).
+    fn as_epilogue(&self, ctx: &Ctx) -> Result<Option<Epilogue>> {
+        if ctx.train
+            || self.weight.track_op()
+            || self.bias.track_op()
+            || !self.weight.device().is_cpu()
+        {
+            return Ok(None);
+        }
+        let [w, b, m, v] = [
+            &self.weight,
+            &self.bias,
+            &self.running_mean,
+            &self.running_var,
+        ]
+        .map(|t| t.to_dtype(DType::F32).and_then(|t| t.to_vec1::<f32>()));
+        let (w, b, m, v) = (w?, b?, m?, v?);
+        let eps = self.eps as f32;
+        let scale: Vec<f32> = (0..w.len()).map(|i| w[i] / (v[i] + eps).sqrt()).collect();
+        let shift: Vec<f32> = (0..w.len()).map(|i| b[i] - m[i] * scale[i]).collect();
+        Ok(Some(Epilogue::affine(scale, shift)))
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         vec![
@@ -463,6 +492,9 @@ impl Layer for Activation {
             Activation::Flatten => x.flatten_from(1)?,
             Activation::Identity => x.clone(),
         })
+    }
+    fn as_epilogue(&self, _ctx: &Ctx) -> Result<Option<Epilogue>> {
+        Ok(matches!(self, Activation::ReLU).then(Epilogue::relu))
     }
 }
 
@@ -769,11 +801,22 @@ impl Layer for Sequential {
     }
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let mut x = x.clone();
-        for (name, layer) in &self.layers {
-            if self.flatten_before.as_deref() == Some(name.as_str()) {
+        let mut i = 0;
+        while i < self.layers.len() {
+            if self.flatten_before.as_deref() == Some(self.layers[i].0.as_str()) {
                 x = x.flatten_from(1)?;
             }
-            x = ctx.run(name, layer.as_ref(), &x)?;
+            // The layer and the two after it (up to the flatten), which it may fuse.
+            let chain: Vec<(&str, &dyn Layer)> = self.layers[i..]
+                .iter()
+                .take(3)
+                .enumerate()
+                .take_while(|(k, (n, _))| *k == 0 || self.flatten_before.as_ref() != Some(n))
+                .map(|(_, (n, l))| (n.as_str(), l.as_ref()))
+                .collect();
+            let (y, ran) = ctx.run_fusing(&chain, &x)?;
+            x = y;
+            i += ran;
             if ctx.is_done() {
                 break;
             }

@@ -104,16 +104,79 @@ impl Ctx {
         Ok(y)
     }
 
-    /// `relu(layer(x))`, `layer` run as the child `name`. When that child's own output is
-    /// neither recorded nor traced, the layer computes both in one operation
-    /// ([`Layer::forward_relu`]): training and feature visualisation, which record little,
-    /// save a pass and candle's backward bookkeeping of one intermediate tensor.
+    /// `relu(layer(x))`, `layer` run as the child `name` (seed 3's functional `F.relu`
+    /// after a module). When that child's own output is neither recorded nor traced, the layer
+    /// applies the ReLU in its own output buffer ([`Layer::forward_fused`]).
     pub fn run_relu(&mut self, name: &str, layer: &dyn Layer, x: &Tensor) -> Result<Tensor> {
+        match self.fused(name, layer, x, &ops::Epilogue::relu())? {
+            Some(y) => Ok(y),
+            None => ops::relu(&self.run(name, layer, x)?),
+        }
+    }
+
+    /// Runs `chain[0]` as [`run`](Self::run) does, fused with as many of the layers after it
+    /// as it can apply in its own output buffer (a batch norm with fixed statistics, then a
+    /// ReLU: [`ops::Epilogue`]) when the outputs in between are neither recorded nor traced;
+    /// the last fused layer's output is recorded under its name as usual. Returns the output
+    /// and how many layers of `chain` ran. Training and feature visualisation, which record
+    /// little, save a pass per fused layer and candle's backward bookkeeping of the tensors
+    /// in between; the values are the same, bit for bit.
+    pub fn run_fusing(
+        &mut self,
+        chain: &[(&str, &dyn Layer)],
+        x: &Tensor,
+    ) -> Result<(Tensor, usize)> {
+        let Some(&(name, head)) = chain.first() else {
+            return Err(Error::InvalidArgument("run_fusing: empty chain".into()));
+        };
+        let mut epi = ops::Epilogue::default();
+        let mut taken = 0;
+        for (k, &(_, layer)) in chain.iter().enumerate().skip(1) {
+            if self.trace.is_some() || self.wants(&self.child_path(chain[k - 1].0)) {
+                break;
+            }
+            match layer.as_epilogue(self)? {
+                Some(step) if epi.then(&step) => taken = k,
+                _ => break,
+            }
+        }
+        if taken > 0 {
+            if let Some(y) = self.fused(name, head, x, &epi)? {
+                let full = self.child_path(chain[taken].0);
+                if self.wants(&full) {
+                    self.outputs.insert(full, y.clone());
+                }
+                return Ok((y, taken + 1));
+            }
+        }
+        Ok((self.run(name, head, x)?, 1))
+    }
+
+    /// Runs every layer of `chain` in order through [`run_fusing`](Self::run_fusing).
+    pub fn run_chain(&mut self, chain: &[(&str, &dyn Layer)], x: &Tensor) -> Result<Tensor> {
+        let (mut y, mut k) = (x.clone(), 0);
+        while k < chain.len() {
+            let (out, ran) = self.run_fusing(&chain[k..], &y)?;
+            y = out;
+            k += ran;
+        }
+        Ok(y)
+    }
+
+    /// `layer` and `epi` in one operation as the child `name`, unless the child's output is
+    /// recorded or traced or the layer cannot fuse.
+    fn fused(
+        &mut self,
+        name: &str,
+        layer: &dyn Layer,
+        x: &Tensor,
+        epi: &ops::Epilogue,
+    ) -> Result<Option<Tensor>> {
         if self.trace.is_some() || self.wants(&self.child_path(name)) {
-            return ops::relu(&self.run(name, layer, x)?);
+            return Ok(None);
         }
         self.path.push(name.to_string());
-        let y = layer.forward_relu(x, self);
+        let y = layer.forward_fused(x, self, epi);
         self.path.pop();
         y
     }

@@ -535,18 +535,19 @@ impl CustomOp1 for MaxPool {
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    linear_with(x, w, bias, false)
+    linear_fused(x, w, bias, &Epilogue::default())
 }
 
-/// `relu(linear(..))`, the ReLU applied in the output buffer on the CPU (one graph node fewer,
-/// as [`conv2d_bias_relu`]). The same values and gradients as the two operations.
+/// [`linear`] followed by `epi` (a per-feature affine step, a ReLU), applied in the output
+/// buffer on the CPU: one graph node instead of two or three. The same values and gradients,
+/// bit for bit, as the separate operations.
 ///
 /// ```
 /// use candle_core::{Device, Var};
-/// use neuroscope::models::ops;
+/// use neuroscope::models::ops::{self, Epilogue};
 /// let x = Var::randn(0f32, 1.0, (5, 7), &Device::Cpu)?;
 /// let w = Var::randn(0f32, 1.0, (3, 7), &Device::Cpu)?;
-/// let fused = ops::linear_relu(x.as_tensor(), w.as_tensor(), None)?;
+/// let fused = ops::linear_fused(x.as_tensor(), w.as_tensor(), None, &Epilogue::relu())?;
 /// let apart = ops::relu(&ops::linear(x.as_tensor(), w.as_tensor(), None)?)?;
 /// assert_eq!(fused.to_vec2::<f32>()?, apart.to_vec2::<f32>()?);
 /// let (g1, g2) = (fused.sum_all()?.backward()?, apart.sum_all()?.backward()?);
@@ -554,29 +555,25 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
 /// assert_eq!(gw(&g1)?, gw(&g2)?);
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn linear_relu(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    linear_with(x, w, bias, true)
-}
-
-fn linear_with(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, relu_after: bool) -> Result<Tensor> {
+pub fn linear_fused(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    epi: &Epilogue,
+) -> Result<Tensor> {
     if x.rank() == 2
         && w.rank() == 2
         && is_cpu_f32(x)
         && is_cpu_f32(w)
         && bias.is_none_or(is_cpu_f32)
     {
-        return apply_weighted(Linear, relu_after, x, w, bias);
+        return apply_weighted(Linear, epi, x, w, bias);
     }
     let y = x.matmul(&w.t()?)?;
-    let y = match bias {
+    epi.apply_tensor(match bias {
         Some(b) => y.broadcast_add(b)?,
         None => y,
-    };
-    if relu_after {
-        relu(&y)
-    } else {
-        Ok(y)
-    }
+    })
 }
 
 struct Linear;
@@ -746,49 +743,46 @@ pub fn conv2d_bias(
     stride: usize,
     groups: usize,
 ) -> Result<Tensor> {
-    conv2d_with(x, w, bias, (padding, stride, groups), false)
+    conv2d_fused(x, w, bias, padding, stride, groups, &Epilogue::default())
 }
 
-/// `relu(conv2d_bias(..))`, with the ReLU applied in the convolution's output buffer when
-/// gradients are needed on the CPU: one pass and one graph node fewer, so candle's backward
-/// also skips the zero-filled accumulator and the addition it spends on every intermediate
-/// tensor (the largest activation of seed 3's network, 64 x 20 x 24 x 24 per step). The same
-/// values and gradients as the two operations.
+/// [`conv2d_bias`] followed by `epi` (eval-mode batch norm's per-channel scale and shift, then
+/// a ReLU), applied in the convolution's output buffer when the CPU kernel runs: one graph
+/// node instead of up to three, so candle's backward also skips the zero-filled accumulator
+/// and addition it spends on every intermediate tensor, and the steps' own passes. The same
+/// values and gradients, bit for bit, as the separate operations.
 ///
 /// ```
 /// use candle_core::{Device, Var};
-/// use neuroscope::models::ops;
+/// use neuroscope::models::ops::{self, Epilogue};
 /// let x = Var::randn(0f32, 1.0, (2, 3, 9, 9), &Device::Cpu)?;
 /// let w = Var::randn(0f32, 1.0, (4, 3, 3, 3), &Device::Cpu)?;
 /// let b = Var::randn(0f32, 1.0, 4, &Device::Cpu)?;
+/// let (scale, shift) = (vec![0.5f32, -2.0, 1.5, 0.1], vec![0.1f32, 0.2, -0.3, 0.0]);
+/// let epi = Epilogue::affine(scale.clone(), shift.clone()).with_relu();
 /// let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), Some(b.as_tensor()));
-/// let fused = ops::conv2d_bias_relu(xt, wt, bt, 1, 1, 1)?;
-/// let apart = ops::relu(&ops::conv2d_bias(xt, wt, bt, 1, 1, 1)?)?;
-/// assert_eq!(fused.flatten_all()?.to_vec1::<f32>()?, apart.flatten_all()?.to_vec1::<f32>()?);
-/// let (g1, g2) = (fused.sum_all()?.backward()?, apart.sum_all()?.backward()?);
+/// let fused = ops::conv2d_fused(xt, wt, bt, 1, 1, 1, &epi)?;
+/// let conv = ops::conv2d_bias(xt, wt, bt, 1, 1, 1)?;
+/// let apart = ops::relu(&ops::channel_affine(&conv, &scale, &shift)?)?;
+/// let bits = |t: &candle_core::Tensor| -> candle_core::Result<Vec<u32>> {
+///     Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|v| v.to_bits()).collect())
+/// };
+/// assert_eq!(bits(&fused)?, bits(&apart)?);
+/// let (g1, g2) = ((fused.sqr()?.sum_all()?).backward()?, (apart.sqr()?.sum_all()?).backward()?);
 /// for v in [&x, &w, &b] {
 ///     let (a, c) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
-///     assert_eq!(a.flatten_all()?.to_vec1::<f32>()?, c.flatten_all()?.to_vec1::<f32>()?);
+///     assert_eq!(bits(a)?, bits(c)?);
 /// }
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
-pub fn conv2d_bias_relu(
+pub fn conv2d_fused(
     x: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
     padding: usize,
     stride: usize,
     groups: usize,
-) -> Result<Tensor> {
-    conv2d_with(x, w, bias, (padding, stride, groups), true)
-}
-
-fn conv2d_with(
-    x: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    (padding, stride, groups): (usize, usize, usize),
-    relu_after: bool,
+    epi: &Epilogue,
 ) -> Result<Tensor> {
     let (_, _, k, k2) = w.dims4()?;
     if groups == 1
@@ -798,18 +792,174 @@ fn conv2d_with(
         && is_cpu_f32(w)
         && bias.is_none_or(is_cpu_f32)
     {
-        return apply_weighted(Conv { padding, stride }, relu_after, x, w, bias);
+        return apply_weighted(Conv { padding, stride }, epi, x, w, bias);
     }
     let y = x.conv2d(w, padding, stride, 1, groups)?;
-    let y = match bias {
+    epi.apply_tensor(match bias {
         Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?,
         None => y,
-    };
-    if relu_after {
-        relu(&y)
-    } else {
-        Ok(y)
+    })
+}
+
+/// What a convolution or linear layer may apply in its own output buffer
+/// ([`conv2d_fused`], [`linear_fused`]): a per-channel affine step (eval-mode batch norm,
+/// as [`channel_affine`]), then a ReLU. The default does nothing.
+///
+/// ```
+/// use neuroscope::models::ops::Epilogue;
+/// assert!(Epilogue::default().is_empty());
+/// let e = Epilogue::affine(vec![2.0], vec![0.5]).with_relu();
+/// assert!(e.relu && e.affine.is_some());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Epilogue {
+    /// Per-channel `(scale, shift)`: `v * scale[c] + shift[c]`.
+    pub affine: Option<(Vec<f32>, Vec<f32>)>,
+    /// A ReLU after the affine step.
+    pub relu: bool,
+}
+
+impl Epilogue {
+    /// A ReLU alone.
+    pub fn relu() -> Self {
+        Epilogue {
+            affine: None,
+            relu: true,
+        }
     }
+
+    /// A per-channel scale and shift alone.
+    pub fn affine(scale: Vec<f32>, shift: Vec<f32>) -> Self {
+        Epilogue {
+            affine: Some((scale, shift)),
+            relu: false,
+        }
+    }
+
+    /// The same, followed by a ReLU.
+    pub fn with_relu(mut self) -> Self {
+        self.relu = true;
+        self
+    }
+
+    /// Appends `step` when the result is still an epilogue (an affine step first, at most one
+    /// ReLU, each once) and says whether it did.
+    pub fn then(&mut self, step: &Epilogue) -> bool {
+        let ok = match (&step.affine, step.relu) {
+            (Some(_), _) => self.is_empty(),
+            (None, relu) => !(relu && self.relu),
+        };
+        if ok {
+            if step.affine.is_some() {
+                self.affine = step.affine.clone();
+            }
+            self.relu |= step.relu;
+        }
+        ok
+    }
+
+    /// True when it does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.affine.is_none() && !self.relu
+    }
+
+    /// The steps as separate tensor operations (devices and layouts the fused CPU kernel does
+    /// not cover).
+    fn apply_tensor(&self, y: Tensor) -> Result<Tensor> {
+        let y = match &self.affine {
+            Some((a, b)) if y.rank() == 4 => channel_affine(&y, a, b)?,
+            Some((a, b)) => {
+                let shape = (1, a.len());
+                let a = Tensor::from_slice(a, shape, y.device())?.to_dtype(y.dtype())?;
+                let b = Tensor::from_slice(b, shape, y.device())?.to_dtype(y.dtype())?;
+                y.broadcast_mul(&a)?.broadcast_add(&b)?
+            }
+            None => y,
+        };
+        if self.relu {
+            relu(&y)
+        } else {
+            Ok(y)
+        }
+    }
+
+    fn check(&self, c: usize) -> candle_core::Result<()> {
+        match &self.affine {
+            Some((a, b)) if a.len() != c || b.len() != c => candle_core::bail!(
+                "epilogue: {} scales and {} shifts for {c} channels",
+                a.len(),
+                b.len()
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The steps in place on an `N x C x ...` output of shape `dims`.
+    fn apply_cpu(&self, y: &mut [f32], dims: &[usize]) {
+        let (c, plane) = channels_and_plane(dims);
+        match &self.affine {
+            None if self.relu => y
+                .par_chunks_mut(CHUNK)
+                .for_each(|y| y.iter_mut().for_each(|v| *v = relu_value(*v))),
+            None => {}
+            Some((a, b)) => y.par_chunks_mut(c * plane).for_each(|y| {
+                for (ch, y) in y.chunks_mut(plane).enumerate() {
+                    let (a, b) = (a[ch], b[ch]);
+                    for v in y {
+                        let t = *v * a + b;
+                        *v = if self.relu { relu_value(t) } else { t };
+                    }
+                }
+            }),
+        }
+    }
+
+    /// The gradient reaching the convolution's or linear layer's own output, from the fused
+    /// output `res` and its gradient: the steps' backwards in reverse order, each result added
+    /// to zero as candle's accumulator of an intermediate tensor does (so that even the signs
+    /// of zeros match the separate operations).
+    fn grad_cpu(&self, res: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
+        if self.is_empty() {
+            return Ok(grad.clone());
+        }
+        let (c, plane) = channels_and_plane(res.dims());
+        let gx = with_cpu_f32(res, |y| {
+            with_cpu_f32(grad, |g| {
+                let mut gx = vec![0f32; g.len()];
+                gx.par_chunks_mut(c * plane)
+                    .zip(y.par_chunks(c * plane).zip(g.par_chunks(c * plane)))
+                    .for_each(|(o, (y, g))| {
+                        for (ch, (o, (y, g))) in o
+                            .chunks_mut(plane)
+                            .zip(y.chunks(plane).zip(g.chunks(plane)))
+                            .enumerate()
+                        {
+                            let a = self.affine.as_ref().map(|(a, _)| a[ch]);
+                            for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+                                let mut v = g;
+                                if self.relu {
+                                    let keep = 0u32.wrapping_sub((y > 0.0) as u32);
+                                    v = 0.0 + f32::from_bits(v.to_bits() & keep);
+                                }
+                                if let Some(a) = a {
+                                    v = 0.0 + v * a;
+                                }
+                                *o = v;
+                            }
+                        }
+                    });
+                gx
+            })
+        })??;
+        Tensor::from_vec(gx, res.shape(), res.device())
+    }
+}
+
+/// Channels (axis 1) and the size of each channel's plane (the axes after it) of an
+/// `N x C x ...` shape; at least 1 each.
+fn channels_and_plane(dims: &[usize]) -> (usize, usize) {
+    let c = dims.get(1).copied().unwrap_or(1).max(1);
+    (c, dims.iter().skip(2).product::<usize>().max(1))
 }
 
 struct Conv {
@@ -921,11 +1071,11 @@ trait WeightOp: Send + Sync + 'static {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)>;
 }
 
-/// A [`WeightOp`] as candle's two- and three-operand custom op, optionally followed by a
-/// ReLU in its output buffer (whose backward then masks the output's gradient first).
+/// A [`WeightOp`] as candle's two- and three-operand custom op, followed by an [`Epilogue`]
+/// in its output buffer (whose backward then comes first).
 struct Weighted<T> {
     op: T,
-    relu: bool,
+    epi: Epilogue,
 }
 
 impl<T: WeightOp> Weighted<T> {
@@ -936,34 +1086,26 @@ impl<T: WeightOp> Weighted<T> {
         bias: Option<&[f32]>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (mut y, shape) = self.op.forward(x, w, bias)?;
-        if let (true, CpuStorage::F32(v)) = (self.relu, &mut y) {
-            v.par_chunks_mut(CHUNK)
-                .for_each(|c| c.iter_mut().for_each(|v| *v = relu_value(*v)));
+        self.epi.check(channels_and_plane(shape.dims()).0)?;
+        if let CpuStorage::F32(v) = &mut y {
+            self.epi.apply_cpu(v, shape.dims());
         }
         Ok((y, shape))
     }
-
-    /// The gradient reaching the operation before the ReLU.
-    fn output_grad(&self, res: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
-        if self.relu {
-            relu_grad(res, grad)
-        } else {
-            Ok(grad.clone())
-        }
-    }
 }
 
-/// Runs `op` (then a ReLU when `relu`) on `x` and `w` (and `bias`), recording a backward only
-/// when an operand is tracked.
+/// Runs `op` then `epi` on `x` and `w` (and `bias`), recording a backward only when an
+/// operand is tracked.
 fn apply_weighted<T: WeightOp>(
     op: T,
-    relu: bool,
+    epi: &Epilogue,
     x: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
     let tracked = x.track_op() || w.track_op() || bias.is_some_and(|b| b.track_op());
-    let (x, w, op) = (x.contiguous()?, w.contiguous()?, Weighted { op, relu });
+    let epi = epi.clone();
+    let (x, w, op) = (x.contiguous()?, w.contiguous()?, Weighted { op, epi });
     Ok(match (bias, tracked) {
         (Some(b), true) => x.apply_op3(&w, &b.contiguous()?, op)?,
         (Some(b), false) => x.apply_op3_no_bwd(&w, &b.contiguous()?, &op)?,
@@ -1013,7 +1155,7 @@ impl<T: WeightOp> candle_core::CustomOp2 for Weighted<T> {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        self.op.backward(x, w, &self.output_grad(res, grad)?)
+        self.op.backward(x, w, &self.epi.grad_cpu(res, grad)?)
     }
 }
 
@@ -1043,7 +1185,7 @@ impl<T: WeightOp> candle_core::CustomOp3 for Weighted<T> {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grad = self.output_grad(res, grad)?;
+        let grad = self.epi.grad_cpu(res, grad)?;
         let (gx, gw) = self.op.backward(x, w, &grad)?;
         let gb = if b.track_op() {
             Some(bias_grad(&grad, b)?)

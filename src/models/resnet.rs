@@ -92,11 +92,14 @@ impl Layer for Block {
         let last = self.convs.len() - 1;
         let mut y = x.clone();
         for (i, (conv, bn)) in self.convs.iter().enumerate() {
-            y = ctx.run(&format!("conv{}", i + 1), conv, &y)?;
-            y = ctx.run(&format!("bn{}", i + 1), bn, &y)?;
-            if i < last {
-                // torchvision reuses one `relu` module; like a hook, the last call's output wins.
-                y = ctx.run("relu", &ReLU, &y)?;
+            let (cn, bnn) = (format!("conv{}", i + 1), format!("bn{}", i + 1));
+            // torchvision reuses one `relu` module; like a hook, the last call's output wins.
+            let chain: [(&str, &dyn Layer); 3] = [(&cn, conv), (&bnn, bn), ("relu", &ReLU)];
+            let chain = if i < last { &chain[..] } else { &chain[..2] };
+            y = ctx.run_chain(chain, &y)?;
+            if ctx.is_done() {
+                // The requested output is inside this block: the rest would be thrown away.
+                return Ok(y);
             }
         }
         let identity = match &self.downsample {

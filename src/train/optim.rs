@@ -319,7 +319,7 @@ impl InplaceOp3 for SgdCpu {
                 (true, false) => b,
                 (true, true) => d + (b * self.momentum + 0.0),
             };
-            *p = *p - (step * self.lr + 0.0);
+            *p -= step * self.lr + 0.0;
         }
         Ok(())
     }
