@@ -217,15 +217,23 @@ impl FeatVis {
     /// Runs the optimisation on `model` (always in eval mode).
     pub fn run(&self, model: &Model) -> Result<Visualization> {
         // In evcxr every cell is its own library with its own copy of candle's statics, so
-        // tensor ids restart at 1 in each cell: a network built in an earlier cell creates its
-        // activations with that cell's counter, this run's image with this cell's, and
-        // candle's backward pass (gradients keyed by id) can then confuse two tensors
-        // (observed: "shape mismatch in sub" 64 channels into seed 5's notebook, or silently
-        // mixed gradients). Rebuilding a built-in architecture here from the same weight
-        // tensors (shared, not copied) makes every tensor of the pass come from one counter.
+        // tensor ids restart at 1 in each cell: a network built in an earlier cell holds
+        // weights numbered by that cell's counter, while this run's image and activations are
+        // numbered by this cell's, and candle's backward pass (which walks the graph and keys
+        // gradients by id) then confuses two tensors: "shape mismatch in sub" 64 channels into
+        // seed 5's notebook, or silently different gradients (4 of the 64 channel images of
+        // that notebook's grid came out differently from a fresh network's, and changed again
+        // on a second run with the same network). Rebuilding a built-in architecture here
+        // from copies of its weights (new ids from this cell's counter; ResNet-50's 100 MB
+        // copy in about 30 ms) makes every tensor of the pass come from one counter.
         let rebuilt;
         let model = if crate::models::ARCHS.contains(&model.arch()) {
-            let weights = crate::models::Weights::Tensors(model.state_dict().into_iter().collect());
+            let copies = model
+                .state_dict()
+                .into_iter()
+                .map(|(k, t)| Ok((k, t.copy()?)))
+                .collect::<Result<_>>()?;
+            let weights = crate::models::Weights::Tensors(copies);
             rebuilt = crate::models::load(model.arch(), &weights, model.device())?;
             &rebuilt
         } else {
