@@ -310,6 +310,10 @@ fn fused_layers_give_the_same_bits_as_separate_ones() {
             let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
             g.get(x.as_tensor()).unwrap().clone()
         };
-        assert_eq!(bits(&grad(&fused)), bits(&grad(&apart)), "{arch}: input gradients");
+        assert_eq!(
+            bits(&grad(&fused)),
+            bits(&grad(&apart)),
+            "{arch}: input gradients"
+        );
     }
 }

@@ -121,6 +121,35 @@ impl Ctx {
     /// and how many layers of `chain` ran. Training and feature visualisation, which record
     /// little, save a pass per fused layer and candle's backward bookkeeping of the tensors
     /// in between; the values are the same, bit for bit.
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// use candle_nn::VarBuilder;
+    /// use neuroscope::models::layers::{Activation, Conv2d, ConvSpec, InitScheme, Layer};
+    /// use neuroscope::models::{Ctx, InputSpec, Model, Weights};
+    /// #[derive(Debug)]
+    /// struct Stem(Conv2d);
+    /// impl Layer for Stem {
+    ///     fn kind(&self) -> &'static str { "Stem" }
+    ///     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> neuroscope::Result<Tensor> {
+    ///         ctx.run_chain(&[("conv", &self.0), ("relu", &Activation::ReLU)], x)
+    ///     }
+    ///     fn children(&self) -> Vec<(String, &dyn Layer)> {
+    ///         vec![("conv".into(), &self.0), ("relu".into(), &Activation::ReLU)]
+    ///     }
+    /// }
+    /// let build = |vb: VarBuilder| -> neuroscope::Result<Box<dyn Layer>> {
+    ///     Ok(Box::new(Stem(Conv2d::new(vb.pp("conv"), ConvSpec::new(1, 4, 3), InitScheme::TorchDefault)?)))
+    /// };
+    /// let net = Model::build("stem", InputSpec::fixed(1, 6, 6), &Weights::Random { seed: 1 }, &Device::Cpu, build)?;
+    /// let x = Tensor::randn(0f32, 1.0, (2, 1, 6, 6), &Device::Cpu)?;
+    /// let fused = net.forward(&x)?;                       // conv and ReLU as one operation
+    /// let rec = net.record(&x, &["conv", "relu"])?;       // both recorded: run one by one
+    /// let v = |t: &Tensor| t.flatten_all().and_then(|t| t.to_vec1::<f32>());
+    /// assert_eq!(v(&fused)?, v(&rec["relu"])?);
+    /// assert!(v(&rec["conv"])?.iter().any(|&a| a < 0.0)); // the conv's own output, pre-ReLU
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
     pub fn run_fusing(
         &mut self,
         chain: &[(&str, &dyn Layer)],
@@ -136,7 +165,7 @@ impl Ctx {
                 break;
             }
             match layer.as_epilogue(self)? {
-                Some(step) if epi.then(&step) => taken = k,
+                Some(step) if epi.append(&step) => taken = k,
                 _ => break,
             }
         }

@@ -844,7 +844,16 @@ impl Epilogue {
 
     /// Appends `step` when the result is still an epilogue (an affine step first, at most one
     /// ReLU, each once) and says whether it did.
-    pub fn then(&mut self, step: &Epilogue) -> bool {
+    ///
+    /// ```
+    /// use neuroscope::models::ops::Epilogue;
+    /// let mut e = Epilogue::affine(vec![2.0], vec![0.0]);
+    /// assert!(e.append(&Epilogue::relu()));
+    /// assert!(!e.append(&Epilogue::relu()));                      // one ReLU
+    /// assert!(!e.append(&Epilogue::affine(vec![1.0], vec![1.0]))); // no affine after it
+    /// assert_eq!(e, Epilogue::affine(vec![2.0], vec![0.0]).with_relu());
+    /// ```
+    pub fn append(&mut self, step: &Epilogue) -> bool {
         let ok = match (&step.affine, step.relu) {
             (Some(_), _) => self.is_empty(),
             (None, relu) => !(relu && self.relu),
