@@ -317,3 +317,45 @@ fn fused_layers_give_the_same_bits_as_separate_ones() {
         );
     }
 }
+
+/// Training mode updates batch norm's running statistics as PyTorch does: momentum 0.1, the
+/// unbiased batch variance, one more batch tracked.
+#[test]
+fn training_mode_updates_batch_norm_running_statistics() {
+    let net = random("resnet18", 2);
+    let x = Tensor::randn(0f32, 1., (3, 3, 32, 32), &Device::Cpu).unwrap();
+    // bn1's input: conv1's output, the same in either mode
+    let h = net.record(&x, &["conv1"]).unwrap()["conv1"].clone();
+    let (n, c) = (
+        h.dim(0).unwrap() * h.dim(2).unwrap() * h.dim(3).unwrap(),
+        h.dim(1).unwrap(),
+    );
+    let hv = h
+        .transpose(0, 1)
+        .unwrap()
+        .flatten_from(1)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    net.forward_train(&x, 0).unwrap();
+    let sd: std::collections::HashMap<String, Tensor> = net.state_dict().into_iter().collect();
+    let (rm, rv) = (
+        values(&sd["bn1.running_mean"]),
+        values(&sd["bn1.running_var"]),
+    );
+    for ch in 0..c {
+        let v: Vec<f64> = hv[ch].iter().map(|&a| a as f64).collect();
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        assert!(
+            (rm[ch] as f64 - 0.1 * mean).abs() < 1e-5 * (1.0 + mean.abs()),
+            "mean {ch}"
+        );
+        assert!(
+            (rv[ch] as f64 - (0.9 + 0.1 * var)).abs() < 1e-5 * (1.0 + var),
+            "var {ch}"
+        );
+    }
+    let tracked = sd["bn1.num_batches_tracked"].to_dtype(DType::F64).unwrap();
+    assert_eq!(tracked.to_scalar::<f64>().unwrap(), 1.0);
+}

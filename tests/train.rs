@@ -187,3 +187,46 @@ fn frozen_layers_stay_put_and_bad_input_is_refused() {
         .unwrap();
     assert_eq!(weights(&t2.model), after);
 }
+
+/// Training a network with batch norm updates the trained copy's running statistics and leaves
+/// the given network's alone (seed 4's CIFAR network, on digits made 3 x 32 x 32).
+#[test]
+fn training_updates_running_statistics_of_the_copy_only() {
+    use neuroscope::data::Compose;
+    let net = models::load("cifar_cnn", &Weights::Random { seed: 4 }, &cpu()).unwrap();
+    let data = embedded::mnist().take(128);
+    let tf = Compose::new().resize(32, 32).gray_to_rgb();
+    let trained = Train::new()
+        .batch_size(64)
+        .transform(tf)
+        .progress(false)
+        .fit(&net, &data, None::<&neuroscope::data::InMemory>)
+        .unwrap();
+    let buffers = |m: &models::Model| -> Vec<(String, Vec<f32>)> {
+        let mut w: Vec<_> = weights_buffers(m);
+        w.sort_by(|a, b| a.0.cmp(&b.0));
+        w
+    };
+    let (given, copy) = (buffers(&net), buffers(&trained.model));
+    assert!(!given.is_empty());
+    for ((name, g), (_, t)) in given.iter().zip(&copy) {
+        if name.ends_with("running_mean") {
+            assert!(
+                g.iter().all(|&v| v == 0.0),
+                "{name}: the given network changed"
+            );
+            assert!(
+                t.iter().any(|&v| v != 0.0),
+                "{name}: not updated by training"
+            );
+        }
+    }
+}
+
+fn weights_buffers(m: &models::Model) -> Vec<(String, Vec<f32>)> {
+    m.state_dict()
+        .into_iter()
+        .filter(|(k, _)| k.ends_with("running_mean") || k.ends_with("running_var"))
+        .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .collect()
+}

@@ -343,7 +343,8 @@ impl Layer for Linear {
 }
 
 /// Batch normalisation over channels (`nn.BatchNorm2d`): running statistics in eval mode,
-/// batch statistics in training mode.
+/// batch statistics in training mode, where each pass also updates the running statistics as
+/// PyTorch does (momentum 0.1, the unbiased batch variance), in place.
 #[derive(Debug)]
 pub struct BatchNorm2d {
     weight: Tensor,
@@ -354,11 +355,40 @@ pub struct BatchNorm2d {
     eps: f64,
 }
 
+/// PyTorch's default `momentum` of batch norm's running averages.
+const BN_MOMENTUM: f64 = 0.1;
+
 impl BatchNorm2d {
     /// Builds `BatchNorm2d(channels)` (eps 1e-5): weight 1, bias 0, mean 0, var 1 when
     /// initialised.
     pub fn new(vb: VarBuilder, channels: usize) -> Result<Self> {
         Self::with_eps(vb, channels, 1e-5)
+    }
+
+    /// PyTorch's training-mode update of the buffers from a batch's `mean` and biased `var`
+    /// over `n` values per channel: `running = (1 - momentum) * running + momentum * batch`,
+    /// with the unbiased variance `var * n / (n - 1)`, and one more batch tracked. Written into
+    /// the buffers in place: they are the network's state (saved in checkpoints, used in eval
+    /// mode), as in PyTorch, where `model.train(); model(x)` updates them too.
+    fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> Result<()> {
+        let m = BN_MOMENTUM;
+        let batch = |t: &Tensor, factor: f64| -> Result<Tensor> {
+            let t = (t.detach().flatten_all()? * factor)?;
+            Ok(t.to_dtype(self.running_mean.dtype())?)
+        };
+        let unbiased = if n > 1 {
+            n as f64 / (n - 1) as f64
+        } else {
+            1.0
+        };
+        let new_mean = ((&self.running_mean * (1.0 - m))? + batch(mean, m)?)?;
+        let new_var = ((&self.running_var * (1.0 - m))? + batch(var, m * unbiased)?)?;
+        self.running_mean.slice_set(&new_mean, 0, 0)?;
+        self.running_var.slice_set(&new_var, 0, 0)?;
+        let tracked = self.num_batches_tracked.reshape(1)?;
+        let next = (tracked.to_dtype(DType::F64)? + 1.0)?.to_dtype(tracked.dtype())?;
+        tracked.slice_set(&next, 0, 0)?;
+        Ok(())
     }
 
     /// Builds `BatchNorm2d(channels, eps=eps)` (GoogLeNet uses 0.001).
@@ -399,6 +429,7 @@ impl Layer for BatchNorm2d {
         let (mean, var) = if ctx.train {
             let mean = x.mean_keepdim((0, 2, 3))?;
             let var = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim((0, 2, 3))?;
+            self.update_running(&mean, &var, x.elem_count() / c.max(1))?;
             (mean, var)
         } else {
             (

@@ -592,7 +592,23 @@ impl Model {
         Ok(self.run(x, names, true, false)?.1)
     }
 
-    /// The output in training mode (batch statistics, dropout seeded by `seed`).
+    /// The output in training mode (batch statistics, dropout seeded by `seed`). As in
+    /// PyTorch, each call also updates the batch norms' running statistics (in place).
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// let net = neuroscope::models::load("resnet18", &neuroscope::models::Weights::Random { seed: 0 }, &Device::Cpu)?;
+    /// let x = Tensor::randn(0f32, 1.0, (2, 3, 32, 32), &Device::Cpu)?;
+    /// let mean = |net: &neuroscope::models::Model| -> candle_core::Result<f32> {
+    ///     let sd = net.state_dict();
+    ///     let t = &sd.iter().find(|(k, _)| k == "bn1.running_mean").unwrap().1;
+    ///     t.abs()?.sum_all()?.to_scalar::<f32>()
+    /// };
+    /// assert_eq!(mean(&net)?, 0.0);
+    /// net.forward_train(&x, 0)?;
+    /// assert!(mean(&net)? > 0.0);
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
     pub fn forward_train(&self, x: &Tensor, seed: u64) -> Result<Tensor> {
         self.check_input(x)?;
         let mut ctx = Ctx::new(Some(HashSet::new())).with_seed(seed);

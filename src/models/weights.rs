@@ -219,12 +219,13 @@ pub(crate) fn load_trainable(
 }
 
 fn maybe_var(name: &str, t: Tensor) -> candle_core::Result<Tensor> {
-    if is_buffer(name) {
-        return Ok(t);
-    }
     TRAINABLE.with(|cell| {
         let mut cell = cell.borrow_mut();
         match cell.as_mut() {
+            // Training updates batch norm's running statistics in place: it works on copies,
+            // so that the network it was given keeps its own.
+            Some(_) if is_buffer(name) => t.copy(),
+            None if is_buffer(name) => Ok(t),
             Some(vars) => {
                 let v = candle_core::Var::from_tensor(&t)?;
                 let out = v.as_tensor().clone();
