@@ -89,7 +89,8 @@ impl CustomOp1 for Relu {
     }
 
     fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        relu_grad(res, grad).map(Some)
+        // The backward of a fused epilogue that is a ReLU alone (the mask from the output).
+        Epilogue::relu().grad_cpu(res, grad).map(Some)
     }
 }
 
@@ -101,28 +102,6 @@ fn relu_value(v: f32) -> f32 {
     } else {
         0.0
     }
-}
-
-/// ReLU's backward from its output `res`: `grad` where `res > 0`, zero elsewhere (`res > 0`
-/// exactly where the input is; PyTorch's gradient: none at 0 or NaN).
-fn relu_grad(res: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
-    let gx = with_cpu_f32(res, |y| {
-        with_cpu_f32(grad, |g| {
-            let mut gx = vec![0f32; y.len()];
-            gx.par_chunks_mut(CHUNK)
-                .zip(y.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-                .for_each(|(o, (y, g))| {
-                    for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
-                        // A bit mask instead of a branch: the sign pattern of an activation
-                        // is unpredictable, and the select vectorises.
-                        let keep = 0u32.wrapping_sub((y > 0.0) as u32);
-                        *o = f32::from_bits(g.to_bits() & keep);
-                    }
-                });
-            gx
-        })
-    })??;
-    Tensor::from_vec(gx, res.shape(), res.device())
 }
 
 /// `x * scale[c] + shift[c]` over the channels of an `N x C x H x W` tensor: batch
@@ -195,22 +174,10 @@ impl CustomOp1 for ChannelAffine {
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 
-    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let (_, c, h, w) = x.dims4()?;
-        let gx = with_cpu_f32(grad, |g| {
-            let mut gx = vec![0f32; g.len()];
-            gx.par_chunks_mut(h * w)
-                .zip(g.par_chunks(h * w))
-                .enumerate()
-                .for_each(|(p, (o, g))| {
-                    let a = self.scale[p % c];
-                    for (o, &g) in o.iter_mut().zip(g) {
-                        *o = g * a;
-                    }
-                });
-            gx
-        })?;
-        Ok(Some(Tensor::from_vec(gx, x.shape(), x.device())?))
+    fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        // `grad * scale[c]`: the backward of a fused epilogue with this step alone.
+        let epi = Epilogue::affine(self.scale.clone(), self.shift.clone());
+        epi.grad_cpu(res, grad).map(Some)
     }
 }
 
@@ -923,7 +890,8 @@ impl Epilogue {
         }
     }
 
-    /// The gradient reaching the convolution's or linear layer's own output, from the fused
+    /// The gradient reaching the input of the steps (the convolution's or linear layer's own
+    /// output when fused; the input of the standalone ReLU and channel-affine ops), from their
     /// output `res` and its gradient: the steps' backwards in reverse order, each result added
     /// to zero as candle's accumulator of an intermediate tensor does (so that even the signs
     /// of zeros match the separate operations).
