@@ -97,3 +97,41 @@ pub fn describe(device: &Device) -> String {
         candle_core::DeviceLocation::Metal { gpu_id } => format!("Metal GPU {gpu_id}"),
     }
 }
+
+/// The spin limit neuroscope gives candle's CPU element-wise pool unless the user set one.
+pub const CANDLE_POOL_SPIN_LIMIT: u32 = 100;
+
+/// Lowers how long candle's CPU worker threads spin between element-wise operations, unless
+/// `CANDLE_BARRIER_POOL_SPIN_LIMIT` is already set; returns the limit now in the environment.
+///
+/// Why: candle runs element-wise operations on 64K+ values (the gradient sums of every backward
+/// pass, for one) on its own thread pool, whose workers then spin for up to 25,000 pause
+/// instructions waiting for the next operation. On a machine with few cores that spinning
+/// worker holds a core that neuroscope's convolution and pooling kernels (on rayon's pool)
+/// need: with the limit at [`CANDLE_POOL_SPIN_LIMIT`], one epoch of seed 3's training is
+/// 10-13% faster on 2 cores (BENCHMARKS.md), and nothing measured got slower. Candle reads the
+/// variable once, when its pool starts, so [`crate::models::load`], `Train::fit` and
+/// `FeatVis::run` call this first; a program that runs its own large candle operations before
+/// any of those can call it at the top of `main`. The numbers computed do not change, only the
+/// waiting.
+///
+/// ```
+/// let limit = neuroscope::device::tune_candle_cpu_pool();
+/// assert_eq!(
+///     std::env::var("CANDLE_BARRIER_POOL_SPIN_LIMIT").unwrap(),
+///     limit.to_string()
+/// );
+/// ```
+pub fn tune_candle_cpu_pool() -> u32 {
+    const VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os(VAR).is_none() {
+            std::env::set_var(VAR, CANDLE_POOL_SPIN_LIMIT.to_string());
+        }
+    });
+    std::env::var(VAR)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25_000)
+}

@@ -216,6 +216,7 @@ impl FeatVis {
 
     /// Runs the optimisation on `model` (always in eval mode).
     pub fn run(&self, model: &Model) -> Result<Visualization> {
+        crate::device::tune_candle_cpu_pool();
         // In evcxr every cell is its own library with its own copy of candle's statics, so
         // tensor ids restart at 1 in each cell: a network built in an earlier cell holds
         // weights numbered by that cell's counter, while this run's image and activations are

@@ -358,6 +358,7 @@ pub const ARCHS: [&str; 18] = [
 /// assert!(err.to_string().contains("resnet50"));
 /// ```
 pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
+    crate::device::tune_candle_cpu_pool();
     match arch {
         "alexnet" => alexnet::alexnet(weights, device),
         "mnist_cnn" => mnist_cnn::mnist_cnn(weights, device),

@@ -269,6 +269,7 @@ impl Train {
         train: &D,
         test: Option<&T>,
     ) -> Result<Trained> {
+        crate::device::tune_candle_cpu_pool();
         if train.is_empty() {
             return Err(Error::InvalidArgument("the training set is empty".into()));
         }
