@@ -4,7 +4,8 @@
 //! run side by side by `bench/run_featvis.sh`.
 //!
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench featvis`
-//! Environment: `DEVICE` (cpu, cuda), `STEPS` (20) timed iterations after `WARMUP` (3).
+//! Environment: `DEVICE` (cpu, cuda), `STEPS` (20) timed iterations after `WARMUP` (3), `ARCH`
+//! (resnet50 or alexnet: only that one).
 //!
 //! The time per iteration is (time of WARMUP + STEPS steps - time of WARMUP steps) / STEPS, so
 //! that the set-up (initial image, first-use allocations, CUDA kernel compilation) is not in it.
@@ -25,6 +26,9 @@ fn main() -> neuroscope::Result<()> {
         ("resnet50", "layer2.0.conv3", 128),
         ("alexnet", "features.10", 224),
     ] {
+        if std::env::var("ARCH").is_ok_and(|a| a != arch) {
+            continue;
+        }
         let net = load(arch, &Weights::Random { seed: 0 }, &device)?;
         let vis = |n: usize| {
             FeatVis::new(Objective::channel(layer, 0))
