@@ -91,11 +91,7 @@ fn one_epoch(train: &Arc<InMemory>, test: &Arc<InMemory>, momentum: f64) -> f64 
         .batch_size(64)
         .seed(1)
         .progress(false)
-        .fit(
-            &net,
-            &train.clone().take(train.len()),
-            Some(&test.clone().take(test.len())),
-        )
+        .fit(&net, train, Some(test))
         .unwrap();
     let e = &trained.history().epochs[0];
     eprintln!(
