@@ -99,39 +99,74 @@ pub fn describe(device: &Device) -> String {
 }
 
 /// The spin limit neuroscope gives candle's CPU element-wise pool unless the user set one.
+///
+/// ```
+/// assert_eq!(neuroscope::device::CANDLE_POOL_SPIN_LIMIT, 100);
+/// ```
 pub const CANDLE_POOL_SPIN_LIMIT: u32 = 100;
 
-/// Lowers how long candle's CPU worker threads spin between element-wise operations, unless
-/// `CANDLE_BARRIER_POOL_SPIN_LIMIT` is already set; returns the limit now in the environment.
-///
-/// Why: candle runs element-wise operations on 64K+ values (the gradient sums of every backward
-/// pass, for one) on its own thread pool, whose workers then spin for up to 25,000 pause
-/// instructions waiting for the next operation. On a machine with few cores that spinning
-/// worker holds a core that neuroscope's convolution and pooling kernels (on rayon's pool)
-/// need: with the limit at [`CANDLE_POOL_SPIN_LIMIT`], one epoch of seed 3's training is
-/// 10-13% faster on 2 cores (BENCHMARKS.md), and nothing measured got slower. Candle reads the
-/// variable once, when its pool starts, so [`crate::models::load`], `Train::fit` and
-/// `FeatVis::run` call this first; a program that runs its own large candle operations before
-/// any of those can call it at the top of `main`. The numbers computed do not change, only the
-/// waiting.
+/// How candle's CPU element-wise pool is set up, as [`tune_candle_cpu_pool`] left the
+/// environment (`CANDLE_NUM_THREADS`, `CANDLE_BARRIER_POOL_SPIN_LIMIT`).
 ///
 /// ```
-/// let limit = neuroscope::device::tune_candle_cpu_pool();
+/// let pool = neuroscope::device::tune_candle_cpu_pool();
+/// println!("{pool:?}");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CandlePool {
+    /// Threads for candle's element-wise operations, the caller's included; `None`: candle's
+    /// default (`RAYON_NUM_THREADS`, else the physical cores).
+    pub threads: Option<usize>,
+    /// Pause instructions a worker spins before it sleeps (candle's default 25,000).
+    pub spin_limit: u32,
+}
+
+/// Sets up candle's CPU element-wise pool for neuroscope's workloads, unless the user chose
+/// (`CANDLE_NUM_THREADS`, `CANDLE_BARRIER_POOL_SPIN_LIMIT`): on machines where neuroscope's own
+/// kernels run on at most 2 threads, candle's element-wise operations run on the calling
+/// thread; elsewhere its workers spin at most [`CANDLE_POOL_SPIN_LIMIT`] pauses before they
+/// sleep. Returns what is now set.
+///
+/// Why: candle runs element-wise operations on 64K+ values (the gradient sums of every
+/// backward pass, for one) on its own thread pool, whose workers then spin for up to 25,000
+/// pause instructions waiting for the next operation, on a core that neuroscope's convolution
+/// and pooling kernels (on rayon's pool) need; a sleeping worker instead costs a wake-up per
+/// operation, which is most of the time of an operation this size. On 2 cores, against candle's
+/// defaults (medians of side-by-side runs, BENCHMARKS.md): one epoch of seed 3's training from
+/// 1.03x to 0.90x PyTorch's time, a ResNet-50 feature-visualisation step from 1.18x to 0.75x
+/// PyTorch's forward stopped at the layer. With more cores the parallel
+/// element-wise operations are kept (with the short spin), as large batches need them. Candle
+/// reads these variables once, when its pool starts, so [`crate::models::load`], `Train::fit`
+/// and `FeatVis::run` call this first; a program that runs its own large candle operations
+/// before any of those can call it at the top of `main`. The numbers computed do not change.
+///
+/// ```
+/// let pool = neuroscope::device::tune_candle_cpu_pool();
 /// assert_eq!(
 ///     std::env::var("CANDLE_BARRIER_POOL_SPIN_LIMIT").unwrap(),
-///     limit.to_string()
+///     pool.spin_limit.to_string()
 /// );
+/// if rayon::current_num_threads() <= 2 && pool.threads.is_some() {
+///     assert_eq!(std::env::var("CANDLE_NUM_THREADS").unwrap(), "1");
+/// }
 /// ```
-pub fn tune_candle_cpu_pool() -> u32 {
-    const VAR: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+pub fn tune_candle_cpu_pool() -> CandlePool {
+    const THREADS: &str = "CANDLE_NUM_THREADS";
+    const SPIN: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os(VAR).is_none() {
-            std::env::set_var(VAR, CANDLE_POOL_SPIN_LIMIT.to_string());
+        if std::env::var_os(THREADS).is_none() && rayon::current_num_threads() <= 2 {
+            std::env::set_var(THREADS, "1");
+        }
+        if std::env::var_os(SPIN).is_none() {
+            std::env::set_var(SPIN, CANDLE_POOL_SPIN_LIMIT.to_string());
         }
     });
-    std::env::var(VAR)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(25_000)
+    let read = |k: &str| std::env::var(k).ok();
+    CandlePool {
+        threads: read(THREADS)
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0),
+        spin_limit: read(SPIN).and_then(|v| v.parse().ok()).unwrap_or(25_000),
+    }
 }
