@@ -69,7 +69,11 @@ impl Layer for InvertedResidual {
     }
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let y = ctx.run("conv", &self.conv, x)?;
-        Ok(if self.residual { (x + y)? } else { y })
+        Ok(if self.residual {
+            super::ops::add(x, &y)?
+        } else {
+            y
+        })
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
         vec![("conv".into(), &self.conv)]

@@ -181,6 +181,123 @@ impl CustomOp1 for ChannelAffine {
     }
 }
 
+/// `relu(a + b)`: a residual connection and the ReLU after it (ResNet's blocks), the same
+/// values as the addition followed by [`relu`] and, when `a` or `b` is tracked, the same
+/// gradients (the ReLU's masked gradient, to each tracked operand).
+///
+/// Why one operation: on the CPU candle runs an addition or a ReLU of 64K+ values on its own
+/// element-wise pool (or, on 2-core machines as neuroscope sets it up, on the calling thread;
+/// see [`crate::device::tune_candle_cpu_pool`]), a separate pass each; here it is one pass on
+/// rayon's threads with the convolutions. Other devices take candle's addition and [`relu`].
+///
+/// ```
+/// use candle_core::{Device, Var};
+/// let a = Var::from_vec(vec![-1f32, 0.5, 2.0], 3, &Device::Cpu)?;
+/// let b = Var::from_vec(vec![0.5f32, -0.5, 1.0], 3, &Device::Cpu)?;
+/// let y = neuroscope::models::ops::add_relu(a.as_tensor(), b.as_tensor())?;
+/// assert_eq!(y.to_vec1::<f32>()?, vec![0.0, 0.0, 3.0]);
+/// let g = y.sum_all()?.backward()?;
+/// assert_eq!(g.get(a.as_tensor()).unwrap().to_vec1::<f32>()?, vec![0.0, 0.0, 1.0]);
+/// assert_eq!(g.get(b.as_tensor()).unwrap().to_vec1::<f32>()?, vec![0.0, 0.0, 1.0]);
+/// assert!(neuroscope::models::ops::add_relu(a.as_tensor(), &b.as_tensor().narrow(0, 0, 2)?).is_err());
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Add { relu: true }.apply(a, b)
+}
+
+/// `a + b` of two tensors of one shape (MobileNetV2's residual connections): the values and
+/// gradients of candle's addition, on the CPU in one pass on rayon's threads, for the reason
+/// [`add_relu`] gives.
+///
+/// ```
+/// use candle_core::{Device, Var};
+/// let a = Var::from_vec(vec![-1f32, 0.5], 2, &Device::Cpu)?;
+/// let b = Var::from_vec(vec![0.5f32, -0.5], 2, &Device::Cpu)?;
+/// let y = neuroscope::models::ops::add(a.as_tensor(), b.as_tensor())?;
+/// assert_eq!(y.to_vec1::<f32>()?, vec![-0.5, 0.0]);
+/// let g = y.sum_all()?.backward()?;
+/// assert_eq!(g.get(b.as_tensor()).unwrap().to_vec1::<f32>()?, vec![1.0, 1.0]);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Add { relu: false }.apply(a, b)
+}
+
+/// The sum of two tensors of one shape, with a ReLU after it when `relu`.
+struct Add {
+    relu: bool,
+}
+
+impl Add {
+    fn apply(self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        if a.shape() != b.shape() {
+            return Err(crate::Error::Shape {
+                what: "the operands of a residual addition".into(),
+                expected: format!("the same shape for both ({:?})", a.dims()),
+                got: format!("{:?}", b.dims()),
+            });
+        }
+        if is_cpu_f32(a) && is_cpu_f32(b) {
+            return Ok(a.contiguous()?.apply_op2(&b.contiguous()?, self)?);
+        }
+        let sum = (a + b)?;
+        if self.relu {
+            relu(&sum)
+        } else {
+            Ok(sum)
+        }
+    }
+}
+
+impl candle_core::CustomOp2 for Add {
+    fn name(&self) -> &'static str {
+        if self.relu {
+            "neuroscope-add-relu"
+        } else {
+            "neuroscope-add"
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let a = cpu_slice(s1, l1, "add")?;
+        let b = cpu_slice(s2, l2, "add")?;
+        let mut out = vec![0f32; a.len()];
+        let relu = self.relu;
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(o, (a, b))| {
+                for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
+                    *o = if relu { relu_value(x + y) } else { x + y };
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        // The addition passes its output's gradient to both operands unchanged; the ReLU's is
+        // masked first.
+        let g = if self.relu {
+            Epilogue::relu().grad_cpu(res, grad)?
+        } else {
+            grad.clone()
+        };
+        Ok((a.track_op().then(|| g.clone()), b.track_op().then_some(g)))
+    }
+}
+
 /// `min(max(x, 0), 6)` (MobileNetV2) with PyTorch's gradient: 1 strictly inside (0, 6), 0 at
 /// and beyond the ends (candle's clamp gives half at the ends).
 ///

@@ -80,6 +80,20 @@ impl Block {
     }
 }
 
+/// The block's closing `relu(out + identity)` as one operation ([`super::ops::add_relu`]),
+/// run as the block's `relu` module so that it is recorded under that name as before.
+#[derive(Debug)]
+struct ResidualReLU<'a>(&'a Tensor);
+
+impl Layer for ResidualReLU<'_> {
+    fn kind(&self) -> &'static str {
+        ReLU.kind()
+    }
+    fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+        super::ops::add_relu(x, self.0)
+    }
+}
+
 impl Layer for Block {
     fn kind(&self) -> &'static str {
         if self.bottleneck {
@@ -106,7 +120,7 @@ impl Layer for Block {
             Some(d) => ctx.run("downsample", d, x)?,
             None => x.clone(),
         };
-        ctx.run("relu", &ReLU, &(y + identity)?)
+        ctx.run("relu", &ResidualReLU(&identity), &y)
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
         // PyTorch's registration order: conv1, bn1, (relu,) conv2, bn2, [conv3, bn3,] (relu,) downsample.
