@@ -16,8 +16,9 @@ use rayon::prelude::*;
 /// `max(x, 0)` with PyTorch's gradient: candle's ReLU passes the gradient where the input is
 /// exactly 0 (`x >= 0`), PyTorch's does not (`x > 0`). Exact zeros are common in networks
 /// with zero biases (torchvision's VGG initialisation: a zero neighbourhood convolves to 0),
-/// and the difference reached 3.5e-3 of VGG-13's input gradient. Untracked tensors take
-/// candle's `relu` unchanged.
+/// and the difference reached 3.5e-3 of VGG-13's input gradient. On the CPU (f32) it is one
+/// pass on rayon's threads, NaN passing through as in PyTorch; untracked tensors on other
+/// devices take candle's `relu`.
 ///
 /// ```
 /// use candle_core::{Device, Var};
@@ -29,13 +30,15 @@ use rayon::prelude::*;
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
 pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if is_cpu_f32(x) {
+        // One pass on rayon's threads forward and, when tracked, one backward; the mask
+        // product below costs candle's backward two products and two zero-filled accumulators
+        // (it differentiates both operands), and candle's own ReLU runs on its element-wise
+        // pool (see `device::tune_candle_cpu_pool`).
+        return Ok(x.contiguous()?.apply_op1(Relu)?);
+    }
     if !x.track_op() {
         return Ok(x.relu()?);
-    }
-    if is_cpu_f32(x) {
-        // One pass forward and one backward; the mask product below costs candle's backward
-        // two products and two zero-filled accumulators (it differentiates both operands).
-        return Ok(x.contiguous()?.apply_op1(Relu)?);
     }
     let mask = x.gt(0f64)?.to_dtype(x.dtype())?.detach();
     Ok(x.mul(&mask)?)
