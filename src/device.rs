@@ -140,15 +140,20 @@ pub struct CandlePool {
 /// and `FeatVis::run` call this first; a program that runs its own large candle operations
 /// before any of those can call it at the top of `main`. The numbers computed do not change.
 ///
+/// It sets these process environment variables once, before the first candle operation that
+/// neuroscope runs; a value already there is the user's choice and stays.
+///
 /// ```
+/// let user_chose = std::env::var_os("CANDLE_NUM_THREADS").is_some();
 /// let pool = neuroscope::device::tune_candle_cpu_pool();
+/// if !user_chose && rayon::current_num_threads() <= 2 {
+///     assert_eq!(pool.threads, Some(1)); // candle's element-wise ops on the calling thread
+/// }
+/// // What candle reads when its pool starts:
 /// assert_eq!(
 ///     std::env::var("CANDLE_BARRIER_POOL_SPIN_LIMIT").unwrap(),
 ///     pool.spin_limit.to_string()
 /// );
-/// if rayon::current_num_threads() <= 2 && pool.threads.is_some() {
-///     assert_eq!(std::env::var("CANDLE_NUM_THREADS").unwrap(), "1");
-/// }
 /// ```
 pub fn tune_candle_cpu_pool() -> CandlePool {
     const THREADS: &str = "CANDLE_NUM_THREADS";
