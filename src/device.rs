@@ -134,11 +134,12 @@ pub struct CandlePool {
 /// operation, which is most of the time of an operation this size. On 2 cores, against candle's
 /// defaults (medians of side-by-side runs, BENCHMARKS.md): one epoch of seed 3's training from
 /// 1.03x to 0.90x PyTorch's time, a ResNet-50 feature-visualisation step from 1.18x to 0.75x
-/// PyTorch's forward stopped at the layer. With more cores the parallel
-/// element-wise operations are kept (with the short spin), as large batches need them. Candle
-/// reads these variables once, when its pool starts, so [`crate::models::load`], `Train::fit`
-/// and `FeatVis::run` call this first; a program that runs its own large candle operations
-/// before any of those can call it at the top of `main`. The numbers computed do not change.
+/// PyTorch's forward stopped at the layer. With more cores the parallel element-wise
+/// operations are kept (with the short spin), as large batches need them. Candle reads these
+/// variables once, when its pool starts, so [`crate::models::load`], `Train::fit`,
+/// `FeatVis::run` and every forward pass (`models::Ctx::new`) call this first; a program that
+/// runs its own large candle operations before any of those can call it at the top of `main`.
+/// The numbers computed do not change.
 ///
 /// It sets these process environment variables once, before the first candle operation that
 /// neuroscope runs; a value already there is the user's choice and stays.

@@ -77,6 +77,8 @@ pub struct Ctx {
 impl Ctx {
     /// A context that records the modules named in `wanted` (all modules when `None`).
     pub fn new(wanted: Option<HashSet<String>>) -> Self {
+        // Every forward pass starts here, however the network was built.
+        crate::device::tune_candle_cpu_pool();
         Ctx {
             path: Vec::new(),
             wanted,
