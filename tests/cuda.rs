@@ -148,3 +148,76 @@ fn input_gradients_agree() {
     let e = rel_err(&got, &want);
     assert!(e <= 1e-4, "input gradient differs on CUDA: {e:.2e}");
 }
+
+/// Three seeded Gaussian blobs in 20-D, apart enough that the embedding's quality does not hinge
+/// on rounding.
+fn blobs(per: usize) -> ndarray::Array2<f64> {
+    let mut r = neuroscope::rng::Rng::new(7);
+    ndarray::Array2::from_shape_fn((3 * per, 20), |(i, c)| {
+        let centre = if c == i / per { 8.0 } else { 0.0 };
+        centre + r.normal()
+    })
+}
+
+/// t-SNE on the GPU (exact nearest neighbours and exact repulsion in neuroscope's kernels)
+/// against the CPU solver: the same quality, and the same bits twice on the same GPU.
+#[test]
+fn tsne_on_the_gpu_matches_the_cpu() {
+    use neuroscope::analysis::embed::Tsne;
+    use neuroscope::analysis::metrics::trustworthiness;
+    let Some(gpu) = gpu() else { return };
+    let x = blobs(400);
+    for dims in [2, 3] {
+        let params = Tsne::new().dims(dims).seed(0);
+        let cpu = params.clone().fit(&x).unwrap();
+        let dev = params.clone().device(&gpu).fit(&x).unwrap();
+        let again = params.clone().device(&gpu).fit(&x).unwrap();
+        assert_eq!(
+            dev.embedding(),
+            again.embedding(),
+            "{dims}-D: not reproducible"
+        );
+        let (t_cpu, t_gpu) = (
+            trustworthiness(&x, cpu.embedding(), 10).unwrap(),
+            trustworthiness(&x, dev.embedding(), 10).unwrap(),
+        );
+        eprintln!(
+            "{dims}-D: trustworthiness CPU {t_cpu:.4} GPU {t_gpu:.4}; KL CPU {:.4} GPU {:.4}",
+            cpu.kl_divergence(),
+            dev.kl_divergence()
+        );
+        assert!((t_cpu - t_gpu).abs() <= 0.01);
+        assert!((cpu.kl_divergence() - dev.kl_divergence()).abs() <= 0.05 * cpu.kl_divergence());
+        assert_eq!(dev.kl_history().len(), cpu.kl_history().len());
+    }
+}
+
+/// The GPU's exact nearest neighbours are the CPU's, so the affinities are the same and so is
+/// the first iteration, up to float rounding.
+#[test]
+fn tsne_first_gpu_step_is_the_cpu_step() {
+    use neuroscope::analysis::embed::{Tsne, TsneMethod};
+    let Some(gpu) = gpu() else { return };
+    let x = blobs(300);
+    let one = Tsne::new().max_iter(1).seed(0);
+    let y0 = Tsne::new()
+        .max_iter(0)
+        .seed(0)
+        .fit(&x)
+        .unwrap()
+        .into_embedding();
+    // Barnes-Hut at angle 0 is the exact repulsion, over the same nearest-neighbour affinities
+    let cpu = one
+        .clone()
+        .method(TsneMethod::BarnesHut)
+        .theta(0.0)
+        .fit(&x)
+        .unwrap();
+    let dev = one.device(&gpu).fit(&x).unwrap();
+    let step = cpu.embedding() - &y0;
+    let scale = step.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let worst = (cpu.embedding() - dev.embedding())
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(worst <= 1e-4 * scale, "step differs by {worst} of {scale}");
+}

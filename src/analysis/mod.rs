@@ -30,6 +30,10 @@
 //! ```
 
 pub mod cluster;
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda;
+#[cfg(test)]
+mod cuda_emulation;
 pub mod dimensionality;
 pub mod embed;
 pub mod linalg;

@@ -144,6 +144,88 @@ pub fn knn(x: &Array2<f64>, k: usize) -> Result<Knn> {
     Ok(Knn { indices, distances })
 }
 
+/// Bound on the rounding of a float squared distance `|a|^2 + |b|^2 - 2 a.b` (the GPU's: float
+/// inputs, a float product over `dim` terms, float norms) against the exact one, as a factor of
+/// `|a|^2 + |b|^2`. The product's error is at most `(2 u_in + dim u) sum |a_i b_i|` and
+/// `sum |a_i b_i| <= (|a|^2 + |b|^2) / 2`; the norms and the two additions add a few `u`; 1.5
+/// is a safety factor. `tf32`: the product rounds its inputs to TF32's 10 bits (`u_in = 2^-11`).
+#[cfg_attr(not(any(feature = "cuda", test)), allow(dead_code))]
+pub(crate) fn float_distance_slack(dim: usize, tf32: bool) -> f64 {
+    let u = f64::powi(2.0, -24);
+    let u_in = if tf32 { f64::powi(2.0, -11) } else { u };
+    1.5 * (2.0 * u_in + (dim as f64 + 8.0) * u)
+}
+
+/// Finishes a nearest-neighbour search whose candidates came from a faster, rounded distance
+/// (the GPU's float product, `analysis::cuda`): recomputes every candidate's distance exactly,
+/// keeps the `k` nearest (ties by the lower index, as [`knn`]) and proves that no other point
+/// can be nearer. Row `i`'s `kk` candidates are `cand[i * kk..]`, their rounded squared
+/// distances `approx[i * kk..]` ascending, each within `slack * (|x_i|^2 + max |x_j|^2)` of the
+/// exact one. Every point outside the candidates has a rounded distance of at least the last
+/// candidate's, so if the exact `k`-th distance is below that minus the slack the result is
+/// exact; a row that fails the check is searched again by brute force on the CPU. The result
+/// is then the one [`knn`] returns, and the second value counts the rows searched again.
+#[cfg_attr(not(any(feature = "cuda", test)), allow(dead_code))]
+pub(crate) fn knn_from_candidates(
+    x: &Array2<f64>,
+    k: usize,
+    kk: usize,
+    cand: &[i32],
+    approx: &[f32],
+    slack: f64,
+) -> Result<(Knn, usize)> {
+    let n = x.nrows();
+    if k == 0 || k > kk || kk >= n || cand.len() != n * kk || approx.len() != n * kk {
+        return Err(Error::InvalidArgument(format!(
+            "internal: nearest-neighbour candidates: k {k}, kk {kk}, n {n}, {} candidates",
+            cand.len()
+        )));
+    }
+    let norms = sq_norms(x);
+    let nmax = norms.iter().copied().fold(0.0, f64::max);
+    let cmp = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    let rows: Vec<(Vec<(f64, usize)>, bool)> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut c: Vec<(f64, usize)> = cand[i * kk..(i + 1) * kk]
+                .iter()
+                .map(|&j| j as usize)
+                .filter(|&j| j < n && j != i)
+                .map(|j| (sq_dist(x.row(i), x.row(j)), j))
+                .collect();
+            c.sort_by(cmp);
+            c.dedup_by_key(|e| e.1);
+            let all = kk == n - 1 && c.len() == n - 1;
+            let last = approx[(i + 1) * kk - 1] as f64;
+            let proven = c.len() >= k
+                && (all || (last.is_finite() && c[k - 1].0 < last - slack * (norms[i] + nmax)));
+            if proven {
+                c.truncate(k);
+                return (c, false);
+            }
+            let mut c: Vec<(f64, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| (sq_dist(x.row(i), x.row(j)), j))
+                .collect();
+            c.select_nth_unstable_by(k - 1, cmp);
+            c.truncate(k);
+            c.sort_by(cmp);
+            (c, true)
+        })
+        .collect();
+    let mut indices = Array2::zeros((n, k));
+    let mut distances = Array2::zeros((n, k));
+    let mut again = 0;
+    for (i, (row, redo)) in rows.into_iter().enumerate() {
+        again += usize::from(redo);
+        for (c, (d2, j)) in row.into_iter().enumerate() {
+            indices[[i, c]] = j;
+            distances[[i, c]] = d2.sqrt();
+        }
+    }
+    Ok((Knn { indices, distances }, again))
+}
+
 /// All rows within euclidean distance `eps` of each row (itself included, as scikit-learn's
 /// `radius_neighbors`), in increasing index order.
 pub fn radius_neighbors(x: &Array2<f64>, eps: f64) -> Vec<Vec<usize>> {
@@ -224,4 +306,82 @@ pub fn pairwise_distances(x: &Array2<f64>) -> Array2<f64> {
         }
     }
     out
+}
+
+/// The GPU's nearest neighbours (`analysis::cuda::knn`): its selection kernel run on the CPU
+/// (`analysis::cuda_emulation`) over float products, then [`knn_from_candidates`].
+#[cfg(test)]
+mod gpu_kernel_tests {
+    use super::*;
+    use crate::analysis::cuda_emulation::{run, Args};
+
+    /// What the GPU path computes before the CPU's check: candidates from float products, in
+    /// blocks of `b` queries (as cuBLAS would give them, up to its summation order).
+    fn gpu_candidates(x: &Array2<f64>, kk: usize, b: usize) -> Option<(Vec<i32>, Vec<f32>)> {
+        let n = x.nrows();
+        let xf = x.mapv(|v| v as f32);
+        let norms: Vec<f32> = x.rows().into_iter().map(|r| r.dot(&r) as f32).collect();
+        let (mut cand, mut approx) = (Vec::new(), Vec::new());
+        for start in (0..n).step_by(b) {
+            let bb = b.min(n - start);
+            let m = xf.dot(&xf.slice(s![start..start + bb, ..]).t());
+            let args = Args::default()
+                .f32s(m.as_slice()?)
+                .f32s(&norms)
+                .i32(n as i32)
+                .i32(bb as i32)
+                .i32(start as i32)
+                .i32(kk as i32);
+            let mut o = run("knn_select", args)?;
+            approx.extend(o.f32s());
+            cand.extend(o.i32s());
+        }
+        Some((cand, approx))
+    }
+
+    #[test]
+    fn gpu_candidates_give_the_exact_neighbours() {
+        let mut r = crate::rng::Rng::new(11);
+        // continuous data, then small integers (many exact ties, duplicate rows)
+        let cont = Array2::from_shape_fn((700, 40), |_| r.normal());
+        let ints = Array2::from_shape_fn((500, 6), |_| (r.uniform() * 3.0).floor());
+        for (x, k) in [(cont, 15), (ints, 10)] {
+            let (n, dim) = x.dim();
+            let kk = k + 32;
+            let Some((cand, approx)) = gpu_candidates(&x, kk, 300) else {
+                return;
+            };
+            // candidates come sorted, without the query, each row's within its block
+            for i in 0..n {
+                let row = &approx[i * kk..(i + 1) * kk];
+                assert!(row.windows(2).all(|w| w[0] <= w[1]));
+                assert!(!cand[i * kk..(i + 1) * kk].contains(&(i as i32)));
+            }
+            let cpu = knn(&x, k).unwrap();
+            let (gpu, again) =
+                knn_from_candidates(&x, k, kk, &cand, &approx, float_distance_slack(dim, false))
+                    .unwrap();
+            assert_eq!(gpu.indices, cpu.indices);
+            assert_eq!(gpu.distances, cpu.distances);
+            // with no float error the check passes for continuous data; ties at the k-th place
+            // force a search again
+            eprintln!("{n} x {dim}: {again} rows searched again");
+            // a slack too large to prove anything: every row searched again, same answer
+            let (all, again) = knn_from_candidates(&x, k, kk, &cand, &approx, 1e6).unwrap();
+            assert_eq!(again, n);
+            assert_eq!(all.indices, cpu.indices);
+        }
+    }
+
+    #[test]
+    fn gpu_candidates_of_every_other_point_need_no_check() {
+        let mut r = crate::rng::Rng::new(12);
+        let x = Array2::from_shape_fn((30, 3), |_| r.normal());
+        let Some((cand, approx)) = gpu_candidates(&x, 29, 7) else {
+            return;
+        };
+        let (gpu, again) = knn_from_candidates(&x, 5, 29, &cand, &approx, 1e6).unwrap();
+        assert_eq!(again, 0);
+        assert_eq!(gpu.indices, knn(&x, 5).unwrap().indices);
+    }
 }

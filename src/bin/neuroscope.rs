@@ -312,6 +312,11 @@ enum Command {
         /// `-transform` added to its name].
         #[arg(long)]
         transform_out: Option<PathBuf>,
+        /// Where t-SNE runs: cpu, or cuda / cuda:N (a `cuda` build: exact nearest neighbours and
+        /// exact repulsion on the GPU). The CPU is the default so that the same seed gives the
+        /// same bytes on every machine.
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Print the chosen compute device.
     Device {
@@ -546,8 +551,16 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             labels,
             transform,
             transform_out,
+            device,
         } => {
             use neuroscope::analysis::embed::{Tsne, Umap, UmapMetric};
+            let device = neuroscope::device::parse(&device)?;
+            if !device.is_cpu() && method != "tsne" && method != "t-sne" {
+                return Err(neuroscope::Error::InvalidArgument(format!(
+                    "--device {}: only t-SNE runs on a GPU; {method} runs on the CPU (drop --device)",
+                    neuroscope::device::describe(&device)
+                )));
+            }
             let x = read_matrix(&input)?;
             // Read and check the new samples before the (long) fit.
             let new = match &transform {
@@ -580,6 +593,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                         .perplexity(perplexity)
                         .max_iter(max_iter)
                         .seed(seed)
+                        .device(&device)
                         .progress(!quiet)
                         .fit(&x)?;
                     if f.interrupted() {
