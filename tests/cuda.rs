@@ -221,3 +221,29 @@ fn tsne_first_gpu_step_is_the_cpu_step() {
         .fold(0.0f64, |m, v| m.max(v.abs()));
     assert!(worst <= 1e-4 * scale, "step differs by {worst} of {scale}");
 }
+
+/// The GPU's exact nearest neighbours are the CPU's, bit for bit, and so is a UMAP that uses them.
+#[test]
+fn nearest_neighbours_and_umap_on_the_gpu_are_the_cpus() {
+    use neuroscope::analysis::embed::{Umap, UmapMetric};
+    use neuroscope::analysis::neighbors::{knn, knn_on};
+    let Some(gpu) = gpu() else { return };
+    let x = blobs(400);
+    let cpu = knn(&x, 30).unwrap();
+    let dev = knn_on(&x, 30, &gpu).unwrap();
+    assert_eq!(cpu.indices, dev.indices);
+    assert_eq!(cpu.distances, dev.distances);
+    // small integers: exact ties and duplicate rows, where the float check must fall back
+    let mut r = neuroscope::rng::Rng::new(5);
+    let ints = ndarray::Array2::from_shape_fn((900, 6), |_| (r.uniform() * 3.0).floor());
+    assert_eq!(
+        knn(&ints, 12).unwrap().indices,
+        knn_on(&ints, 12, &gpu).unwrap().indices
+    );
+    for metric in [UmapMetric::Euclidean, UmapMetric::Cosine] {
+        let u = Umap::new().metric(metric).n_epochs(50).seed(1);
+        let a = u.clone().fit(&x).unwrap();
+        let b = u.device(&gpu).fit(&x).unwrap();
+        assert_eq!(a.embedding(), b.embedding(), "{metric:?}");
+    }
+}

@@ -144,6 +144,38 @@ pub fn knn(x: &Array2<f64>, k: usize) -> Result<Knn> {
     Ok(Knn { indices, distances })
 }
 
+/// Exact `k` nearest neighbours on `device`: [`knn`] on the CPU; on a CUDA GPU (`cuda`
+/// feature) the distance products run in float on the GPU and a selection kernel keeps `k + 32`
+/// candidates per row, whose distances the CPU recomputes in double precision before proving
+/// that no other point is nearer (a row where the proof fails is searched again on the CPU).
+/// Either way the result is the same, bit for bit: what changes is the time (the products are
+/// `N^2 x F` multiply-adds, most of a t-SNE or UMAP of large data on the CPU). Metal is not
+/// supported (an error).
+///
+/// ```
+/// use ndarray::array;
+/// use neuroscope::analysis::neighbors::{knn, knn_on};
+/// let x = array![[0.0, 0.0], [1.0, 0.0], [5.0, 0.0], [5.5, 0.0]];
+/// let dev = neuroscope::device::parse("cpu")?; // "cuda" in a `cuda` build with a GPU
+/// assert_eq!(knn_on(&x, 1, &dev)?.indices, knn(&x, 1)?.indices);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn knn_on(x: &Array2<f64>, k: usize, device: &candle_core::Device) -> Result<Knn> {
+    match device {
+        candle_core::Device::Cpu => knn(x, k),
+        #[cfg(feature = "cuda")]
+        candle_core::Device::Cuda(dev) => Ok(super::cuda::knn(dev, x, k)?.0),
+        #[cfg(not(feature = "cuda"))]
+        candle_core::Device::Cuda(_) => Err(Error::InvalidArgument(
+            "nearest neighbours on a CUDA device need neuroscope built with the `cuda` feature"
+                .into(),
+        )),
+        candle_core::Device::Metal(_) => Err(Error::InvalidArgument(
+            "nearest neighbours run on the CPU or a CUDA GPU, not on Metal: use Device::Cpu".into(),
+        )),
+    }
+}
+
 /// Bound on the rounding of a float squared distance `|a|^2 + |b|^2 - 2 a.b` (the GPU's: float
 /// inputs, a float product over `dim` terms, float norms) against the exact one, as a factor of
 /// `|a|^2 + |b|^2`. The product's error is at most `(2 u_in + dim u) sum |a_i b_i|` and

@@ -312,9 +312,10 @@ enum Command {
         /// `-transform` added to its name].
         #[arg(long)]
         transform_out: Option<PathBuf>,
-        /// Where t-SNE runs: cpu, or cuda / cuda:N (a `cuda` build: exact nearest neighbours and
-        /// exact repulsion on the GPU). The CPU is the default so that the same seed gives the
-        /// same bytes on every machine.
+        /// cpu, or cuda / cuda:N in a `cuda` build: t-SNE's nearest neighbours and optimisation
+        /// (exact repulsion) on the GPU; UMAP's nearest neighbours (the same neighbours, so the
+        /// same bytes as on the CPU). The CPU is the default so that the same seed gives the same
+        /// t-SNE bytes on every machine.
         #[arg(long, default_value = "cpu")]
         device: String,
     },
@@ -555,9 +556,9 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
         } => {
             use neuroscope::analysis::embed::{Tsne, Umap, UmapMetric};
             let device = neuroscope::device::parse(&device)?;
-            if !device.is_cpu() && method != "tsne" && method != "t-sne" {
+            if !device.is_cpu() && method == "pca" {
                 return Err(neuroscope::Error::InvalidArgument(format!(
-                    "--device {}: only t-SNE runs on a GPU; {method} runs on the CPU (drop --device)",
+                    "--device {}: PCA runs on the CPU (drop --device)",
                     neuroscope::device::describe(&device)
                 )));
             }
@@ -611,6 +612,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                         .min_dist(min_dist)
                         .metric(UmapMetric::parse(&metric)?)
                         .seed(seed)
+                        .device(&device)
                         .progress(!quiet)
                         .fit(&x)?;
                     if f.interrupted() {

@@ -232,17 +232,12 @@ impl Tsne {
                     .into(),
             ));
         }
-        let p = match (method, &self.device) {
-            (TsneMethod::Exact, _) => {
+        let p = match method {
+            TsneMethod::Exact => {
                 crate::analysis::check_dense(n, "exact t-SNE")?;
                 exact_affinities(&x, self.perplexity)?
             }
-            #[cfg(feature = "cuda")]
-            (_, candle_core::Device::Cuda(dev)) => {
-                let k = knn_count(n, self.perplexity);
-                affinities_from_knn(&crate::analysis::cuda::knn(dev, &x, k)?.0, self.perplexity)
-            }
-            _ => knn_affinities(&x, self.perplexity)?,
+            _ => knn_affinities(&x, self.perplexity, &self.device)?,
         };
         let y0 = self.initial(&x)?;
         let lr = self
@@ -392,8 +387,12 @@ fn knn_count(n: usize, perplexity: f64) -> usize {
     (n - 1).min((3.0 * perplexity + 1.0) as usize)
 }
 
-fn knn_affinities(x: &Array2<f64>, perplexity: f64) -> Result<Affinities> {
-    let nn = neighbors::knn(x, knn_count(x.nrows(), perplexity))?;
+fn knn_affinities(
+    x: &Array2<f64>,
+    perplexity: f64,
+    device: &candle_core::Device,
+) -> Result<Affinities> {
+    let nn = neighbors::knn_on(x, knn_count(x.nrows(), perplexity), device)?;
     Ok(affinities_from_knn(&nn, perplexity))
 }
 
@@ -1160,7 +1159,7 @@ mod gpu_kernel_tests {
     fn one_gpu_iteration_is_the_cpu_step() {
         let x = blobs(100);
         let params = Tsne::new().max_iter(1);
-        let p = knn_affinities(&x, 30.0).unwrap();
+        let p = knn_affinities(&x, 30.0, &candle_core::Device::Cpu).unwrap();
         let y0 = params.initial(&x).unwrap();
         let lr = 200.0;
         let cpu = optimize(&params, TsneMethod::Exact, &p, y0.clone(), lr).unwrap();
@@ -1186,7 +1185,7 @@ mod gpu_kernel_tests {
         let x = blobs(150);
         let (n, d) = (x.nrows(), 2);
         let params = Tsne::new().max_iter(500);
-        let p = knn_affinities(&x, 30.0).unwrap();
+        let p = knn_affinities(&x, 30.0, &candle_core::Device::Cpu).unwrap();
         let y0 = params.initial(&x).unwrap();
         let lr = 200.0;
         let cpu = optimize(&params, TsneMethod::Exact, &p, y0.clone(), lr).unwrap();

@@ -69,6 +69,7 @@ pub struct Umap {
     negative_sample_rate: usize,
     seed: u64,
     progress: bool,
+    device: candle_core::Device,
 }
 
 impl Default for Umap {
@@ -90,6 +91,7 @@ impl Umap {
             negative_sample_rate: 5,
             seed: 0,
             progress: false,
+            device: candle_core::Device::Cpu,
         }
     }
     /// Neighbours per point, itself included.
@@ -132,6 +134,22 @@ impl Umap {
         self.progress = show;
         self
     }
+    /// Where the nearest neighbours are searched: the CPU (the default) or a CUDA GPU (`cuda`
+    /// feature), see [`neighbors::knn_on`]. The neighbours, and so the embedding, are the same
+    /// bit for bit; on large data the search is most of the time. The rest of UMAP (fuzzy set,
+    /// spectral start, the seeded SGD) runs on the CPU.
+    ///
+    /// ```
+    /// use neuroscope::analysis::embed::Umap;
+    /// let dev = neuroscope::device::parse("cpu")?; // or "cuda" in a `cuda` build
+    /// let u = Umap::new().device(&dev);
+    /// # let _ = u;
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn device(mut self, device: &candle_core::Device) -> Self {
+        self.device = device.clone();
+        self
+    }
 
     /// Embed the rows of `x`.
     pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedUmap> {
@@ -167,7 +185,7 @@ impl Umap {
             }
         }
         let k = self.n_neighbors - 1;
-        let nn = neighbors::knn(&x, k)?;
+        let nn = neighbors::knn_on(&x, k, &self.device)?;
         let dist = |d: f64| match self.metric {
             UmapMetric::Euclidean => d,
             UmapMetric::Cosine => 0.5 * d * d, // chord^2 / 2 = 1 - cos
