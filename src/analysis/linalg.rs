@@ -122,6 +122,26 @@ pub(crate) fn matmul_nt_seq(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     })
 }
 
+/// `a b^T` in single precision on the calling thread (for use inside parallel loops): twice the
+/// SIMD lanes of the double product, for searches that only need candidates and check them in
+/// double precision afterwards (`neighbors::knn`).
+pub(crate) fn matmul_nt_seq_f32(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f32> {
+    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+    let (n, m, p) = (a.nrows(), b.nrows(), a.ncols());
+    let mut out = Array2::<f32>::zeros((n, m));
+    if let (Some(sa), Some(sb), Some(so)) = (a.as_slice(), b.as_slice(), out.as_slice_mut()) {
+        matmul(
+            faer::MatMut::from_row_major_slice_mut(so, n, m),
+            Accum::Replace,
+            MatRef::from_row_major_slice(sa, n, p),
+            MatRef::from_row_major_slice(sb, m, p).transpose(),
+            1.0f32,
+            Par::Seq,
+        );
+    }
+    out
+}
+
 /// The Gram matrix `x x^T` (samples x samples), symmetrised exactly.
 ///
 /// Few rows and very many columns (64 stimuli x 290,400 units) is the RSA shape: the product

@@ -100,7 +100,17 @@ pub struct Knn {
     pub distances: Array2<f64>,
 }
 
+/// Extra candidates per row beyond `k` in the float search, so that the exactness check rarely
+/// fails.
+pub(crate) const KNN_MARGIN: usize = 32;
+
 /// Exact `k` nearest neighbours (euclidean) of every row of `x` among the other rows.
+///
+/// Candidates come from single-precision products (half the time of double precision, where
+/// the products are most of the work: 10,000 x 784 or more), `k + 32` per row; their distances are
+/// then recomputed in double precision and [`knn_from_candidates`] proves that no other point is
+/// nearer (searching a row again directly where the float rounding leaves doubt). Ties are
+/// broken by the lower index.
 pub fn knn(x: &Array2<f64>, k: usize) -> Result<Knn> {
     let n = x.nrows();
     if k == 0 || k >= n {
@@ -108,40 +118,56 @@ pub fn knn(x: &Array2<f64>, k: usize) -> Result<Knn> {
             "k-nearest neighbours needs 1 <= k < n_samples; got k = {k} with {n} samples"
         )));
     }
-    let nmax = sq_norms(x).into_iter().fold(0.0, f64::max);
-    let parts = blocks(x, |start, d, norms| {
-        let mut out = Vec::with_capacity(d.nrows());
-        let mut order: Vec<usize> = Vec::with_capacity(n);
-        for (bi, row) in d.rows().into_iter().enumerate() {
-            let i = start + bi;
-            order.clear();
-            order.extend((0..n).filter(|&j| j != i));
-            let kth = {
-                order.select_nth_unstable_by(k - 1, |&a, &b| {
-                    row[a].total_cmp(&row[b]).then(a.cmp(&b))
-                });
-                row[order[k - 1]]
-            };
-            let lim = kth + slack(norms[i], nmax);
-            let mut cand: Vec<(f64, usize)> = (0..n)
-                .filter(|&j| j != i && row[j] <= lim)
-                .map(|j| (sq_dist(x.row(i), x.row(j)), j))
-                .collect();
-            cand.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            cand.truncate(k);
-            out.push(cand);
-        }
-        out
-    });
-    let mut indices = Array2::zeros((n, k));
-    let mut distances = Array2::zeros((n, k));
-    for (i, cand) in parts.into_iter().flatten().enumerate() {
-        for (c, (d2, j)) in cand.into_iter().enumerate() {
-            indices[[i, c]] = j;
-            distances[[i, c]] = d2.sqrt();
-        }
+    let kk = (k + KNN_MARGIN).min(n - 1);
+    let xf = x.mapv(|v| v as f32);
+    let norms: Vec<f32> = sq_norms(x).into_iter().map(|v| v as f32).collect();
+    let starts: Vec<usize> = (0..n).step_by(BLOCK).collect();
+    let parts: Vec<(Vec<i32>, Vec<f32>)> = starts
+        .par_iter()
+        .map(|&start| {
+            let end = (start + BLOCK).min(n);
+            let m = linalg::matmul_nt_seq_f32(&xf.slice(s![start..end, ..]).to_owned(), &xf);
+            let mut cand = Vec::with_capacity((end - start) * kk);
+            let mut approx = Vec::with_capacity((end - start) * kk);
+            let mut row_d: Vec<(f32, u32)> = Vec::with_capacity(n);
+            for (bi, row) in m.rows().into_iter().enumerate() {
+                let i = start + bi;
+                let nq = norms[i];
+                row_d.clear();
+                // the same float expression as the GPU's selection kernel
+                row_d.extend(
+                    row.iter()
+                        .zip(&norms)
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .map(|(j, (&p, &nj))| ((nj + nq) - 2.0 * p, j as u32)),
+                );
+                let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+                if kk < row_d.len() {
+                    row_d.select_nth_unstable_by(kk - 1, cmp);
+                    row_d.truncate(kk);
+                }
+                row_d.sort_unstable_by(cmp);
+                cand.extend(row_d.iter().map(|&(_, j)| j as i32));
+                approx.extend(row_d.iter().map(|&(d, _)| d));
+            }
+            (cand, approx)
+        })
+        .collect();
+    let (mut cand, mut approx) = (Vec::with_capacity(n * kk), Vec::with_capacity(n * kk));
+    for (c, a) in parts {
+        cand.extend(c);
+        approx.extend(a);
     }
-    Ok(Knn { indices, distances })
+    Ok(knn_from_candidates(
+        x,
+        k,
+        kk,
+        &cand,
+        &approx,
+        float_distance_slack(x.ncols(), false),
+    )?
+    .0)
 }
 
 /// Exact `k` nearest neighbours on `device`: [`knn`] on the CPU; on a CUDA GPU (`cuda`
@@ -181,7 +207,6 @@ pub fn knn_on(x: &Array2<f64>, k: usize, device: &candle_core::Device) -> Result
 /// `|a|^2 + |b|^2`. The product's error is at most `(2 u_in + dim u) sum |a_i b_i|` and
 /// `sum |a_i b_i| <= (|a|^2 + |b|^2) / 2`; the norms and the two additions add a few `u`; 1.5
 /// is a safety factor. `tf32`: the product rounds its inputs to TF32's 10 bits (`u_in = 2^-11`).
-#[cfg_attr(not(any(feature = "cuda", test)), allow(dead_code))]
 pub(crate) fn float_distance_slack(dim: usize, tf32: bool) -> f64 {
     let u = f64::powi(2.0, -24);
     let u_in = if tf32 { f64::powi(2.0, -11) } else { u };
@@ -189,15 +214,13 @@ pub(crate) fn float_distance_slack(dim: usize, tf32: bool) -> f64 {
 }
 
 /// Finishes a nearest-neighbour search whose candidates came from a faster, rounded distance
-/// (the GPU's float product, `analysis::cuda`): recomputes every candidate's distance exactly,
-/// keeps the `k` nearest (ties by the lower index, as [`knn`]) and proves that no other point
-/// can be nearer. Row `i`'s `kk` candidates are `cand[i * kk..]`, their rounded squared
-/// distances `approx[i * kk..]` ascending, each within `slack * (|x_i|^2 + max |x_j|^2)` of the
-/// exact one. Every point outside the candidates has a rounded distance of at least the last
-/// candidate's, so if the exact `k`-th distance is below that minus the slack the result is
-/// exact; a row that fails the check is searched again by brute force on the CPU. The result
-/// is then the one [`knn`] returns, and the second value counts the rows searched again.
-#[cfg_attr(not(any(feature = "cuda", test)), allow(dead_code))]
+/// (float products, on the CPU in [`knn`] or on the GPU in `analysis::cuda`): proves that no
+/// other point can be among the `k` nearest, recomputes in double precision the distances of
+/// the candidates that can, and keeps the `k` nearest (ties by the lower index). Row `i`'s `kk`
+/// candidates are `cand[i * kk..]`, their rounded squared distances `approx[i * kk..]`
+/// ascending, each within `slack * (|x_i|^2 + max |x_j|^2)` of the exact one, and every other
+/// point's rounded distance is at least the last candidate's. A row whose proof fails (ties or
+/// rounding at the boundary) is searched again directly; the second value counts those rows.
 pub(crate) fn knn_from_candidates(
     x: &Array2<f64>,
     k: usize,
@@ -219,21 +242,30 @@ pub(crate) fn knn_from_candidates(
     let rows: Vec<(Vec<(f64, usize)>, bool)> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let mut c: Vec<(f64, usize)> = cand[i * kk..(i + 1) * kk]
-                .iter()
-                .map(|&j| j as usize)
-                .filter(|&j| j < n && j != i)
-                .map(|j| (sq_dist(x.row(i), x.row(j)), j))
-                .collect();
-            c.sort_by(cmp);
-            c.dedup_by_key(|e| e.1);
-            let all = kk == n - 1 && c.len() == n - 1;
-            let last = approx[(i + 1) * kk - 1] as f64;
-            let proven = c.len() >= k
-                && (all || (last.is_finite() && c[k - 1].0 < last - slack * (norms[i] + nmax)));
-            if proven {
-                c.truncate(k);
-                return (c, false);
+            let (ci, ai) = (&cand[i * kk..(i + 1) * kk], &approx[i * kk..(i + 1) * kk]);
+            let s = slack * (norms[i] + nmax);
+            let (kth, last) = (ai[k - 1] as f64, ai[kk - 1] as f64);
+            // The k first candidates are exactly <= kth + s; a point outside the candidates is
+            // rounded to >= last, so exactly >= last - s: none of them can be among the k
+            // nearest if last - s > kth + s (or if every point is a candidate). Among the
+            // candidates only those rounded to <= kth + 2 s can be, so only they are recomputed.
+            let all = kk == n - 1;
+            if kth.is_finite() && (all || (last.is_finite() && last - s > kth + s)) {
+                let lim = kth + 2.0 * s;
+                let mut c: Vec<(f64, usize)> = ci
+                    .iter()
+                    .zip(ai)
+                    .filter(|&(_, &a)| a as f64 <= lim)
+                    .map(|(&j, _)| j as usize)
+                    .filter(|&j| j < n && j != i)
+                    .map(|j| (sq_dist(x.row(i), x.row(j)), j))
+                    .collect();
+                c.sort_by(cmp);
+                c.dedup_by_key(|e| e.1);
+                if c.len() >= k {
+                    c.truncate(k);
+                    return (c, false);
+                }
             }
             let mut c: Vec<(f64, usize)> = (0..n)
                 .filter(|&j| j != i)
@@ -349,6 +381,23 @@ mod gpu_kernel_tests {
 
     /// What the GPU path computes before the CPU's check: candidates from float products, in
     /// blocks of `b` queries (as cuBLAS would give them, up to its summation order).
+    /// The k nearest by definition: every distance in double precision, sorted, ties by index.
+    fn brute(x: &Array2<f64>, k: usize) -> Array2<usize> {
+        let n = x.nrows();
+        let mut out = Array2::zeros((n, k));
+        for i in 0..n {
+            let mut d: Vec<(f64, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| (sq_dist(x.row(i), x.row(j)), j))
+                .collect();
+            d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for c in 0..k {
+                out[[i, c]] = d[c].1;
+            }
+        }
+        out
+    }
+
     fn gpu_candidates(x: &Array2<f64>, kk: usize, b: usize) -> Option<(Vec<i32>, Vec<f32>)> {
         let n = x.nrows();
         let xf = x.mapv(|v| v as f32);
@@ -390,6 +439,7 @@ mod gpu_kernel_tests {
                 assert!(!cand[i * kk..(i + 1) * kk].contains(&(i as i32)));
             }
             let cpu = knn(&x, k).unwrap();
+            assert_eq!(cpu.indices, brute(&x, k));
             let (gpu, again) =
                 knn_from_candidates(&x, k, kk, &cand, &approx, float_distance_slack(dim, false))
                     .unwrap();
