@@ -7,7 +7,7 @@
 //! kernels (`cuda_kernels.cu`) are compiled once per process by NVRTC, which a `cuda` build of
 //! candle already links, so nothing beyond candle's own requirements is needed to build.
 
-use super::neighbors::{float_distance_slack, knn_from_candidates, Knn};
+use super::neighbors::{float_distance_slack, knn_from_candidates, Knn, KNN_MARGIN};
 use crate::{Error, Result};
 use candle_core::cuda_backend::cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::{cudarc, CudaDevice, WrapErr};
@@ -20,8 +20,6 @@ pub(crate) const SOURCE: &str = include_str!("cuda_kernels.cu");
 const MODULE: &str = "neuroscope_analysis";
 /// Threads per block of the per-point kernels.
 pub(crate) const THREADS: u32 = 128;
-/// Extra candidates per row beyond `k`, so that the exactness check rarely fails.
-const KNN_MARGIN: usize = 32;
 /// Bytes of one block of the `N x B` product.
 const KNN_BLOCK_BYTES: usize = 1 << 30;
 
@@ -59,11 +57,10 @@ pub(crate) fn grid(items: usize) -> LaunchConfig {
 }
 
 /// Exact `k` nearest neighbours of every row (itself excluded), the same result as
-/// [`super::neighbors::knn`]: the products run on the GPU in float (cuBLAS), a kernel keeps
-/// `k + 32` candidates per row, and the CPU recomputes their distances in double precision and
-/// proves (with a bound on the float rounding) that no other point is nearer, searching a row
-/// again by brute force where it cannot. Returns the neighbours and the number of rows searched
-/// again.
+/// [`super::neighbors::knn`] by the same route with the heavy half on the GPU: the float
+/// products in cuBLAS and the selection of `k + 32` candidates per row in a kernel; the CPU then
+/// proves the result and recomputes the distances (`knn_from_candidates`). Returns the
+/// neighbours and the number of rows searched again directly.
 pub(crate) fn knn(dev: &CudaDevice, x: &Array2<f64>, k: usize) -> Result<(Knn, usize)> {
     let (n, dim) = x.dim();
     if k == 0 || k >= n {
