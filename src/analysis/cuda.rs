@@ -120,7 +120,10 @@ pub(crate) fn knn(dev: &CudaDevice, x: &Array2<f64>, k: usize) -> Result<(Knn, u
         approx.extend(stream.clone_dtoh(&best_d).w()?);
         cand.extend(stream.clone_dtoh(&best_i).w()?);
     }
-    let tf32 = candle_core::cuda_backend::gemm_reduced_precision_f32();
+    // TF32 products if candle was told to use them, or (conservatively) if the environment may
+    // let cuBLAS choose them
+    let tf32 = candle_core::cuda_backend::gemm_reduced_precision_f32()
+        || std::env::var("NVIDIA_TF32_OVERRIDE").is_ok_and(|v| v != "0");
     let slack = float_distance_slack(dim, tf32);
     knn_from_candidates(x, k, kk, &cand, &approx, slack)
 }

@@ -173,8 +173,9 @@ impl Tsne {
     ///
     /// On a GPU every iteration computes the repulsion exactly, all N^2 pairs in one fused
     /// kernel (a few milliseconds at 70,000 points), instead of the CPU's Barnes-Hut or FFT
-    /// approximation; [`Tsne::method`] then only picks the affinities (`Exact`: all pairs,
-    /// otherwise the `3 x perplexity` nearest neighbours, computed on the CPU). The schedule,
+    /// approximation; [`Tsne::method`] then only picks the affinities (`Exact`: all pairs, on
+    /// the CPU; otherwise the `3 x perplexity` nearest neighbours, found on the GPU as
+    /// [`crate::analysis::neighbors::knn_on`] finds them, the same as the CPU's). The schedule,
     /// the defaults, the KL report and the seed's role are the CPU solver's; the same seed gives
     /// the same embedding on the same GPU, but not the CPU's bits (float arithmetic, exact
     /// repulsion). Metal is not supported: use the CPU.
@@ -382,22 +383,14 @@ fn symmetrize(n: usize, rows: Vec<Vec<(usize, f64)>>) -> Affinities {
     }
 }
 
-/// Neighbours per point for the sparse affinities: `3 x perplexity + 1`, as openTSNE.
-fn knn_count(n: usize, perplexity: f64) -> usize {
-    (n - 1).min((3.0 * perplexity + 1.0) as usize)
-}
-
 fn knn_affinities(
     x: &Array2<f64>,
     perplexity: f64,
     device: &candle_core::Device,
 ) -> Result<Affinities> {
-    let nn = neighbors::knn_on(x, knn_count(x.nrows(), perplexity), device)?;
-    Ok(affinities_from_knn(&nn, perplexity))
-}
-
-fn affinities_from_knn(nn: &neighbors::Knn, perplexity: f64) -> Affinities {
-    let (n, k) = nn.indices.dim();
+    let n = x.nrows();
+    let k = (n - 1).min((3.0 * perplexity + 1.0) as usize);
+    let nn = neighbors::knn_on(x, k, device)?;
     let rows: Vec<Vec<(usize, f64)>> = (0..n)
         .into_par_iter()
         .map(|i| {
@@ -407,7 +400,7 @@ fn affinities_from_knn(nn: &neighbors::Knn, perplexity: f64) -> Affinities {
             nn.indices.row(i).iter().copied().zip(p).collect()
         })
         .collect();
-    symmetrize(n, rows)
+    Ok(symmetrize(n, rows))
 }
 
 fn exact_affinities(x: &Array2<f64>, perplexity: f64) -> Result<Affinities> {
