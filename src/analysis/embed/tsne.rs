@@ -255,6 +255,18 @@ impl Tsne {
         }
     }
 
+    /// Iteration `it`'s exaggeration and momentum (the early-exaggeration phase, then the
+    /// rest, as scikit-learn), and whether its KL divergence is reported; shared by the CPU and
+    /// GPU solvers.
+    fn schedule(&self, it: usize) -> (f64, f64, bool) {
+        let report = (it + 1) % self.report_every == 0 || it + 1 == self.max_iter;
+        if it < self.exaggeration_iter {
+            (self.early_exaggeration, 0.5, report)
+        } else {
+            (1.0, 0.8, report)
+        }
+    }
+
     fn initial(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
         let n = x.nrows();
         let d = self.dims;
@@ -525,12 +537,7 @@ fn optimize(
             break;
         }
         n_iter = it + 1;
-        let (exag, momentum) = if it < params.exaggeration_iter {
-            (params.early_exaggeration, 0.5)
-        } else {
-            (1.0, 0.8)
-        };
-        let report = (it + 1) % params.report_every == 0 || it + 1 == params.max_iter;
+        let (exag, momentum, report) = params.schedule(it);
         let (grad, kl_now) = gradient(params, method, &mut fft, p, &y, exag, report);
         if let Some(k) = kl_now {
             kl = k;
@@ -1066,6 +1073,19 @@ mod gpu_kernel_tests {
         })
     }
 
+    /// Data, the CPU's affinities and start, and the CPU solver's result with exact repulsion.
+    fn setup(
+        per: usize,
+        params: &Tsne,
+        lr: f64,
+    ) -> (Array2<f64>, Affinities, Array2<f64>, FittedTsne) {
+        let x = blobs(per);
+        let p = knn_affinities(&x, 30.0, &candle_core::Device::Cpu).unwrap();
+        let y0 = params.initial(&x).unwrap();
+        let cpu = optimize(params, TsneMethod::Exact, &p, y0.clone(), lr).unwrap();
+        (x, p, y0, cpu)
+    }
+
     fn csr(p: &Affinities) -> (Vec<i32>, Vec<i32>) {
         (
             p.indptr.iter().map(|&v| v as i32).collect(),
@@ -1150,12 +1170,8 @@ mod gpu_kernel_tests {
 
     #[test]
     fn one_gpu_iteration_is_the_cpu_step() {
-        let x = blobs(100);
-        let params = Tsne::new().max_iter(1);
-        let p = knn_affinities(&x, 30.0, &candle_core::Device::Cpu).unwrap();
-        let y0 = params.initial(&x).unwrap();
         let lr = 200.0;
-        let cpu = optimize(&params, TsneMethod::Exact, &p, y0.clone(), lr).unwrap();
+        let (_, p, y0, cpu) = setup(100, &Tsne::new().max_iter(1), lr);
         let mut y = y0.iter().copied().collect::<Vec<_>>();
         let (mut update, mut gains) = (vec![0.0; y.len()], vec![1.0; y.len()]);
         if iteration(&p, &mut y, &mut update, &mut gains, 2, 12.0, 0.5, lr).is_none() {
@@ -1175,18 +1191,14 @@ mod gpu_kernel_tests {
 
     #[test]
     fn gpu_kernels_optimise_as_well_as_the_cpu() {
-        let x = blobs(150);
+        let (lr, params) = (200.0, Tsne::new().max_iter(500));
+        let (x, p, y0, cpu) = setup(150, &params, lr);
         let (n, d) = (x.nrows(), 2);
-        let params = Tsne::new().max_iter(500);
-        let p = knn_affinities(&x, 30.0, &candle_core::Device::Cpu).unwrap();
-        let y0 = params.initial(&x).unwrap();
-        let lr = 200.0;
-        let cpu = optimize(&params, TsneMethod::Exact, &p, y0.clone(), lr).unwrap();
         let mut y = y0.iter().copied().collect::<Vec<_>>();
         let (mut update, mut gains) = (vec![0.0; y.len()], vec![1.0; y.len()]);
         let mut kl = f64::NAN;
         for it in 0..500 {
-            let (exag, momentum) = if it < 250 { (12.0, 0.5) } else { (1.0, 0.8) };
+            let (exag, momentum, _) = params.schedule(it);
             match iteration(&p, &mut y, &mut update, &mut gains, d, exag, momentum, lr) {
                 Some(out) => kl = out.1,
                 None => return,

@@ -184,12 +184,7 @@ pub(super) fn optimize(
             break;
         }
         n_iter = it + 1;
-        let (exag, momentum) = if it < params.exaggeration_iter {
-            (params.early_exaggeration, 0.5)
-        } else {
-            (1.0, 0.8)
-        };
-        let report = (it + 1) % params.report_every == 0 || it + 1 == params.max_iter;
+        let (exag, momentum, report) = params.schedule(it);
         let (g2, kl_now) = iterate(exag, momentum, report, true)?;
         if let Some(k) = kl_now {
             kl = k;
