@@ -259,7 +259,7 @@ impl Tsne {
     /// rest, as scikit-learn), and whether its KL divergence is reported; shared by the CPU and
     /// GPU solvers.
     fn schedule(&self, it: usize) -> (f64, f64, bool) {
-        let report = (it + 1) % self.report_every == 0 || it + 1 == self.max_iter;
+        let report = (it + 1).is_multiple_of(self.report_every) || it + 1 == self.max_iter;
         if it < self.exaggeration_iter {
             (self.early_exaggeration, 0.5, report)
         } else {
