@@ -1,7 +1,7 @@
 //! Runs neuroscope's CUDA kernels (`cuda_kernels.cu`) on the CPU, for tests on machines without
 //! a GPU (CI has none). The kernel file compiles as C++ with one thread index the harness loops
 //! over; the kernels use no shared memory, barriers or atomics, so that is what the GPU computes,
-//! up to fused multiply-adds. The harness is built once per test process with the system C++
+//! up to fused multiply-adds. The harness is built once per source with the system C++
 //! compiler (`c++`, or `$CXX`); without one the tests say SKIPPED, unless
 //! `NEUROSCOPE_REQUIRE_CXX=1` makes that a failure (CI sets it).
 
@@ -100,13 +100,25 @@ int main(int argc, char** argv) {
 pub(crate) fn harness() -> Option<&'static PathBuf> {
     static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("neuroscope-cuda-emu-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::write(dir.join("cuda_kernels.cu"), include_str!("cuda_kernels.cu"))
-            .expect("write");
-        std::fs::write(dir.join("harness.cpp"), HARNESS).expect("write");
+        use std::hash::{Hash, Hasher};
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        // one binary per source and compiler, shared by test processes (built in a private
+        // folder, then renamed into place, which is atomic)
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (HARNESS, include_str!("cuda_kernels.cu"), &cxx).hash(&mut h);
+        let dir = std::env::temp_dir().join(format!("neuroscope-cuda-emu-{:016x}", h.finish()));
         let bin = dir.join("harness");
+        if bin.is_file() {
+            return Some(bin);
+        }
+        let build = dir.join(format!("build-{}", std::process::id()));
+        std::fs::create_dir_all(&build).expect("temp dir");
+        std::fs::write(
+            build.join("cuda_kernels.cu"),
+            include_str!("cuda_kernels.cu"),
+        )
+        .expect("write");
+        std::fs::write(build.join("harness.cpp"), HARNESS).expect("write");
         let built = Command::new(&cxx)
             .args([
                 "-O2",
@@ -117,10 +129,17 @@ pub(crate) fn harness() -> Option<&'static PathBuf> {
                 "c++",
                 "harness.cpp",
                 "-o",
+                "harness",
             ])
-            .arg(&bin)
-            .current_dir(&dir)
+            .current_dir(&build)
             .output();
+        let built = built.map(|o| {
+            if o.status.success() {
+                std::fs::rename(build.join("harness"), &bin).expect("move the harness into place");
+                let _ = std::fs::remove_dir_all(&build);
+            }
+            o
+        });
         match built {
             Ok(o) if o.status.success() => Some(bin),
             Ok(o) => panic!(
