@@ -147,6 +147,8 @@ pub(crate) fn harness() -> Option<&'static PathBuf> {
                 String::from_utf8_lossy(&o.stderr)
             ),
             Err(e) => {
+                let _ = std::fs::remove_dir_all(&build);
+                let _ = std::fs::remove_dir(&dir); // only if empty
                 if std::env::var("NEUROSCOPE_REQUIRE_CXX").is_ok_and(|v| v == "1") {
                     panic!("NEUROSCOPE_REQUIRE_CXX=1 but no C++ compiler ({cxx}): {e}");
                 }
