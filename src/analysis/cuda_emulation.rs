@@ -133,12 +133,11 @@ pub(crate) fn harness() -> Option<&'static PathBuf> {
             ])
             .current_dir(&build)
             .output();
-        let built = built.map(|o| {
+        let built = built.inspect(|o| {
             if o.status.success() {
                 std::fs::rename(build.join("harness"), &bin).expect("move the harness into place");
                 let _ = std::fs::remove_dir_all(&build);
             }
-            o
         });
         match built {
             Ok(o) if o.status.success() => Some(bin),
