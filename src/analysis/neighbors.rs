@@ -109,7 +109,7 @@ pub(crate) const KNN_MARGIN: usize = 32;
 ///
 /// Candidates come from single-precision products (half the time of double precision, where
 /// the products are most of the work: 10,000 x 784 or more), `k + 32` per row; their distances are
-/// then recomputed in double precision and [`knn_from_candidates`] proves that no other point is
+/// then recomputed in double precision and a rounding bound proves that no other point is
 /// nearer (searching a row again directly where the float rounding leaves doubt). Ties are
 /// broken by the lower index.
 pub fn knn(x: &Array2<f64>, k: usize) -> Result<Knn> {
