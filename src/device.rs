@@ -60,7 +60,15 @@ pub fn parse(name: &str) -> Result<Device> {
                      (neuroscope = {{ version = \"...\", features = [\"cuda\"] }}) on a machine with the CUDA toolkit"
                 )));
             }
-            Ok(Device::new_cuda(ordinal)?)
+            Device::new_cuda(ordinal).map_err(|e| {
+                // candle's message can carry a backtrace: keep its first line
+                let why = e.to_string();
+                Error::InvalidArgument(format!(
+                    "device '{name}': CUDA GPU {ordinal} could not be opened ({}); check \
+                     `nvidia-smi`, or use the CPU",
+                    why.lines().next().unwrap_or("no reason given")
+                ))
+            })
         }
         "metal" | "mps" => {
             if !candle_core::utils::metal_is_available() {
