@@ -15,13 +15,7 @@ out=${OUT:-gpu-logs}; mkdir -p "$out"
 PY=${PY:-/opt/torch/.venv/bin/python}
 work=$(mktemp -d)
 for f in "$bundle"/*.xz; do xz -dc "$f" > "$work/$(basename "$f" .xz)"; chmod +x "$work/$(basename "$f" .xz)"; done
-shopt -s nullglob
-libdirs=""
-for d in /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu13/lib; do
-  [ -d "$d" ] && libdirs="${libdirs:+$libdirs:}$d"
-done
-shopt -u nullglob
-export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source bench/cuda/gpu-libs.sh
 {
   echo "commit: $(cat "$bundle/COMMIT" 2>/dev/null)"
   date -u

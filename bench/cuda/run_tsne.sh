@@ -14,13 +14,8 @@ out=${OUT:-gpu-logs}; mkdir -p "$out"
 work=$(mktemp -d)
 xz -dc "$bundle/neuroscope.xz" > "$work/neuroscope" && chmod +x "$work/neuroscope"
 for f in "$data"/*.npy.xz; do xz -dc "$f" > "$work/$(basename "$f" .xz)"; done
-shopt -s nullglob
-libdirs=""
-for d in /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu13/lib; do
-  [ -d "$d" ] && libdirs="${libdirs:+$libdirs:}$d"
-done
-shopt -u nullglob
-export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" NEUROSCOPE_QUIET=1
+source bench/cuda/gpu-libs.sh
+export NEUROSCOPE_QUIET=1
 x=$work/fashion70k.npy; y=$work/fashion70k_labels.npy
 status=0
 {
