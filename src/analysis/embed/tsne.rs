@@ -510,6 +510,65 @@ impl Tree {
 
 // ------------------------------------------------------------------ optimisation
 
+/// What the iteration schedule leaves besides the embedding.
+pub(super) struct Run {
+    pub(super) kl: f64,
+    pub(super) history: Vec<(usize, f64)>,
+    pub(super) n_iter: usize,
+    pub(super) interrupted: bool,
+}
+
+/// The optimisation loop shared by the CPU and GPU solvers: the schedule (exaggeration,
+/// momentum), KL reports every `report_every` iterations and at the end, the progress bar, stop
+/// requests (Ctrl-C in the CLI returns the current embedding) and the stopping rule on the
+/// gradient norm. `step(exaggeration, momentum, report, advance)` takes one step (or, with
+/// `advance` false, only evaluates at the current positions) and returns the gradient's squared
+/// norm and, when `report`, the KL divergence.
+pub(super) fn run_schedule(
+    params: &Tsne,
+    label: &str,
+    mut step: impl FnMut(f64, f64, bool, bool) -> Result<(f64, Option<f64>)>,
+) -> Result<Run> {
+    let mut progress = params
+        .progress
+        .then(|| Progress::new(label, params.max_iter));
+    let mut run = Run {
+        kl: f64::NAN,
+        history: Vec::new(),
+        n_iter: 0,
+        interrupted: false,
+    };
+    for it in 0..params.max_iter {
+        if it > 0 && crate::progress::take_stop_request() {
+            run.interrupted = true;
+            break;
+        }
+        run.n_iter = it + 1;
+        let (exag, momentum, report) = params.schedule(it);
+        let (grad_sq, kl_now) = step(exag, momentum, report, true)?;
+        if let Some(k) = kl_now {
+            run.kl = k;
+            run.history.push((it + 1, k));
+            if let Some(pr) = progress.as_mut() {
+                pr.set_message(format!("KL {k:.4}"));
+            }
+        }
+        if let Some(pr) = progress.as_mut() {
+            pr.inc(1);
+        }
+        if it >= params.exaggeration_iter && grad_sq.sqrt() < params.min_grad_norm {
+            break;
+        }
+    }
+    if let Some(pr) = progress.as_mut() {
+        pr.finish();
+    }
+    if run.history.last().map(|h| h.0) != Some(run.n_iter) {
+        run.kl = step(1.0, 0.0, true, false)?.1.unwrap_or(run.kl);
+    }
+    Ok(run)
+}
+
 fn optimize(
     params: &Tsne,
     method: TsneMethod,
@@ -521,30 +580,10 @@ fn optimize(
     let mut fft = FftRepulsion::new();
     let mut update = Array2::<f64>::zeros((n, d));
     let mut gains = Array2::<f64>::ones((n, d));
-    let mut history = Vec::new();
-    let mut progress = if params.progress {
-        Some(Progress::new("t-SNE", params.max_iter))
-    } else {
-        None
-    };
-    let mut kl = f64::NAN;
-    let mut n_iter = 0;
-    let mut interrupted = false;
-    for it in 0..params.max_iter {
-        // A stop request (Ctrl-C in the CLI) returns the current embedding.
-        if it > 0 && crate::progress::take_stop_request() {
-            interrupted = true;
-            break;
-        }
-        n_iter = it + 1;
-        let (exag, momentum, report) = params.schedule(it);
+    let run = run_schedule(params, "t-SNE", |exag, momentum, report, advance| {
         let (grad, kl_now) = gradient(params, method, &mut fft, p, &y, exag, report);
-        if let Some(k) = kl_now {
-            kl = k;
-            history.push((it + 1, k));
-            if let Some(pr) = progress.as_mut() {
-                pr.set_message(format!("KL {k:.4}"));
-            }
+        if !advance {
+            return Ok((0.0, kl_now));
         }
         let mut gnorm = 0.0;
         for ((u, g), (gain, yv)) in update
@@ -565,32 +604,14 @@ fn optimize(
             *yv += *u;
             gnorm += g * g;
         }
-        if let Some(pr) = progress.as_mut() {
-            pr.inc(1);
-        }
-        if it >= params.exaggeration_iter && gnorm.sqrt() < params.min_grad_norm {
-            if kl.is_nan() {
-                kl = gradient(params, method, &mut fft, p, &y, 1.0, true)
-                    .1
-                    .unwrap_or(f64::NAN);
-            }
-            break;
-        }
-    }
-    if let Some(pr) = progress.as_mut() {
-        pr.finish();
-    }
-    if history.last().map(|h| h.0) != Some(n_iter) {
-        kl = gradient(params, method, &mut fft, p, &y, 1.0, true)
-            .1
-            .unwrap_or(kl);
-    }
+        Ok((gnorm, kl_now))
+    })?;
     Ok(FittedTsne {
         embedding: y,
-        kl_divergence: kl,
-        kl_history: history,
-        n_iter,
-        interrupted,
+        kl_divergence: run.kl,
+        kl_history: run.history,
+        n_iter: run.n_iter,
+        interrupted: run.interrupted,
     })
 }
 

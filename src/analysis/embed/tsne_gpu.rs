@@ -13,7 +13,6 @@
 
 use super::{Affinities, FittedTsne, Tsne};
 use crate::analysis::cuda::{function, grid};
-use crate::progress::Progress;
 use crate::{Error, Result};
 use candle_core::cuda_backend::cudarc::driver::{CudaFunction, CudaSlice, PushKernelArg};
 use candle_core::cuda_backend::{CudaDevice, WrapErr};
@@ -113,16 +112,9 @@ pub(super) fn optimize(
     let mut scalar = stream.alloc_zeros::<f64>(1).w()?;
     let (n32, d32) = (n as i32, d as i32);
 
-    let mut progress = params
-        .progress
-        .then(|| Progress::new("t-SNE (GPU)", params.max_iter));
-    let mut history = Vec::new();
-    let mut kl = f64::NAN;
-    let mut n_iter = 0;
-    let mut interrupted = false;
     // One iteration: repulsion, Z, step; `want_kl` also reduces the KL terms. Returns the
     // gradient's squared norm and the KL when asked.
-    let mut iterate =
+    let iterate =
         |exag: f64, momentum: f64, want_kl: bool, advance: bool| -> Result<(f64, Option<f64>)> {
             let kl_flag = i32::from(want_kl);
             unsafe {
@@ -178,42 +170,15 @@ pub(super) fn optimize(
             }
             Ok((g2, kl_now))
         };
-    for it in 0..params.max_iter {
-        if it > 0 && crate::progress::take_stop_request() {
-            interrupted = true;
-            break;
-        }
-        n_iter = it + 1;
-        let (exag, momentum, report) = params.schedule(it);
-        let (g2, kl_now) = iterate(exag, momentum, report, true)?;
-        if let Some(k) = kl_now {
-            kl = k;
-            history.push((it + 1, k));
-            if let Some(pr) = progress.as_mut() {
-                pr.set_message(format!("KL {k:.4}"));
-            }
-        }
-        if let Some(pr) = progress.as_mut() {
-            pr.inc(1);
-        }
-        if it >= params.exaggeration_iter && g2.sqrt() < params.min_grad_norm {
-            break;
-        }
-    }
-    if let Some(pr) = progress.as_mut() {
-        pr.finish();
-    }
-    if history.last().map(|h| h.0) != Some(n_iter) {
-        kl = iterate(1.0, 0.0, true, false)?.1.unwrap_or(kl);
-    }
+    let run = super::run_schedule(params, "t-SNE (GPU)", iterate)?;
     let out = stream.clone_dtoh(&y).w()?;
     let embedding = Array2::from_shape_vec((n, d), out)
         .map_err(|e| Error::InvalidArgument(format!("internal: t-SNE result shape: {e}")))?;
     Ok(FittedTsne {
         embedding,
-        kl_divergence: kl,
-        kl_history: history,
-        n_iter,
-        interrupted,
+        kl_divergence: run.kl,
+        kl_history: run.history,
+        n_iter: run.n_iter,
+        interrupted: run.interrupted,
     })
 }
