@@ -81,28 +81,67 @@ pub enum Error {
         valid: String,
     },
     /// A state dict does not fit the architecture (PyTorch's `load_state_dict` report).
-    #[error(
-        "{}",
-        crate::models::weights::report(arch, origin, missing, unexpected, mismatched)
-    )]
-    Weights {
-        /// The architecture being built.
-        arch: String,
-        /// Where the weights came from.
-        origin: String,
-        /// Keys the architecture needs that the file lacks.
-        missing: Vec<String>,
-        /// Keys in the file the architecture does not have.
-        unexpected: Vec<String>,
-        /// `(key, shape in file, shape in model)`.
-        mismatched: Vec<(String, String, String)>,
-    },
+    ///
+    /// Boxed so that `Error` stays small: a `Result` of it is returned everywhere, and users'
+    /// own `fn main() -> neuroscope::Result<()>` would otherwise trip clippy's
+    /// `result_large_err`.
+    #[error("{0}")]
+    Weights(Box<WeightsMismatch>),
     /// A figure could not be drawn or encoded (a plotters or PNG encoder failure).
     #[error("cannot draw figure: {0}")]
     Plot(String),
     /// An error from candle (tensor operations, devices).
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+}
+
+/// What did not fit when weights were loaded into an architecture (inside [`Error::Weights`]).
+///
+/// Its message is PyTorch's `load_state_dict` report, so users of both read the same text.
+///
+/// ```
+/// use neuroscope::models::{self, Weights};
+/// use neuroscope::device::Device;
+/// use neuroscope::Error;
+/// let dir = std::env::temp_dir().join("neuroscope-doc-weights-mismatch");
+/// std::fs::create_dir_all(&dir)?;
+/// let file = dir.join("tiny.safetensors");
+/// let t = candle_core::Tensor::zeros((2, 2), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+/// candle_core::safetensors::save(&std::collections::HashMap::from([("not.a.key", t)]), &file)?;
+/// match models::load("mnist_cnn", &Weights::File(file), &Device::Cpu) {
+///     Err(Error::Weights(m)) => {
+///         assert_eq!(m.unexpected, ["not.a.key"]);
+///         assert!(m.missing.contains(&"conv1.weight".to_string()));
+///         assert!(m.to_string().contains("Missing key(s) in state_dict"));
+///     }
+///     other => panic!("expected a weights error, got {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightsMismatch {
+    /// The architecture being built.
+    pub arch: String,
+    /// Where the weights came from.
+    pub origin: String,
+    /// Keys the architecture needs that the file lacks.
+    pub missing: Vec<String>,
+    /// Keys in the file the architecture does not have.
+    pub unexpected: Vec<String>,
+    /// `(key, shape in file, shape in model)`.
+    pub mismatched: Vec<(String, String, String)>,
+}
+
+impl std::fmt::Display for WeightsMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::models::weights::report(
+            &self.arch,
+            &self.origin,
+            &self.missing,
+            &self.unexpected,
+            &self.mismatched,
+        ))
+    }
 }
 
 /// `Result` with neuroscope's [`Error`].

@@ -321,7 +321,7 @@ fn cli_embed_transform_places_new_samples() {
     let (ok, text) = run("tsne", &np_);
     assert!(ok, "{text}");
     assert!(text.contains("placed 20 new samples"), "{text}");
-    let placed = npy::read_f64(&dir.join("e-transform.npy")).unwrap();
+    let placed = npy::read_f64(dir.join("e-transform.npy")).unwrap();
     let fitted = Tsne::new()
         .perplexity(20.0)
         .max_iter(300)
@@ -339,7 +339,7 @@ fn cli_embed_transform_places_new_samples() {
     let (ok, text) = run("pca", &np_);
     assert!(ok, "{text}");
     assert_eq!(
-        npy::read_f64(&dir.join("e-transform.npy")).unwrap().shape(),
+        npy::read_f64(dir.join("e-transform.npy")).unwrap().shape(),
         &[20, 2]
     );
 

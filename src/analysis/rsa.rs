@@ -650,7 +650,7 @@ pub fn pick_redness_extrema(
     per_class: usize,
 ) -> Result<Vec<usize>> {
     super::check_len("labels", labels.len(), images.len())?;
-    if per_class < 2 || per_class % 2 != 0 {
+    if per_class < 2 || !per_class.is_multiple_of(2) {
         return Err(Error::InvalidArgument(format!(
             "per_class must be an even number >= 2, got {per_class}"
         )));

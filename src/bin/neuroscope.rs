@@ -725,8 +725,8 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                 &neuroscope::device::Device::Cpu,
             )?;
             println!(
-                "{:<28} {:<18} {:>12}  {}",
-                "name", "type", "params", "details"
+                "{:<28} {:<18} {:>12}  details",
+                "name", "type", "params"
             );
             for l in net.layers() {
                 let indent = "  ".repeat(l.depth.saturating_sub(1));

@@ -43,7 +43,7 @@ pub struct Batch {
 /// ```
 pub fn parse_batch(bytes: &[u8], origin: impl AsRef<Path>) -> Result<Batch> {
     let origin = origin.as_ref();
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(Error::format(
             origin,
             format!(

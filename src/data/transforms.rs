@@ -530,7 +530,7 @@ impl Normalize {
                 got: format!("{} means and {} stds", self.mean.len(), self.std.len()),
             });
         }
-        if self.std.iter().any(|&s| s == 0.0) {
+        if self.std.contains(&0.0) {
             return Err(Error::InvalidArgument(
                 "Normalize: a std of 0 would divide by zero".into(),
             ));

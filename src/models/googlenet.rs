@@ -61,6 +61,7 @@ pub struct Inception {
 impl Inception {
     /// `Inception(in, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj)`; like torchvision,
     /// the "5x5" branch uses a 3x3 kernel.
+    #[allow(clippy::too_many_arguments)] // torchvision's signature, argument for argument
     pub fn new(
         vb: VarBuilder,
         cin: usize,

@@ -394,7 +394,7 @@ impl Builder {
         if log.missing.is_empty() && log.mismatched.is_empty() && unexpected.is_empty() {
             return Ok(());
         }
-        Err(Error::Weights {
+        Err(Error::Weights(Box::new(crate::error::WeightsMismatch {
             arch: arch.to_string(),
             origin: self.origin,
             missing: log.missing,
@@ -404,7 +404,7 @@ impl Builder {
                 .into_iter()
                 .map(|(n, got, want)| (n, format!("{got:?}"), format!("{want:?}")))
                 .collect(),
-        })
+        })))
     }
 }
 

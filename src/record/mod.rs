@@ -27,6 +27,11 @@ use ndarray::{Array2, ArrayD, IxDyn};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+/// Per layer, the shape kept for one sample after the reduction.
+type LayerShapes = BTreeMap<String, Vec<usize>>;
+/// Per layer, the flat indices of the units kept by unit subsampling.
+type LayerUnits = BTreeMap<String, Vec<usize>>;
+
 /// How a layer's output is reduced per sample before it is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reduce {
@@ -341,7 +346,7 @@ impl<'m> Recorder<'m> {
         &self,
         sample: &Tensor,
         n: usize,
-    ) -> Result<(BTreeMap<String, Vec<usize>>, BTreeMap<String, Vec<usize>>)> {
+    ) -> Result<(LayerShapes, LayerUnits)> {
         if self.layers.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "no layers chosen; pick some of: {}",

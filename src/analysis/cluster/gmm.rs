@@ -179,7 +179,7 @@ fn m_step(x: &Array2<f64>, resp: &Array2<f64>, reg: f64) -> Result<Model> {
         .sum_axis(ndarray::Axis(0))
         .mapv(|v| v + 10.0 * f64::EPSILON);
     let means =
-        crate::analysis::linalg::matmul_tn(resp, x) / &nk.view().insert_axis(ndarray::Axis(1));
+        crate::analysis::linalg::matmul_tn(resp, x) / nk.view().insert_axis(ndarray::Axis(1));
     let mut covariances = Vec::with_capacity(k);
     let mut prec_chol = Vec::with_capacity(k);
     for c in 0..k {

@@ -83,7 +83,9 @@ impl FftRepulsion {
             let b = (u.floor().max(0.0) as usize).min(boxes - 1);
             (b * P, weights(u - b as f64))
         };
-        let located: Vec<((usize, [f64; P]), (usize, [f64; P]))> = (0..n)
+        // per point and axis: the first interpolation node of its box and the node weights
+        type Located = (usize, [f64; P]);
+        let located: Vec<(Located, Located)> = (0..n)
             .into_par_iter()
             .with_min_len(1024)
             .map(|i| (locate(y[2 * i]), locate(y[2 * i + 1])))
@@ -274,7 +276,7 @@ fn smooth_at_least(n: usize) -> usize {
     loop {
         let mut r = k;
         for p in [2, 3, 5, 7] {
-            while r % p == 0 {
+            while r.is_multiple_of(p) {
                 r /= p;
             }
         }

@@ -371,7 +371,7 @@ fn symmetrize(n: usize, rows: Vec<Vec<(usize, f64)>>) -> Affinities {
     let mut values = Vec::new();
     let mut total = 0.0;
     for row in all.iter_mut() {
-        row.sort_by(|a, b| a.0.cmp(&b.0));
+        row.sort_by_key(|a| a.0);
         let mut k = 0;
         while k < row.len() {
             let j = row[k].0;
@@ -483,7 +483,15 @@ impl Tree {
                 d2 += diff[k] * diff[k];
             }
             let width = 2.0 * nd.half;
-            if nd.children.is_none() || width * width < theta2 * d2 {
+            // descend into a node's children unless it is a leaf or far enough to summarise
+            let descend = nd.children.filter(|_| !(width * width < theta2 * d2));
+            if let Some(first) = descend {
+                for c in (0..(1 << self.d)).rev() {
+                    if self.nodes[first + c].count > 0 {
+                        stack.push(first + c);
+                    }
+                }
+            } else {
                 // a leaf may hold duplicates of this very point: do not count it against itself
                 let mut cnt = nd.count as f64;
                 if nd.children.is_none() && nd.count > 1 && d2 == 0.0 {
@@ -494,13 +502,6 @@ impl Tree {
                 let m = cnt * q * q;
                 for k in 0..self.d {
                     out[k] += m * diff[k];
-                }
-            } else {
-                let first = nd.children.expect("internal");
-                for c in (0..(1 << self.d)).rev() {
-                    if self.nodes[first + c].count > 0 {
-                        stack.push(first + c);
-                    }
                 }
             }
         }

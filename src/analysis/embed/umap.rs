@@ -504,6 +504,10 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// An edge's schedule update from one epoch: (edge index, epochs to add to its next positive
+/// sample, epochs to add to its next negative samples).
+type Reschedule = (usize, f64, f64);
+
 #[allow(clippy::too_many_arguments)]
 fn optimize(
     g: &Graph,
@@ -549,7 +553,7 @@ fn optimize(
         let alpha = 1.0 - epoch as f64 / n_epochs as f64;
         let ys = y.as_slice().expect("row-major").to_vec();
         let e = epoch as f64;
-        let moves: Vec<(Vec<f64>, Vec<(usize, f64, f64)>)> = (0..n)
+        let moves: Vec<(Vec<f64>, Vec<Reschedule>)> = (0..n)
             .into_par_iter()
             .with_min_len(128)
             .map(|i| {
