@@ -6,7 +6,12 @@ Pinned in .ci/requirements-embed.txt; writes tests/fixtures/embed/quality.json (
 stored in the file so both sides embed the same numbers). The tests require neuroscope to be
 within 0.01 of the peers (or better).
 
-    python scripts/make_embedding_fixtures.py
+Also writes tests/fixtures/embed/transform.json: how well umap-learn's and openTSNE's
+`transform` place held-out digits (every 5th of the 1,000) into an embedding of the other 800,
+as the 5-NN vote of the reference points' labels around each placed point.
+
+    python scripts/make_embedding_fixtures.py               # both files
+    python scripts/make_embedding_fixtures.py --transform   # transform.json only
 """
 import gzip, json, pathlib, sys, time
 import numpy as np
@@ -40,7 +45,35 @@ def quality(x, e, y):
     return {"trust10": float(trustworthiness(x, e, n_neighbors=10)), "knn5": float(acc)}
 
 
+def vote_accuracy(e_ref, y_ref, e_new, y_new):
+    """Share of placed points whose 5 nearest reference points (in the embedding) vote their
+    label; ties go to the smallest label, as in tests/embed.rs."""
+    from sklearn.neighbors import NearestNeighbors
+    nb = NearestNeighbors(n_neighbors=5).fit(e_ref).kneighbors(e_new, return_distance=False)
+    return float(np.mean([np.bincount(y_ref[r], minlength=10).argmax() == y for r, y in zip(nb, y_new)]))
+
+
+def transform_refs():
+    import openTSNE, umap
+    x, y = mnist(1000)
+    new = np.arange(1000) % 5 == 0
+    xr, yr, xn, yn = x[~new], y[~new], x[new], y[new]
+    res = {"versions": {"openTSNE": openTSNE.__version__, "umap-learn": umap.__version__},
+           "split": "every 5th of mnist1000 placed into an embedding of the other 800"}
+    u = umap.UMAP(random_state=1).fit(xr)
+    res["umap"] = {"placed_knn5": vote_accuracy(u.embedding_, yr, u.transform(xn), yn)}
+    t = openTSNE.TSNE(n_jobs=1, random_state=1).fit(xr)
+    res["opentsne"] = {"placed_knn5": vote_accuracy(np.asarray(t), yr, np.asarray(t.transform(xn)), yn)}
+    out = OUT.with_name("transform.json")
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    print(res, file=sys.stderr)
+    print(f"wrote {out}")
+
+
 def main():
+    if "--transform" in sys.argv[1:]:
+        return transform_refs()
+    transform_refs()
     import openTSNE, sklearn, umap
     from sklearn.manifold import TSNE
     res = {"versions": {"openTSNE": openTSNE.__version__, "umap-learn": umap.__version__, "sklearn": sklearn.__version__}}

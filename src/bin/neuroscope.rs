@@ -304,8 +304,8 @@ enum Command {
         #[arg(long)]
         labels: Option<PathBuf>,
         /// New samples (.npy, same columns as --input) to place into the fitted embedding
-        /// without moving it: openTSNE's `transform` for tsne, the projection for pca (umap
-        /// has none yet).
+        /// without moving it: openTSNE's `transform` for tsne, umap-learn's for umap, the
+        /// projection for pca.
         #[arg(long)]
         transform: Option<PathBuf>,
         /// Where the placed samples' coordinates go (.npy, float64) [default: OUT with
@@ -565,12 +565,6 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             let x = read_matrix(&input)?;
             // Read and check the new samples before the (long) fit.
             let new = match &transform {
-                Some(p) if method == "umap" => {
-                    return Err(neuroscope::Error::InvalidArgument(format!(
-                        "--transform {}: UMAP cannot place new samples yet; use --method tsne or pca",
-                        p.display()
-                    )))
-                }
                 Some(p) => {
                     let n = read_matrix(p)?;
                     if n.ncols() != x.ncols() {
@@ -617,6 +611,9 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                         .fit(&x)?;
                     if f.interrupted() {
                         eprintln!("interrupted after {} epochs", f.n_epochs());
+                    }
+                    if let Some(n) = &new {
+                        placed = Some(f.transform(&x, n)?);
                     }
                     f.into_embedding()
                 }
@@ -724,10 +721,7 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                 &Weights::Random { seed: 0 },
                 &neuroscope::device::Device::Cpu,
             )?;
-            println!(
-                "{:<28} {:<18} {:>12}  details",
-                "name", "type", "params"
-            );
+            println!("{:<28} {:<18} {:>12}  details", "name", "type", "params");
             for l in net.layers() {
                 let indent = "  ".repeat(l.depth.saturating_sub(1));
                 println!(

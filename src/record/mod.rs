@@ -342,11 +342,7 @@ impl<'m> Recorder<'m> {
     }
 
     /// Per-layer kept shapes from one sample, the unit choice, and the memory check.
-    fn plan(
-        &self,
-        sample: &Tensor,
-        n: usize,
-    ) -> Result<(LayerShapes, LayerUnits)> {
+    fn plan(&self, sample: &Tensor, n: usize) -> Result<(LayerShapes, LayerUnits)> {
         if self.layers.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "no layers chosen; pick some of: {}",

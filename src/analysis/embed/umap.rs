@@ -174,15 +174,7 @@ impl Umap {
             )));
         }
         if self.metric == UmapMetric::Cosine {
-            for (i, mut row) in x.rows_mut().into_iter().enumerate() {
-                let norm = row.dot(&row).sqrt();
-                if norm == 0.0 {
-                    return Err(Error::InvalidArgument(format!(
-                        "UMAP cosine metric: sample {i} is the zero vector"
-                    )));
-                }
-                row.mapv_inplace(|v| v / norm);
-            }
+            unit_rows(&mut x, "")?;
         }
         let k = self.n_neighbors - 1;
         let nn = neighbors::knn_on(&x, k, &self.device)?;
@@ -241,8 +233,24 @@ impl Umap {
             n_epochs: epochs_run,
             interrupted: epochs_run < n_epochs,
             graph_edges: graph.indices.len(),
+            params: self.clone(),
         })
     }
+}
+
+/// Scales every row to unit length (the cosine metric's neighbours are the euclidean ones of
+/// the unit rows); a zero row has no direction and is refused.
+fn unit_rows(x: &mut Array2<f64>, which: &str) -> Result<()> {
+    for (i, mut row) in x.rows_mut().into_iter().enumerate() {
+        let norm = row.dot(&row).sqrt();
+        if norm == 0.0 {
+            return Err(Error::InvalidArgument(format!(
+                "UMAP cosine metric: {which}sample {i} is the zero vector"
+            )));
+        }
+        row.mapv_inplace(|v| v / norm);
+    }
+    Ok(())
 }
 
 /// Symmetric fuzzy graph in CSR form.
@@ -252,9 +260,17 @@ struct Graph {
     weights: Vec<f64>,
 }
 
+/// `(sigma, rho)` of one neighbour list (the point itself first): rho is the distance to the
+/// nearest other point (umap-learn's `local_connectivity = 1`).
 fn smooth_knn(d: &[f64], k: usize, mean_all: f64) -> (f64, f64) {
-    let target = (k as f64).log2();
     let rho = d.iter().copied().find(|&v| v > 0.0).unwrap_or(0.0);
+    (smooth_sigma(d, k, mean_all, rho), rho)
+}
+
+/// umap-learn's `smooth_knn_dist` for one row once rho is chosen: the bandwidth at which the
+/// memberships of `d[1..]` sum to `log2(k)`, floored at 1e-3 of the mean distance.
+fn smooth_sigma(d: &[f64], k: usize, mean_all: f64, rho: f64) -> f64 {
+    let target = (k as f64).log2();
     let (mut lo, mut hi, mut mid) = (0.0f64, f64::INFINITY, 1.0f64);
     for _ in 0..64 {
         let mut psum = 0.0;
@@ -283,7 +299,7 @@ fn smooth_knn(d: &[f64], k: usize, mean_all: f64) -> (f64, f64) {
     } else {
         1e-3 * mean_all
     };
-    (mid.max(floor), rho)
+    mid.max(floor)
 }
 
 fn fuzzy_simplicial_set(knn_i: &[Vec<usize>], knn_d: &[Vec<f64>], k: usize) -> Graph {
@@ -626,6 +642,8 @@ pub struct FittedUmap {
     n_epochs: usize,
     interrupted: bool,
     graph_edges: usize,
+    /// The parameters [`FittedUmap::transform`] reuses.
+    params: Umap,
 }
 
 impl FittedUmap {
@@ -653,5 +671,219 @@ impl FittedUmap {
     /// Directed edges of the fuzzy graph.
     pub fn graph_edges(&self) -> usize {
         self.graph_edges
+    }
+
+    /// Places new samples into this embedding without moving the existing points, as
+    /// umap-learn's `UMAP.transform`: each new sample's `n_neighbors` nearest reference samples
+    /// (exact, same metric), their fuzzy memberships (bandwidth as in the fit, with
+    /// `local_connectivity` lowered to 0 as umap-learn does), a start at the membership-weighted
+    /// mean of those neighbours' positions, then `n_epochs / 3` epochs (100 when the fit's
+    /// epochs were left to the default, 30 beyond 10,000 new samples) of the same
+    /// negative-sampling SGD from learning rate 0.25, moving only the new points, negative
+    /// samples drawn from the reference points.
+    ///
+    /// Deterministic at any thread count: the new points do not interact, each one's random
+    /// draws depend only on (seed, epoch, point, draw), and each applies its moves in a fixed
+    /// order. `reference` is the data this embedding was fitted on (same rows, same order);
+    /// `new` has the same columns. Why it matters: held-out samples, or the same stimuli
+    /// through an untrained network, land where the fitted map puts their neighbours instead
+    /// of in a fresh, differently arranged map.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use neuroscope::analysis::embed::Umap;
+    /// let mut r = neuroscope::rng::Rng::new(1);
+    /// let x = Array2::from_shape_fn((120, 4), |(i, _)| (i % 2) as f64 * 8.0 + r.normal());
+    /// let fitted = Umap::new().seed(0).n_epochs(150).fit(&x)?;
+    /// let new = x.slice(ndarray::s![..6, ..]).mapv(|v| v + 0.1);
+    /// let y = fitted.transform(&x, &new)?;
+    /// assert_eq!(y.dim(), (6, 2));
+    /// // the first new sample is close to an even-numbered (class 0) reference sample
+    /// let e = fitted.embedding();
+    /// let nearest = (0..120)
+    ///     .min_by(|&a, &b| {
+    ///         let d = |j: usize| (0..2).map(|c| (e[[j, c]] - y[[0, c]]).powi(2)).sum::<f64>();
+    ///         d(a).total_cmp(&d(b))
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(nearest % 2, 0);
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn transform<S, T, S2, T2>(
+        &self,
+        reference: &ArrayBase<S, Ix2>,
+        new: &ArrayBase<S2, Ix2>,
+    ) -> Result<Array2<f64>>
+    where
+        S: Data<Elem = T>,
+        T: Scalar,
+        S2: Data<Elem = T2>,
+        T2: Scalar,
+    {
+        let params = &self.params;
+        let (n_ref, dims) = self.embedding.dim();
+        let mut reference = to_f64_checked(reference, "UMAP reference data", 2)?;
+        let mut new = to_f64_checked(new, "UMAP new data", 1)?;
+        if reference.nrows() != n_ref {
+            return Err(Error::Shape {
+                what: "UMAP reference data (the samples the embedding was fitted on)".into(),
+                expected: format!("{n_ref} rows"),
+                got: format!("{} rows", reference.nrows()),
+            });
+        }
+        if new.ncols() != reference.ncols() {
+            return Err(Error::Shape {
+                what: "UMAP new data".into(),
+                expected: format!("{} columns, as the reference data", reference.ncols()),
+                got: format!("{} columns", new.ncols()),
+            });
+        }
+        if params.metric == UmapMetric::Cosine {
+            unit_rows(&mut reference, "reference ")?;
+            unit_rows(&mut new, "new ")?;
+        }
+        let m = new.nrows();
+        let k = params.n_neighbors.min(n_ref);
+        let dist = |sq: f64| match params.metric {
+            UmapMetric::Euclidean => sq.sqrt(),
+            UmapMetric::Cosine => 0.5 * sq, // chord^2 / 2 = 1 - cos
+        };
+        // Nearest reference samples of each new one (exact; ties by index).
+        let refs = reference.as_standard_layout();
+        let rs = refs
+            .as_slice()
+            .ok_or_else(|| Error::InvalidArgument("internal: UMAP reference layout".into()))?;
+        let d_in = reference.ncols();
+        let nn: Vec<Vec<(f64, usize)>> = (0..m)
+            .into_par_iter()
+            .map(|i| {
+                let row = new.row(i).to_vec();
+                let mut d: Vec<(f64, usize)> = (0..n_ref)
+                    .map(|j| (neighbors::sq_dist_slice(&row, &rs[j * d_in..][..d_in]), j))
+                    .collect();
+                let cmp =
+                    |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+                if k < n_ref {
+                    d.select_nth_unstable_by(k - 1, cmp);
+                    d.truncate(k);
+                }
+                d.sort_by(cmp);
+                d.into_iter().map(|(sq, j)| (dist(sq), j)).collect()
+            })
+            .collect();
+        // Memberships: umap-learn lowers local_connectivity by one for new points, so rho = 0,
+        // and (as there) the bandwidth search sums over all but the nearest neighbour.
+        let mean_all = nn.iter().flatten().map(|c| c.0).sum::<f64>() / (m * k) as f64;
+        let w: Vec<Vec<f64>> = nn
+            .par_iter()
+            .map(|row| {
+                let d: Vec<f64> = row.iter().map(|c| c.0).collect();
+                let sigma = smooth_sigma(&d, k, mean_all, 0.0);
+                d.iter()
+                    .map(|&dj| {
+                        if dj <= 0.0 || sigma == 0.0 {
+                            1.0
+                        } else {
+                            (-(dj / sigma)).exp()
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        // Start: the membership-weighted mean of the neighbours' positions.
+        let y_ref = &self.embedding;
+        let mut y = Array2::<f64>::zeros((m, dims));
+        for (i, (row, wi)) in nn.iter().zip(&w).enumerate() {
+            let total: f64 = wi.iter().sum();
+            for (&(_, j), &wj) in row.iter().zip(wi) {
+                for c in 0..dims {
+                    y[[i, c]] += wj / total * y_ref[[j, c]];
+                }
+            }
+        }
+        let n_epochs = match params.n_epochs {
+            None if m <= 10_000 => 100,
+            None => 30,
+            Some(e) => (e / 3).max(1),
+        };
+        // Edges too weak to be sampled once are dropped; the rest are sampled every
+        // wmax / w epochs, negative samples `negative_sample_rate` times as often.
+        let wmax = w.iter().flatten().cloned().fold(0.0f64, f64::max);
+        let neg_rate = params.negative_sample_rate as f64;
+        let (a, b) = (self.a, self.b);
+        let clip = |v: f64| v.clamp(-4.0, 4.0);
+        let seed = params.seed ^ 0x7472_616e_7366_6f72; // a stream apart from the fit's
+                                                        // per point: (neighbour, epochs per sample, next sample, next negative samples)
+        let mut edges: Vec<Vec<(usize, f64, f64, f64)>> = nn
+            .iter()
+            .zip(&w)
+            .map(|(row, wi)| {
+                row.iter()
+                    .zip(wi)
+                    .filter(|&(_, &wj)| wj >= wmax / n_epochs as f64 && wj > 0.0)
+                    .map(|(&(_, j), &wj)| {
+                        let eps = wmax / wj;
+                        (j, eps, eps, eps / neg_rate)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut progress = params
+            .progress
+            .then(|| Progress::new("UMAP transform", n_epochs));
+        for epoch in 0..n_epochs {
+            if epoch > 0 && crate::progress::take_stop_request() {
+                break;
+            }
+            let alpha = 0.25 * (1.0 - epoch as f64 / n_epochs as f64);
+            let e = epoch as f64;
+            let ys = y
+                .as_slice_mut()
+                .ok_or_else(|| Error::InvalidArgument("internal: UMAP layout".into()))?;
+            ys.par_chunks_mut(dims)
+                .zip(edges.par_iter_mut())
+                .enumerate()
+                .with_min_len(64)
+                .for_each(|(i, (cur, edges_i))| {
+                    let mut ctr = 0u64;
+                    for (j, eps, next, next_neg) in edges_i.iter_mut() {
+                        if *next > e {
+                            continue;
+                        }
+                        let other = y_ref.row(*j);
+                        let d2: f64 = (0..dims).map(|c| (cur[c] - other[c]).powi(2)).sum();
+                        if d2 > 0.0 {
+                            let gc = -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0);
+                            for c in 0..dims {
+                                cur[c] += clip(gc * (cur[c] - other[c])) * alpha;
+                            }
+                        }
+                        *next += *eps;
+                        let epns = *eps / neg_rate;
+                        let n_neg = (((e - *next_neg) / epns) as i64).max(0) as usize;
+                        for _ in 0..n_neg {
+                            let rnd =
+                                mix(seed ^ mix(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr));
+                            ctr += 1;
+                            let other = y_ref.row((rnd % n_ref as u64) as usize);
+                            let d2: f64 = (0..dims).map(|c| (cur[c] - other[c]).powi(2)).sum();
+                            if d2 > 0.0 {
+                                let gc = 2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
+                                for c in 0..dims {
+                                    cur[c] += clip(gc * (cur[c] - other[c])) * alpha;
+                                }
+                            }
+                        }
+                        *next_neg += n_neg as f64 * epns;
+                    }
+                });
+            if let Some(p) = progress.as_mut() {
+                p.inc(1);
+            }
+        }
+        if let Some(p) = progress.as_mut() {
+            p.finish();
+        }
+        Ok(y)
     }
 }
