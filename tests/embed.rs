@@ -417,10 +417,7 @@ fn tsne_accepts_a_column_major_starting_layout() {
 /// accuracy 0.794 here vs 0.811 for umap-learn on this 800-digit split).
 #[test]
 fn umap_transform_places_new_samples_as_umap_learn_does() {
-    let (x, y) = mnist1000();
-    let (refs, news): (Vec<usize>, Vec<usize>) = (0..1000).partition(|i| i % 5 != 0);
-    let xr = x.select(ndarray::Axis(0), &refs);
-    let xn = x.select(ndarray::Axis(0), &news);
+    let (y, refs, news, xr, xn) = mnist1000_split();
     let fitted = Umap::new().seed(1).fit(&xr).unwrap();
     let yr = fitted.embedding();
     let pool = |t: usize| {
@@ -461,16 +458,7 @@ fn umap_transform_places_new_samples_as_umap_learn_does() {
         "1 vs 2 threads"
     );
 
-    let e = fitted.transform(&xn, &xn).unwrap_err().to_string();
-    assert!(e.contains("800 rows"), "{e}");
-    let e = fitted
-        .transform(&xr, &xn.slice(ndarray::s![.., ..10]))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("784 columns"), "{e}");
-    let mut bad = xn.clone();
-    bad[[3, 7]] = f64::NAN;
-    assert!(fitted.transform(&xr, &bad).is_err());
+    refuses_bad_transform_inputs(&xr, &xn, |r, n| fitted.transform(r, n).map(|_| ()));
     // cosine: a zero row has no direction
     let cos = Umap::new()
         .seed(1)
@@ -483,6 +471,38 @@ fn umap_transform_places_new_samples_as_umap_learn_does() {
     let e = cos.transform(&xr, &zero).unwrap_err().to_string();
     assert!(e.contains("new sample 1 is the zero vector"), "{e}");
     assert_eq!(cos.transform(&xr, &xn).unwrap().dim(), (200, 2));
+}
+
+/// The 1,000 digits split for the transform tests: labels, reference rows (800), new rows
+/// (every 5th), and their data.
+type Split = (Vec<usize>, Vec<usize>, Vec<usize>, Array2<f64>, Array2<f64>);
+
+/// See [`Split`].
+fn mnist1000_split() -> Split {
+    let (x, y) = mnist1000();
+    let (refs, news): (Vec<usize>, Vec<usize>) = (0..1000).partition(|i| i % 5 != 0);
+    let xr = x.select(ndarray::Axis(0), &refs);
+    let xn = x.select(ndarray::Axis(0), &news);
+    (y, refs, news, xr, xn)
+}
+
+/// A transform of the 800 reference digits refuses the wrong reference (rows), new samples
+/// with other columns, and NaN, naming what it expected.
+fn refuses_bad_transform_inputs(
+    xr: &Array2<f64>,
+    xn: &Array2<f64>,
+    transform: impl Fn(&Array2<f64>, &Array2<f64>) -> neuroscope::Result<()>,
+) {
+    let e = transform(xn, xn).unwrap_err().to_string();
+    assert!(e.contains("800 rows"), "{e}");
+    let e = transform(xr, &xn.slice(ndarray::s![.., ..10]).to_owned())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("784 columns"), "{e}");
+    let mut bad = xn.clone();
+    bad[[3, 7]] = f64::NAN;
+    let e = transform(xr, &bad).unwrap_err().to_string();
+    assert!(e.contains("new data"), "{e}");
 }
 
 /// Share of placed points whose 5 nearest reference points (in the embedding) vote their label
@@ -520,47 +540,18 @@ fn placed_vote_accuracy(
 /// on the same split, `TSNE(random_state=1).fit(ref).transform(new)` + a 5-NN classifier: 0.84.
 #[test]
 fn transform_places_new_samples_among_their_neighbours() {
-    let (x, y) = mnist1000();
-    let (refs, news): (Vec<usize>, Vec<usize>) = (0..1000).partition(|i| i % 5 != 0);
-    let xr = x.select(ndarray::Axis(0), &refs);
-    let xn = x.select(ndarray::Axis(0), &news);
+    let (y, refs, news, xr, xn) = mnist1000_split();
     let fitted = Tsne::new().seed(1).progress(false).fit(&xr).unwrap();
     let yr = fitted.embedding();
     let yn = fitted.transform(&xr, &xn).unwrap();
     assert_eq!(yn.dim(), (200, 2));
-    let vote = |p: ndarray::ArrayView1<f64>| {
-        let mut d: Vec<(f64, usize)> = yr
-            .outer_iter()
-            .enumerate()
-            .map(|(j, q)| ((&p - &q).mapv(|v| v * v).sum(), j))
-            .collect();
-        d.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut counts = [0usize; 10];
-        d[..5].iter().for_each(|&(_, j)| counts[y[refs[j]]] += 1);
-        (0..10)
-            .max_by_key(|&c| (counts[c], std::cmp::Reverse(c)))
-            .unwrap()
-    };
-    let placed = news
-        .iter()
-        .enumerate()
-        .filter(|&(i, &s)| vote(yn.row(i)) == y[s])
-        .count() as f64
-        / news.len() as f64;
-    // The reference points' own leave-one-out 5-NN accuracy in the embedding, for scale.
     let yref: Vec<usize> = refs.iter().map(|&i| y[i]).collect();
+    let ynew: Vec<usize> = news.iter().map(|&i| y[i]).collect();
+    let placed = placed_vote_accuracy(yr, &yref, &yn, &ynew);
+    // The reference points' own leave-one-out 5-NN accuracy in the embedding, for scale.
     let own = metrics::knn_accuracy(yr, &yref, 5).unwrap();
     eprintln!("transform: 5-NN accuracy of placed samples {placed:.3}, reference's own {own:.3}");
     assert!(placed >= own - 0.05, "placed {placed} vs reference {own}");
     assert_eq!(yn, fitted.transform(&xr, &xn).unwrap(), "deterministic");
-    let e = fitted.transform(&xn, &xn).unwrap_err().to_string();
-    assert!(e.contains("800 rows"), "{e}");
-    let e = fitted
-        .transform(&xr, &xn.slice(ndarray::s![.., ..10]))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("784 columns"), "{e}");
-    let mut bad = xn.clone();
-    bad[[3, 7]] = f64::NAN;
-    assert!(fitted.transform(&xr, &bad).is_err());
+    refuses_bad_transform_inputs(&xr, &xn, |r, n| fitted.transform(r, n).map(|_| ()));
 }

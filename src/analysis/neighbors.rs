@@ -291,6 +291,38 @@ pub(crate) fn knn_from_candidates(
     Ok((Knn { indices, distances }, again))
 }
 
+/// The `k` nearest rows of `reference` to each row of `queries`, exact, as
+/// `(squared distance, reference row)` sorted by distance, ties by row: what placing new samples
+/// into a fitted t-SNE or UMAP starts from. Direct differences in double precision (the
+/// queries are few next to a fit's points, so no product trick is needed), rows in parallel.
+pub(crate) fn nearest_in(
+    reference: &Array2<f64>,
+    queries: &Array2<f64>,
+    k: usize,
+) -> Vec<Vec<(f64, usize)>> {
+    let n_ref = reference.nrows();
+    let k = k.min(n_ref);
+    let refs = reference.as_standard_layout();
+    let rs = refs.as_slice().expect("standard layout");
+    let d_in = reference.ncols();
+    (0..queries.nrows())
+        .into_par_iter()
+        .map(|i| {
+            let row = queries.row(i).to_vec();
+            let mut d: Vec<(f64, usize)> = (0..n_ref)
+                .map(|j| (sq_dist_slice(&row, &rs[j * d_in..][..d_in]), j))
+                .collect();
+            let cmp = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+            if k > 0 && k < n_ref {
+                d.select_nth_unstable_by(k - 1, cmp);
+            }
+            d.truncate(k);
+            d.sort_by(cmp);
+            d
+        })
+        .collect()
+}
+
 /// All rows within euclidean distance `eps` of each row (itself included, as scikit-learn's
 /// `radius_neighbors`), in increasing index order.
 pub fn radius_neighbors(x: &Array2<f64>, eps: f64) -> Vec<Vec<usize>> {

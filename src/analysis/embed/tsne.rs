@@ -944,48 +944,12 @@ impl FittedTsne {
         T2: Scalar,
     {
         let (n_ref, dims) = self.embedding.dim();
-        let reference = to_f64_checked(reference, "t-SNE reference data", 2)?;
-        let new = to_f64_checked(new, "t-SNE new data", 1)?;
-        if reference.nrows() != n_ref {
-            return Err(Error::Shape {
-                what: "t-SNE reference data (the samples the embedding was fitted on)".into(),
-                expected: format!("{n_ref} rows"),
-                got: format!("{} rows", reference.nrows()),
-            });
-        }
-        if new.ncols() != reference.ncols() {
-            return Err(Error::Shape {
-                what: "t-SNE new data".into(),
-                expected: format!("{} columns, as the reference data", reference.ncols()),
-                got: format!("{} columns", new.ncols()),
-            });
-        }
+        let (reference, new) = super::transform_inputs("t-SNE", n_ref, reference, new)?;
         let (perplexity, k_init, lr, momentum, max_grad, n_iter) = (5.0, 25, 0.1, 0.8, 0.25, 250);
         let k = n_ref.min((3.0 * perplexity) as usize);
         let k_nn = k.max(k_init.min(n_ref));
-        let refs = reference.as_standard_layout();
-        let rs = refs
-            .as_slice()
-            .ok_or_else(|| internal("reference layout"))?;
-        let d_in = reference.ncols();
         // Nearest reference samples of each new one (exact; ties by index).
-        let nn: Vec<Vec<(f64, usize)>> = (0..new.nrows())
-            .into_par_iter()
-            .map(|i| {
-                let row = new.row(i).to_vec();
-                let mut d: Vec<(f64, usize)> = (0..n_ref)
-                    .map(|j| (neighbors::sq_dist_slice(&row, &rs[j * d_in..][..d_in]), j))
-                    .collect();
-                let cmp =
-                    |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-                if k_nn < n_ref {
-                    d.select_nth_unstable_by(k_nn - 1, cmp);
-                    d.truncate(k_nn);
-                }
-                d.sort_by(cmp);
-                d
-            })
-            .collect();
+        let nn = neighbors::nearest_in(&reference, &new, k_nn);
         let y_ref = &self.embedding;
         let m = new.nrows();
         // Affinities (rows sum to 1) and the median start.

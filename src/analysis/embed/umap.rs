@@ -722,22 +722,7 @@ impl FittedUmap {
     {
         let params = &self.params;
         let (n_ref, dims) = self.embedding.dim();
-        let mut reference = to_f64_checked(reference, "UMAP reference data", 2)?;
-        let mut new = to_f64_checked(new, "UMAP new data", 1)?;
-        if reference.nrows() != n_ref {
-            return Err(Error::Shape {
-                what: "UMAP reference data (the samples the embedding was fitted on)".into(),
-                expected: format!("{n_ref} rows"),
-                got: format!("{} rows", reference.nrows()),
-            });
-        }
-        if new.ncols() != reference.ncols() {
-            return Err(Error::Shape {
-                what: "UMAP new data".into(),
-                expected: format!("{} columns, as the reference data", reference.ncols()),
-                got: format!("{} columns", new.ncols()),
-            });
-        }
+        let (mut reference, mut new) = super::transform_inputs("UMAP", n_ref, reference, new)?;
         if params.metric == UmapMetric::Cosine {
             unit_rows(&mut reference, "reference ")?;
             unit_rows(&mut new, "new ")?;
@@ -749,27 +734,9 @@ impl FittedUmap {
             UmapMetric::Cosine => 0.5 * sq, // chord^2 / 2 = 1 - cos
         };
         // Nearest reference samples of each new one (exact; ties by index).
-        let refs = reference.as_standard_layout();
-        let rs = refs
-            .as_slice()
-            .ok_or_else(|| Error::InvalidArgument("internal: UMAP reference layout".into()))?;
-        let d_in = reference.ncols();
-        let nn: Vec<Vec<(f64, usize)>> = (0..m)
-            .into_par_iter()
-            .map(|i| {
-                let row = new.row(i).to_vec();
-                let mut d: Vec<(f64, usize)> = (0..n_ref)
-                    .map(|j| (neighbors::sq_dist_slice(&row, &rs[j * d_in..][..d_in]), j))
-                    .collect();
-                let cmp =
-                    |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-                if k < n_ref {
-                    d.select_nth_unstable_by(k - 1, cmp);
-                    d.truncate(k);
-                }
-                d.sort_by(cmp);
-                d.into_iter().map(|(sq, j)| (dist(sq), j)).collect()
-            })
+        let nn: Vec<Vec<(f64, usize)>> = neighbors::nearest_in(&reference, &new, k)
+            .into_iter()
+            .map(|row| row.into_iter().map(|(sq, j)| (dist(sq), j)).collect())
             .collect();
         // Memberships: umap-learn lowers local_connectivity by one for new points, so rho = 0,
         // and (as there) the bandwidth search sums over all but the nearest neighbour.
