@@ -245,28 +245,9 @@ pub(crate) fn knn_from_candidates(
         .map(|i| {
             let (ci, ai) = (&cand[i * kk..(i + 1) * kk], &approx[i * kk..(i + 1) * kk]);
             let s = slack * (norms[i] + nmax);
-            let (kth, last) = (ai[k - 1] as f64, ai[kk - 1] as f64);
-            // The k first candidates are exactly <= kth + s; a point outside the candidates is
-            // rounded to >= last, so exactly >= last - s: none of them can be among the k
-            // nearest if last - s > kth + s (or if every point is a candidate). Among the
-            // candidates only those rounded to <= kth + 2 s can be, so only they are recomputed.
-            let all = kk == n - 1;
-            if kth.is_finite() && (all || (last.is_finite() && last - s > kth + s)) {
-                let lim = kth + 2.0 * s;
-                let mut c: Vec<(f64, usize)> = ci
-                    .iter()
-                    .zip(ai)
-                    .filter(|&(_, &a)| a as f64 <= lim)
-                    .map(|(&j, _)| j as usize)
-                    .filter(|&j| j < n && j != i)
-                    .map(|j| (sq_dist(x.row(i), x.row(j)), j))
-                    .collect();
-                c.sort_by(cmp);
-                c.dedup_by_key(|e| e.1);
-                if c.len() >= k {
-                    c.truncate(k);
-                    return (c, false);
-                }
+            let exact = |j: usize| (j < n && j != i).then(|| sq_dist(x.row(i), x.row(j)));
+            if let Some(c) = proven_nearest(ci, ai, k, kk == n - 1, s, exact) {
+                return (c, false);
             }
             let mut c: Vec<(f64, usize)> = (0..n)
                 .filter(|&j| j != i)
@@ -291,10 +272,48 @@ pub(crate) fn knn_from_candidates(
     Ok((Knn { indices, distances }, again))
 }
 
+/// One row of the proof behind [`knn_from_candidates`] and [`nearest_in`]: `cand` are `kk`
+/// candidates with rounded squared distances `approx` (ascending, each within `s` of the exact
+/// one; every point outside the candidates rounded to at least the last); `all`: the
+/// candidates are every point. The k first candidates are exactly <= kth + s; a point outside
+/// them is exactly >= last - s, so none can be among the k nearest if last - s > kth + s.
+/// Among the candidates only those rounded to <= kth + 2 s can be, so only their distances are
+/// computed (`exact`, None for a point to leave out). Returns the `k` nearest `(squared
+/// distance, index)` sorted, ties by index, or None when the rounding leaves doubt.
+fn proven_nearest(
+    cand: &[i32],
+    approx: &[f32],
+    k: usize,
+    all: bool,
+    s: f64,
+    exact: impl Fn(usize) -> Option<f64>,
+) -> Option<Vec<(f64, usize)>> {
+    let kk = cand.len();
+    let (kth, last) = (approx[k - 1] as f64, approx[kk - 1] as f64);
+    if !(kth.is_finite() && (all || (last.is_finite() && last - s > kth + s))) {
+        return None;
+    }
+    let lim = kth + 2.0 * s;
+    let mut c: Vec<(f64, usize)> = cand
+        .iter()
+        .zip(approx)
+        .filter(|&(_, &a)| a as f64 <= lim)
+        .filter_map(|(&j, _)| exact(j as usize).map(|d| (d, j as usize)))
+        .collect();
+    c.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    c.dedup_by_key(|e| e.1);
+    (c.len() >= k).then(|| {
+        c.truncate(k);
+        c
+    })
+}
+
 /// The `k` nearest rows of `reference` to each row of `queries`, exact, as
 /// `(squared distance, reference row)` sorted by distance, ties by row: what placing new samples
-/// into a fitted t-SNE or UMAP starts from. Direct differences in double precision (the
-/// queries are few next to a fit's points, so no product trick is needed), rows in parallel.
+/// into a fitted t-SNE or UMAP starts from. As [`knn`]: `k + 32` candidates per query from
+/// single-precision products, then their distances in double precision and a rounding bound
+/// that proves no other reference row is nearer (a query where it cannot is searched directly),
+/// so the result is that of a direct search, bit for bit, in a fraction of its time.
 pub(crate) fn nearest_in(
     reference: &Array2<f64>,
     queries: &Array2<f64>,
@@ -302,23 +321,62 @@ pub(crate) fn nearest_in(
 ) -> Vec<Vec<(f64, usize)>> {
     let n_ref = reference.nrows();
     let k = k.min(n_ref);
-    let refs = reference.as_standard_layout();
-    let rs = refs.as_slice().expect("standard layout");
-    let d_in = reference.ncols();
-    (0..queries.nrows())
-        .into_par_iter()
-        .map(|i| {
-            let row = queries.row(i).to_vec();
-            let mut d: Vec<(f64, usize)> = (0..n_ref)
-                .map(|j| (sq_dist_slice(&row, &rs[j * d_in..][..d_in]), j))
-                .collect();
-            let cmp = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-            if k > 0 && k < n_ref {
-                d.select_nth_unstable_by(k - 1, cmp);
-            }
-            d.truncate(k);
-            d.sort_by(cmp);
-            d
+    if k == 0 {
+        return vec![Vec::new(); queries.nrows()];
+    }
+    let kk = (k + KNN_MARGIN).min(n_ref);
+    let rf = reference.mapv(|v| v as f32);
+    let ref_norms = sq_norms(reference);
+    let rn: Vec<f32> = ref_norms.iter().map(|&v| v as f32).collect();
+    let nmax = ref_norms.iter().copied().fold(0.0, f64::max);
+    let slack = float_distance_slack(reference.ncols(), false);
+    let cmp = |a: &(f64, usize), b: &(f64, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    let fcmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    let m = queries.nrows();
+    let starts: Vec<usize> = (0..m).step_by(BLOCK).collect();
+    starts
+        .par_iter()
+        .flat_map_iter(|&start| {
+            let end = (start + BLOCK).min(m);
+            let qb = queries.slice(s![start..end, ..]).mapv(|v| v as f32);
+            let prod = linalg::matmul_nt_seq_f32(&qb, &rf);
+            let mut row_d: Vec<(f32, u32)> = Vec::with_capacity(n_ref);
+            (start..end)
+                .map(|i| {
+                    let q = queries.row(i);
+                    let qn = q.dot(&q);
+                    let nq = qn as f32;
+                    // the same float expression as `knn`
+                    row_d.clear();
+                    row_d.extend(
+                        prod.row(i - start)
+                            .iter()
+                            .zip(&rn)
+                            .enumerate()
+                            .map(|(j, (&p, &nj))| ((nj + nq) - 2.0 * p, j as u32)),
+                    );
+                    if kk < n_ref {
+                        row_d.select_nth_unstable_by(kk - 1, fcmp);
+                        row_d.truncate(kk);
+                    }
+                    row_d.sort_unstable_by(fcmp);
+                    let cand: Vec<i32> = row_d.iter().map(|&(_, j)| j as i32).collect();
+                    let approx: Vec<f32> = row_d.iter().map(|&(d, _)| d).collect();
+                    let exact = |j: usize| Some(sq_dist(q, reference.row(j)));
+                    let s = slack * (qn + nmax);
+                    proven_nearest(&cand, &approx, k, kk == n_ref, s, exact).unwrap_or_else(|| {
+                        let mut d: Vec<(f64, usize)> = (0..n_ref)
+                            .map(|j| (sq_dist(q, reference.row(j)), j))
+                            .collect();
+                        if k < n_ref {
+                            d.select_nth_unstable_by(k - 1, cmp);
+                        }
+                        d.truncate(k);
+                        d.sort_by(cmp);
+                        d
+                    })
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -407,6 +465,55 @@ pub fn pairwise_distances(x: &Array2<f64>) -> Array2<f64> {
 
 /// The GPU's nearest neighbours (`analysis::cuda::knn`): its selection kernel run on the CPU
 /// (`analysis::cuda_emulation`) over float products, then [`knn_from_candidates`].
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct search `nearest_in` must reproduce: every distance in double precision,
+    /// sorted, ties by row.
+    fn direct(reference: &Array2<f64>, queries: &Array2<f64>, k: usize) -> Vec<Vec<(f64, usize)>> {
+        queries
+            .rows()
+            .into_iter()
+            .map(|q| {
+                let mut d: Vec<(f64, usize)> = reference
+                    .rows()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, r)| (sq_dist(q, r), j))
+                    .collect();
+                d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                d.truncate(k);
+                d
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nearest_in_is_the_direct_search_bit_for_bit() {
+        let mut r = crate::rng::Rng::new(21);
+        let cont_ref = Array2::from_shape_fn((700, 40), |_| r.normal());
+        let cont_q = Array2::from_shape_fn((300, 40), |_| r.normal());
+        // small integers: exact ties everywhere, and queries that are copies of reference rows
+        let int_ref = Array2::from_shape_fn((500, 6), |_| (r.uniform() * 3.0).floor());
+        let mut int_q = Array2::from_shape_fn((260, 6), |_| (r.uniform() * 3.0).floor());
+        for i in 0..20 {
+            int_q.row_mut(i).assign(&int_ref.row(7 * i));
+        }
+        for (reference, queries, k) in [
+            (&cont_ref, &cont_q, 15),
+            (&cont_ref, &cont_q, 25),
+            (&int_ref, &int_q, 10),
+            (&int_ref, &int_q, 490), // every candidate: kk = all reference rows
+            (&int_ref, &int_q, 600), // more than there are: all of them
+        ] {
+            let fast = nearest_in(reference, queries, k);
+            assert_eq!(fast, direct(reference, queries, k), "k = {k}");
+        }
+        assert!(nearest_in(&cont_ref, &cont_q, 0).iter().all(Vec::is_empty));
+    }
+}
+
 #[cfg(test)]
 mod gpu_kernel_tests {
     use super::*;

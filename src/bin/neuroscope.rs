@@ -579,6 +579,14 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                 None => None,
             };
             let mut placed = None;
+            // the time spent placing new samples, reported apart from the fit
+            let mut place_secs = 0.0;
+            let mut place = |f: &dyn Fn() -> neuroscope::Result<ndarray::Array2<f64>>| {
+                let t = std::time::Instant::now();
+                let p = f();
+                place_secs = t.elapsed().as_secs_f64();
+                p
+            };
             let t0 = std::time::Instant::now();
             let quiet = std::env::var_os("NEUROSCOPE_QUIET").is_some();
             let y = match method.as_str() {
@@ -595,7 +603,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                         eprintln!("interrupted after {} iterations", f.n_iter());
                     }
                     if let Some(n) = &new {
-                        placed = Some(f.transform(&x, n)?);
+                        placed = Some(place(&|| f.transform(&x, n))?);
                     }
                     f.into_embedding()
                 }
@@ -613,7 +621,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                         eprintln!("interrupted after {} epochs", f.n_epochs());
                     }
                     if let Some(n) = &new {
-                        placed = Some(f.transform(&x, n)?);
+                        placed = Some(place(&|| f.transform(&x, n))?);
                     }
                     f.into_embedding()
                 }
@@ -623,7 +631,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                         .seed(seed)
                         .fit_transform(&x)?;
                     if let Some(n) = &new {
-                        placed = Some(f.transform(n)?);
+                        placed = Some(place(&|| f.transform(n))?);
                     }
                     y
                 }
@@ -635,7 +643,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                     })
                 }
             };
-            let secs = t0.elapsed().as_secs_f64();
+            let secs = t0.elapsed().as_secs_f64() - place_secs;
             npy::write_f64(&out, &y.clone().into_dyn())?;
             println!(
                 "{method}: {} x {} -> {} x {} in {secs:.2} s; wrote {}",
@@ -652,7 +660,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                 });
                 npy::write_f64(&path, &p.clone().into_dyn())?;
                 println!(
-                    "placed {} new samples into the embedding; wrote {}",
+                    "placed {} new samples into the embedding in {place_secs:.2} s; wrote {}",
                     p.nrows(),
                     path.display()
                 );
