@@ -65,6 +65,31 @@ fn seed3_network_learns_the_embedded_digits() {
     assert!(svg.contains("Loss") && svg.contains("Accuracy"));
 }
 
+/// Issue 7's figure: >= 95 % on a held-out part of the embedded digits after one epoch of
+/// seed 3's network, batch 64, SGD lr 0.01, with the momentum 0.9 that seed 3's text adds
+/// ("When adding momentum ... momentum = 0.9"), 9,500 digits for training and 500 (5 %) held
+/// out. Measured here, weight seeds 1-4: 0.954, 0.956, 0.958, 0.962. PyTorch, the same recipe
+/// and split sizes (`DATA=embedded HELD=500 MOMENTUM=0.9 SEED=s python bench/torch_train.py`,
+/// its own seeded split): 0.936, 0.956, 0.950, 0.958. Seed 3's default momentum 0 does not
+/// reach it in either (0.81 in PyTorch on 8,000 digits): see the test above.
+#[test]
+fn seed3_network_reaches_95_percent_on_held_out_embedded_digits() {
+    let net = models::load("mnist_cnn", &Weights::Random { seed: 1 }, &cpu()).unwrap();
+    let (train, test) = split(embedded::mnist(), 500, 0).unwrap();
+    let trained = Train::new()
+        .optimizer(Optimizer::sgd(0.9))
+        .lr(0.01)
+        .epochs(1)
+        .batch_size(64)
+        .seed(1)
+        .progress(false)
+        .fit(&net, &train, Some(&test))
+        .unwrap();
+    let acc = trained.history().epochs[0].test_accuracy.unwrap();
+    eprintln!("one epoch on 9,500 embedded digits: {acc:.4} on the 500 held out");
+    assert!(acc >= 0.95, "test accuracy {acc} (measured 0.954 with seed 1)");
+}
+
 #[test]
 fn save_load_continue_equals_training_straight_through() {
     let net = models::load("mnist_cnn", &Weights::Random { seed: 3 }, &cpu()).unwrap();
