@@ -520,6 +520,20 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Gradient coefficient of the attraction along an edge at squared distance `d2 > 0`
+/// (umap-learn's, for `1 / (1 + a d^2b)`); the fit and `transform` share it.
+#[inline]
+fn attraction(d2: f64, a: f64, b: f64) -> f64 {
+    -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0)
+}
+
+/// Gradient coefficient of the repulsion from a negative sample at squared distance `d2 > 0`
+/// (umap-learn's, with its 0.001 guard and gamma = 1).
+#[inline]
+fn repulsion(d2: f64, a: f64, b: f64) -> f64 {
+    2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
+}
+
 /// An edge's schedule update from one epoch: (edge index, epochs to add to its next positive
 /// sample, epochs to add to its next negative samples).
 type Reschedule = (usize, f64, f64);
@@ -585,7 +599,7 @@ fn optimize(
                     let other = &ys[j * d..j * d + d];
                     let d2: f64 = cur.iter().zip(other).map(|(p, q)| (p - q) * (p - q)).sum();
                     if d2 > 0.0 {
-                        let gc = -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0);
+                        let gc = attraction(d2, a, b);
                         for c in 0..d {
                             delta[c] += 2.0 * clip(gc * (cur[c] - other[c])) * alpha;
                         }
@@ -603,7 +617,7 @@ fn optimize(
                         let other = &ys[t * d..t * d + d];
                         let d2: f64 = cur.iter().zip(other).map(|(p, q)| (p - q) * (p - q)).sum();
                         if d2 > 0.0 {
-                            let gc = 2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
+                            let gc = repulsion(d2, a, b);
                             for c in 0..d {
                                 delta[c] += clip(gc * (cur[c] - other[c])) * alpha;
                             }
@@ -779,8 +793,9 @@ impl FittedUmap {
         let neg_rate = params.negative_sample_rate as f64;
         let (a, b) = (self.a, self.b);
         let clip = |v: f64| v.clamp(-4.0, 4.0);
-        let seed = params.seed ^ 0x7472_616e_7366_6f72; // a stream apart from the fit's
-                                                        // per point: (neighbour, epochs per sample, next sample, next negative samples)
+        // a random stream apart from the fit's
+        let seed = params.seed ^ 0x7472_616e_7366_6f72;
+        // per point: (neighbour, epochs per sample, next sample, next negative samples)
         let mut edges: Vec<Vec<(usize, f64, f64, f64)>> = nn
             .iter()
             .zip(&w)
@@ -820,7 +835,7 @@ impl FittedUmap {
                         let other = y_ref.row(*j);
                         let d2: f64 = (0..dims).map(|c| (cur[c] - other[c]).powi(2)).sum();
                         if d2 > 0.0 {
-                            let gc = -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0);
+                            let gc = attraction(d2, a, b);
                             for c in 0..dims {
                                 cur[c] += clip(gc * (cur[c] - other[c])) * alpha;
                             }
@@ -835,7 +850,7 @@ impl FittedUmap {
                             let other = y_ref.row((rnd % n_ref as u64) as usize);
                             let d2: f64 = (0..dims).map(|c| (cur[c] - other[c]).powi(2)).sum();
                             if d2 > 0.0 {
-                                let gc = 2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0));
+                                let gc = repulsion(d2, a, b);
                                 for c in 0..dims {
                                     cur[c] += clip(gc * (cur[c] - other[c])) * alpha;
                                 }
