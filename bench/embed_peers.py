@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Peer side of bench/run_embed.sh: openTSNE (n_jobs=2), scikit-learn TSNE and umap-learn
-(warm: numba compiled on a small run first) on the same .npy inputs; prints one JSON line per run
+(warm: numba compiled on a 5,000-point run first, NN-descent included) on the same .npy inputs; prints one JSON line per run
 with time, trustworthiness (k=10) and 5-NN accuracy. PEERS=openTSNE,sklearn_tsne,umap-learn picks
 some. Run in a Python without torch."""
 import json, os, sys, time
@@ -20,7 +20,9 @@ def main(name, xpath, ypath):
     from sklearn.manifold import TSNE
     x = np.load(xpath).astype(np.float64)
     y = np.load(ypath).astype(np.int64)
-    umap.UMAP(random_state=0, n_epochs=10).fit_transform(x[:300])  # numba compile, not timed
+    # numba compile, not timed: 5,000 points, so that pynndescent's NN-descent (umap-learn's
+    # search from 4,096 points) is compiled too, not only the exact small-data path
+    umap.UMAP(random_state=0, n_epochs=10).fit_transform(x[:5000])
     runs = [
         ("openTSNE", lambda: np.asarray(openTSNE.TSNE(n_jobs=2, random_state=0).fit(x))),
         ("sklearn_tsne", lambda: TSNE(random_state=0).fit_transform(x)),

@@ -40,6 +40,12 @@ pub fn take_stop_request() -> bool {
     STOP.swap(false, Ordering::SeqCst)
 }
 
+/// Whether a stop is requested, leaving the request for the next loop to honour too (a
+/// preparatory step, such as UMAP's neighbour search, ends early and lets the main loop stop).
+pub(crate) fn stop_requested() -> bool {
+    STOP.load(Ordering::SeqCst)
+}
+
 /// Makes Ctrl-C a stop request (see [`request_stop`]); a second Ctrl-C before the first is
 /// honoured quits at once (exit status 130). The command-line program calls it at start.
 ///

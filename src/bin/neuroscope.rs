@@ -297,6 +297,10 @@ enum Command {
         /// UMAP metric: euclidean or cosine.
         #[arg(long, default_value = "euclidean")]
         metric: String,
+        /// UMAP's nearest-neighbour search: auto (exact below 4,096 samples, else NN-descent,
+        /// as umap-learn), exact or nndescent.
+        #[arg(long, default_value = "auto")]
+        neighbor_search: String,
         /// t-SNE iterations.
         #[arg(long, default_value_t = 1000)]
         max_iter: usize,
@@ -548,6 +552,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             neighbors,
             min_dist,
             metric,
+            neighbor_search,
             max_iter,
             labels,
             transform,
@@ -555,11 +560,17 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             device,
         } => {
             use neuroscope::analysis::embed::{Tsne, Umap, UmapMetric};
+            use neuroscope::analysis::neighbors::NeighborSearch;
             let device = neuroscope::device::parse(&device)?;
             if !device.is_cpu() && method == "pca" {
                 return Err(neuroscope::Error::InvalidArgument(format!(
                     "--device {}: PCA runs on the CPU (drop --device)",
                     neuroscope::device::describe(&device)
+                )));
+            }
+            if method != "umap" && neighbor_search != "auto" {
+                return Err(neuroscope::Error::InvalidArgument(format!(
+                    "--neighbor-search is UMAP's; {method} uses the exact search (drop it)"
                 )));
             }
             let x = read_matrix(&input)?;
@@ -613,12 +624,16 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                         .n_neighbors(neighbors)
                         .min_dist(min_dist)
                         .metric(UmapMetric::parse(&metric)?)
+                        .neighbor_search(NeighborSearch::parse(&neighbor_search)?)
                         .seed(seed)
                         .device(&device)
                         .progress(!quiet)
                         .fit(&x)?;
                     if f.interrupted() {
                         eprintln!("interrupted after {} epochs", f.n_epochs());
+                    }
+                    if !quiet {
+                        eprintln!("nearest neighbours: {:?}", f.neighbor_search());
                     }
                     if let Some(n) = &new {
                         placed = Some(place(&|| f.transform(&x, n))?);
