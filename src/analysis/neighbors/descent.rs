@@ -352,7 +352,7 @@ impl Data {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             // SAFETY: the CPU supports AVX2 (checked at construction).
-            return unsafe { sq_dist32_avx2(self.row(i), self.row(j)) };
+            return unsafe { lane_sum_avx2::<true>(self.row(i), self.row(j)) };
         }
         sq_dist32(self.row(i), self.row(j))
     }
@@ -362,7 +362,7 @@ impl Data {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             // SAFETY: as above.
-            return unsafe { dot32_avx2(h, x) };
+            return unsafe { lane_sum_avx2::<false>(h, x) };
         }
         dot32(h, x)
     }
@@ -379,32 +379,34 @@ fn reduce32(acc: &[f32; LANES]) -> f32 {
     ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]))
 }
 
-fn sq_dist32(a: &[f32], b: &[f32]) -> f32 {
+/// The 32-lane sum of `(a - b)^2` (`DIFF`) or of `a b` over two equal-length slices.
+fn lane_sum<const DIFF: bool>(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
         for l in 0..LANES {
-            let d = ca[l] - cb[l];
-            acc[l] += d * d;
+            acc[l] += if DIFF {
+                (ca[l] - cb[l]) * (ca[l] - cb[l])
+            } else {
+                ca[l] * cb[l]
+            };
         }
     }
     reduce32(&acc)
+}
+
+fn sq_dist32(a: &[f32], b: &[f32]) -> f32 {
+    lane_sum::<true>(a, b)
 }
 
 fn dot32(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            acc[l] += ca[l] * cb[l];
-        }
-    }
-    reduce32(&acc)
+    lane_sum::<false>(a, b)
 }
 
-/// [`sq_dist32`] in four 8-lane registers: each lane does the same operations in the same
-/// order (separate multiply and add, no fused multiply-add), so the bits are the same.
+/// [`lane_sum`] in four 8-lane registers: each lane does the same operations in the same order
+/// (separate multiply and add, no fused multiply-add), so the bits are the same.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn sq_dist32_avx2(a: &[f32], b: &[f32]) -> f32 {
+unsafe fn lane_sum_avx2<const DIFF: bool>(a: &[f32], b: &[f32]) -> f32 {
     use std::arch::x86_64::*;
     debug_assert!(a.len() == b.len() && a.len().is_multiple_of(LANES));
     let mut acc = [_mm256_setzero_ps(); 4];
@@ -412,35 +414,16 @@ unsafe fn sq_dist32_avx2(a: &[f32], b: &[f32]) -> f32 {
     for c in 0..a.len().min(b.len()) / LANES {
         for (r, acc) in acc.iter_mut().enumerate() {
             let o = LANES * c + 8 * r;
-            let d = _mm256_sub_ps(
+            let (x, y) = (
                 _mm256_loadu_ps(a.as_ptr().add(o)),
                 _mm256_loadu_ps(b.as_ptr().add(o)),
             );
-            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(d, d));
-        }
-    }
-    let mut out = [0.0f32; LANES];
-    for (r, acc) in acc.iter().enumerate() {
-        _mm256_storeu_ps(out.as_mut_ptr().add(8 * r), *acc);
-    }
-    reduce32(&out)
-}
-
-/// [`dot32`] in AVX2, the same bits (see [`sq_dist32_avx2`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dot32_avx2(a: &[f32], b: &[f32]) -> f32 {
-    use std::arch::x86_64::*;
-    debug_assert!(a.len() == b.len() && a.len().is_multiple_of(LANES));
-    let mut acc = [_mm256_setzero_ps(); 4];
-    // in bounds whatever the lengths: whole 32-lane chunks of the shorter slice
-    for c in 0..a.len().min(b.len()) / LANES {
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let o = LANES * c + 8 * r;
-            let p = _mm256_mul_ps(
-                _mm256_loadu_ps(a.as_ptr().add(o)),
-                _mm256_loadu_ps(b.as_ptr().add(o)),
-            );
+            let p = if DIFF {
+                let d = _mm256_sub_ps(x, y);
+                _mm256_mul_ps(d, d)
+            } else {
+                _mm256_mul_ps(x, y)
+            };
             *acc = _mm256_add_ps(*acc, p);
         }
     }
@@ -793,7 +776,12 @@ mod tests {
                 let a: Vec<f32> = (0..len).map(|_| r.normal() as f32 * 3.0).collect();
                 let b: Vec<f32> = (0..len).map(|_| r.uniform() as f32).collect();
                 // SAFETY: AVX2 checked above.
-                let (d, p) = unsafe { (sq_dist32_avx2(&a, &b), dot32_avx2(&a, &b)) };
+                let (d, p) = unsafe {
+                    (
+                        lane_sum_avx2::<true>(&a, &b),
+                        lane_sum_avx2::<false>(&a, &b),
+                    )
+                };
                 assert_eq!(d.to_bits(), sq_dist32(&a, &b).to_bits());
                 assert_eq!(p.to_bits(), dot32(&a, &b).to_bits());
             }
