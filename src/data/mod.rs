@@ -6,7 +6,7 @@
 //! | torchvision | neuroscope |
 //! |---|---|
 //! | `datasets.MNIST(...)` / `FashionMNIST` | [`embedded::mnist`], [`embedded::fashion_mnist`], [`remote::mnist`] |
-//! | `datasets.CIFAR10` | [`cifar::Cifar10`], [`remote::cifar10`] |
+//! | `datasets.CIFAR10` | [`cifar::load`], [`remote::cifar10`] |
 //! | `datasets.ImageFolder` | [`folder::ImageFolder`] |
 //! | `np.load` | [`npy::read`], [`npy::NpyDataset`] |
 //! | `transforms.Compose([...])` | [`transforms::Compose`] |

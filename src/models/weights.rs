@@ -1,7 +1,7 @@
 //! Where a network's parameters come from: seeded random initialisation following
 //! torchvision's schemes, or a PyTorch state dict in `.safetensors` or `.pth`.
 //!
-//! Both go through one candle `VarBuilder` backend, [`Store`], which also remembers every
+//! Both go through one candle `VarBuilder` backend, `Store`, which also remembers every
 //! parameter the architecture asked for. That list is the architecture's expected
 //! `state_dict()` keys, so a file for another network is refused with the report PyTorch's
 //! `load_state_dict` prints: missing keys, unexpected keys, shape conflicts.
