@@ -281,6 +281,37 @@ fn cli_embed_writes_coordinates() {
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("tsne, umap, pca"));
+    // UMAP's own options: the neighbour search and the epochs; NN-descent finds every true
+    // neighbour of these 200 points, so it gives the exact search's embedding
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "embed",
+            "--input",
+            xp.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
+            .args(&args)
+            .env("NEUROSCOPE_QUIET", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        (o.status.success(), err, npy::read_f64(&out).ok())
+    };
+    let umap = ["--method", "umap", "--n-epochs", "60"];
+    let (ok, err, exact) = run(&[&umap[..], &["--neighbor-search", "exact"]].concat());
+    assert!(ok, "{err}");
+    let (ok, err, nnd) = run(&[&umap[..], &["--neighbor-search", "nndescent"]].concat());
+    assert!(ok, "{err}");
+    assert_eq!(exact, nnd);
+    let (ok, err, _) = run(&[&umap[..], &["--neighbor-search", "hnsw"]].concat());
+    assert!(!ok && err.contains("auto, exact, nndescent"), "{err}");
+    let (ok, err, _) = run(&["--method", "tsne", "--n-epochs", "60"]);
+    assert!(!ok && err.contains("--max-iter"), "{err}");
+    let (ok, err, _) = run(&["--method", "pca", "--neighbor-search", "exact"]);
+    assert!(!ok && err.contains("--neighbor-search is UMAP's"), "{err}");
 }
 
 /// `embed --transform`: the placed samples are exactly the library's `FittedTsne::transform`

@@ -304,6 +304,9 @@ enum Command {
         /// t-SNE iterations.
         #[arg(long, default_value_t = 1000)]
         max_iter: usize,
+        /// UMAP epochs [default: 500 up to 10,000 samples, else 200, as umap-learn].
+        #[arg(long)]
+        n_epochs: Option<usize>,
         /// Labels (.npy) to report trustworthiness (k=10) and 5-NN accuracy against.
         #[arg(long)]
         labels: Option<PathBuf>,
@@ -554,6 +557,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             metric,
             neighbor_search,
             max_iter,
+            n_epochs,
             labels,
             transform,
             transform_out,
@@ -571,6 +575,11 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             if method != "umap" && neighbor_search != "auto" {
                 return Err(neuroscope::Error::InvalidArgument(format!(
                     "--neighbor-search is UMAP's; {method} uses the exact search (drop it)"
+                )));
+            }
+            if method != "umap" && n_epochs.is_some() {
+                return Err(neuroscope::Error::InvalidArgument(format!(
+                    "--n-epochs is UMAP's; {method} does not use it (t-SNE: --max-iter)"
                 )));
             }
             let x = read_matrix(&input)?;
@@ -619,7 +628,11 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                     f.into_embedding()
                 }
                 "umap" => {
-                    let f = Umap::new()
+                    let mut u = Umap::new();
+                    if let Some(e) = n_epochs {
+                        u = u.n_epochs(e);
+                    }
+                    let f = u
                         .dims(dims)
                         .n_neighbors(neighbors)
                         .min_dist(min_dist)
