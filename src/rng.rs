@@ -5,6 +5,17 @@
 //! the right to change its algorithm, so neuroscope uses xoshiro256++ (Blackman and Vigna),
 //! seeded through SplitMix64, written out here in a few lines and frozen.
 
+/// SplitMix64's output step for the input `x`: a fixed, well-mixed 64-bit hash. UMAP's negative
+/// samples and NN-descent's random choices are hashes of (seed, point, step ...) through it, so
+/// they do not depend on the order in which threads run.
+#[inline]
+pub(crate) fn mix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// xoshiro256++ seeded with SplitMix64.
 ///
 /// ```
@@ -25,11 +36,9 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         let mut sm = seed;
         let mut next = || {
+            let z = mix64(sm);
             sm = sm.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = sm;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
+            z
         };
         Rng {
             s: [next(), next(), next(), next()],

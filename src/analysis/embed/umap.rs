@@ -15,6 +15,7 @@
 use super::super::neighbors::{self, NeighborSearch};
 use super::super::{to_f64_checked, Scalar};
 use crate::progress::Progress;
+use crate::rng::mix64;
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayBase, Data, Ix2};
 use rayon::prelude::*;
@@ -557,11 +558,8 @@ fn subspace_iteration_top(
     for it in 0..500 {
         v = super::super::linalg::orthonormalize(&matvec(&v));
         if it % 10 == 9 {
-            let av = matvec(&v);
-            let h = super::super::linalg::matmul_tn(&v, &av);
-            let h = (&h + &h.t()) * 0.5;
-            if let Ok((w, u)) = super::super::linalg::eigh_desc(&h) {
-                ritz = super::super::linalg::matmul_nn(&v, &u);
+            if let Some((w, vecs)) = rayleigh_ritz(&v, &matvec(&v)) {
+                ritz = vecs;
                 let conv = w
                     .iter()
                     .zip(&prev)
@@ -577,6 +575,16 @@ fn subspace_iteration_top(
     ritz
 }
 
+/// Rayleigh-Ritz on the orthonormal block `v` given `av` (the operator applied to it): the Ritz
+/// values, descending, and the Ritz vectors `v u`; `None` if the small eigenproblem fails.
+fn rayleigh_ritz(v: &Array2<f64>, av: &Array2<f64>) -> Option<(ndarray::Array1<f64>, Array2<f64>)> {
+    use super::super::linalg::{eigh_desc, matmul_nn, matmul_tn};
+    let h = matmul_tn(v, av);
+    let h = (&h + &h.t()) * 0.5;
+    let (w, u) = eigh_desc(&h).ok()?;
+    Some((w, matmul_nn(v, &u)))
+}
+
 /// Top `want` eigenvectors (Ritz vectors, descending) of `matvec`, the lazy walk (spectrum in
 /// [0, 1]), by Chebyshev-filtered subspace iteration (Zhou and Saad, 2007): each round applies
 /// the degree-10 Chebyshev polynomial that stays within [-1, 1] on [0, cut] (cut: the block's
@@ -590,51 +598,37 @@ fn chebyshev_top(
     v: Array2<f64>,
     want: usize,
 ) -> Array2<f64> {
-    use super::super::linalg::{eigh_desc, matmul_nn, matmul_tn, orthonormalize};
     const DEGREE: usize = 10;
-    let mut x = orthonormalize(&v);
+    let mut x = super::super::linalg::orthonormalize(&v);
     let mut prev: Vec<f64> = vec![f64::INFINITY; want];
     let mut ritz = x.clone();
     for _ in 0..100 {
-        // Rayleigh-Ritz on the current block
-        let ax = matvec(&x);
-        let h = matmul_tn(&x, &ax);
-        let h = (&h + &h.t()) * 0.5;
-        let Ok((w, u)) = eigh_desc(&h) else { break };
-        x = matmul_nn(&x, &u);
-        ritz = x.clone();
+        let Some((w, vecs)) = rayleigh_ritz(&x, &matvec(&x)) else {
+            break;
+        };
         let conv = w
             .iter()
             .zip(&prev)
             .take(want)
             .all(|(a, b)| (a - b).abs() < 1e-9);
         prev = w.iter().take(want).copied().collect();
+        ritz = vecs;
         if conv {
             break;
         }
-        // damp [0, cut]: x = (2 t - cut) / cut maps it onto [-1, 1]
-        let cut = w[w.len() - 1].clamp(1e-3, 1.0 - 1e-9);
-        let (c, e) = (0.5 * cut, 0.5 * cut);
-        let step = |y: &Array2<f64>| (matvec(y) - y * c) / e;
-        let mut y_prev = x.clone();
-        let mut y = step(&x);
+        // damp [0, cut]: t -> (t - cut / 2) / (cut / 2) maps it onto [-1, 1]
+        let half = 0.5 * w[w.len() - 1].clamp(1e-3, 1.0 - 1e-9);
+        let step = |y: &Array2<f64>| (matvec(y) - y * half) / half;
+        let mut y_prev = ritz.clone();
+        let mut y = step(&ritz);
         for _ in 1..DEGREE {
             let y_next = step(&y) * 2.0 - &y_prev;
             y_prev = y;
             y = y_next;
         }
-        x = orthonormalize(&y);
+        x = super::super::linalg::orthonormalize(&y);
     }
     ritz
-}
-
-/// splitmix64: a counter-based generator, so draws depend only on (seed, epoch, point, k).
-#[inline]
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Gradient coefficient of the attraction along an edge at squared distance `d2 > 0`
@@ -738,7 +732,7 @@ fn optimize(
                     let n_neg = n_neg.max(0) as usize;
                     for _ in 0..n_neg {
                         let rnd =
-                            mix(seed ^ mix(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr));
+                            mix64(seed ^ mix64(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr));
                         ctr += 1;
                         let t = (rnd % n as u64) as usize;
                         if t == i {
@@ -973,8 +967,9 @@ impl FittedUmap {
                         let epns = *eps / neg_rate;
                         let n_neg = (((e - *next_neg) / epns) as i64).max(0) as usize;
                         for _ in 0..n_neg {
-                            let rnd =
-                                mix(seed ^ mix(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr));
+                            let rnd = mix64(
+                                seed ^ mix64(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr),
+                            );
                             ctr += 1;
                             let other = y_ref.row((rnd % n_ref as u64) as usize);
                             let d2: f64 = (0..dims).map(|c| (cur[c] - other[c]).powi(2)).sum();

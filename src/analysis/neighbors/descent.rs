@@ -14,7 +14,8 @@
 //! (the `k` nearest of old and proposed, ties by the lower index), so the order in which
 //! threads finish never matters.
 
-use super::{sq_dist_slice, Knn};
+use super::{sq_dist, Knn};
+use crate::rng::mix64;
 use crate::{Error, Result};
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -262,31 +263,22 @@ impl NnDescent {
             for start in (0..n).step_by(BLOCK) {
                 let end = (start + BLOCK).min(n);
                 let thr = graph.thresholds();
-                let proposals: Vec<Vec<Proposal>> = (start..end)
+                let (proposals, evaluated): (Vec<Vec<Proposal>>, Vec<u64>) = (start..end)
                     .into_par_iter()
                     .map(|p| {
                         let (new, old) = cands.of(p);
                         let mut out = Vec::new();
+                        let mut evaluated = 0;
                         for (a, &u) in new.iter().enumerate() {
-                            for &v in &new[a + 1..] {
+                            for &v in new[a + 1..].iter().chain(old).filter(|&&v| v != u) {
                                 propose(&data, &thr, u, v, &mut out);
-                            }
-                            for &v in old {
-                                if v != u {
-                                    propose(&data, &thr, u, v, &mut out);
-                                }
+                                evaluated += 1;
                             }
                         }
-                        out
+                        (out, evaluated)
                     })
-                    .collect();
-                stats.distance_evaluations += (start..end)
-                    .map(|p| {
-                        let (new, old) = cands.of(p);
-                        let a = new.len() as u64;
-                        a * a.saturating_sub(1) / 2 + a * old.len() as u64
-                    })
-                    .sum::<u64>();
+                    .unzip();
+                stats.distance_evaluations += evaluated.iter().sum::<u64>();
                 changes += graph.apply(&proposals, &thr);
             }
             stats.iterations += 1;
@@ -304,15 +296,6 @@ impl NnDescent {
         }
         Ok((graph.into_knn(x), stats))
     }
-}
-
-/// splitmix64's finaliser: the hash behind every random choice.
-#[inline]
-fn mix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 /// The rows in single precision, padded with zeros to a multiple of 32 columns so that the
@@ -706,9 +689,6 @@ impl Graph {
     /// by them (ties by index).
     fn into_knn(self, x: &Array2<f64>) -> Knn {
         let (n, k) = (self.n, self.k);
-        let xs = x.as_standard_layout();
-        let f = xs.ncols();
-        let flat = xs.as_slice().expect("standard layout");
         let rows: Vec<Vec<(f64, usize)>> = self
             .e
             .par_chunks(k)
@@ -718,8 +698,7 @@ impl Graph {
                     .iter()
                     .map(|e| {
                         let j = e.j as usize;
-                        let d = sq_dist_slice(&flat[i * f..(i + 1) * f], &flat[j * f..(j + 1) * f]);
-                        (d.sqrt(), j)
+                        (sq_dist(x.row(i), x.row(j)).sqrt(), j)
                     })
                     .collect();
                 r.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
