@@ -13,6 +13,7 @@
 //! ```
 
 mod fft;
+mod pow;
 mod tsne;
 mod umap;
 

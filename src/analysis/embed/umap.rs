@@ -11,9 +11,16 @@
 //! generator keyed by seed, epoch and point), so the result is the same at any thread count.
 //! Attraction is applied to the moving point only, with weight 2, which is what umap-learn's
 //! `move_other` amounts to on a symmetric graph.
+//!
+//! Speed: the powers in the gradients (`d^2b`, one per sample) are most of the work, so each
+//! point gathers its samples first and takes the powers in one vector loop with a power
+//! written in plain arithmetic (`pow.rs`: same bits with or without AVX2, unlike the C
+//! library's `pow`); the random draws are a SplitMix64 stream per point and epoch, mapped to
+//! an index by multiply-shift (no division).
 
 use super::super::neighbors::{self, NeighborSearch};
 use super::super::{to_f64_checked, Scalar};
+use super::pow;
 use crate::progress::Progress;
 use crate::rng::mix64;
 use crate::{Error, Result};
@@ -632,17 +639,181 @@ fn chebyshev_top(
 }
 
 /// Gradient coefficient of the attraction along an edge at squared distance `d2 > 0`
-/// (umap-learn's, for `1 / (1 + a d^2b)`); the fit and `transform` share it.
-#[inline]
+/// (umap-learn's, for `1 / (1 + a d^2b)`: `-2ab d2^(b-1) / (1 + a d2^b)`); the fit and
+/// `transform` share it, and [`pow::pow_pos`] makes it the same bits in the fit's vector loop.
+#[inline(always)]
 fn attraction(d2: f64, a: f64, b: f64) -> f64 {
-    -2.0 * a * b * d2.powf(b - 1.0) / (a * d2.powf(b) + 1.0)
+    let p = pow::pow_pos(d2, b);
+    -2.0 * a * b * (p / d2) / (a * p + 1.0)
 }
 
 /// Gradient coefficient of the repulsion from a negative sample at squared distance `d2 > 0`
 /// (umap-learn's, with its 0.001 guard and gamma = 1).
-#[inline]
+#[inline(always)]
 fn repulsion(d2: f64, a: f64, b: f64) -> f64 {
-    2.0 * b / ((0.001 + d2) * (a * d2.powf(b) + 1.0))
+    2.0 * b / ((0.001 + d2) * (a * pow::pow_pos(d2, b) + 1.0))
+}
+
+/// [`attraction`] for [`pow::map`].
+#[derive(Clone, Copy)]
+struct Attraction {
+    a: f64,
+    b: f64,
+}
+
+impl pow::Elementwise for Attraction {
+    #[inline(always)]
+    fn at(&self, d2: f64) -> f64 {
+        attraction(d2, self.a, self.b)
+    }
+}
+
+/// [`repulsion`] for [`pow::map`].
+#[derive(Clone, Copy)]
+struct Repulsion {
+    a: f64,
+    b: f64,
+}
+
+impl pow::Elementwise for Repulsion {
+    #[inline(always)]
+    fn at(&self, d2: f64) -> f64 {
+        repulsion(d2, self.a, self.b)
+    }
+}
+
+/// The negative samples' random stream for one point in one epoch: SplitMix64 from a key
+/// hashed from (seed, epoch, point), so no thread's schedule affects another's draws.
+#[inline]
+fn sample_key(seed: u64, epoch: usize, i: usize) -> u64 {
+    mix64(seed ^ mix64(((epoch as u64) << 32) ^ i as u64))
+}
+
+/// The `ctr`-th draw of a stream, as an index below `n` (multiply-shift: no division).
+#[inline(always)]
+fn draw(key: u64, ctr: u64, n: usize) -> usize {
+    let r = mix64(key.wrapping_add(ctr.wrapping_mul(0xD1B5_4A32_D192_ED03)));
+    (((r >> 32) * n as u64) >> 32) as usize
+}
+
+/// One point's samples in one epoch, gathered before any power is taken so that the powers
+/// run as one vector loop ([`pow::map`]).
+#[derive(Default)]
+struct Samples {
+    /// attraction: the neighbour and the squared distance
+    att: Vec<u32>,
+    att_d2: Vec<f64>,
+    /// repulsion: the negative sample and the squared distance
+    rep: Vec<u32>,
+    rep_d2: Vec<f64>,
+    /// gradient coefficients
+    coef: Vec<f64>,
+}
+
+/// What every point's step reads in one epoch of the fit.
+struct Epoch<'a> {
+    /// the positions at the start of the epoch, row-major
+    ys: &'a [f64],
+    g: &'a Graph,
+    /// epochs per sample of each edge (negative when never sampled), and per negative sample
+    eps: &'a [f64],
+    epns: &'a [f64],
+    d: usize,
+    a: f64,
+    b: f64,
+    alpha: f64,
+    epoch: usize,
+    seed: u64,
+}
+
+impl Epoch<'_> {
+    /// Point `i`'s move from its due edges and their negative samples (`delta`, zeroed by the
+    /// caller), advancing its edges' schedules. `D` is the width when it is a constant (0: read
+    /// `self.d`).
+    #[inline(always)]
+    fn point<const D: usize>(
+        &self,
+        i: usize,
+        delta: &mut [f64],
+        next: &mut [f64],
+        next_neg: &mut [f64],
+        s: &mut Samples,
+    ) {
+        let d = if D > 0 { D } else { self.d };
+        let ys = self.ys;
+        let n = ys.len() / d;
+        let cur = &ys[i * d..i * d + d];
+        let sq = |j: usize| -> f64 {
+            let other = &ys[j * d..j * d + d];
+            let mut acc = 0.0;
+            for c in 0..d {
+                acc += (cur[c] - other[c]) * (cur[c] - other[c]);
+            }
+            acc
+        };
+        let e = self.epoch as f64;
+        let key = sample_key(self.seed, self.epoch, i);
+        let mut ctr = 0u64;
+        s.att.clear();
+        s.att_d2.clear();
+        s.rep.clear();
+        s.rep_d2.clear();
+        let edges = self.g.indptr[i]..self.g.indptr[i + 1];
+        for (k, (next, next_neg)) in edges.zip(next.iter_mut().zip(next_neg.iter_mut())) {
+            if self.eps[k] <= 0.0 || *next > e {
+                continue;
+            }
+            let j = self.g.indices[k];
+            let d2 = sq(j);
+            if d2 > 0.0 {
+                s.att.push(j as u32);
+                s.att_d2.push(d2);
+            }
+            let n_neg = (((e - *next_neg) / self.epns[k]) as i64).max(0) as usize;
+            for _ in 0..n_neg {
+                let t = draw(key, ctr, n);
+                ctr += 1;
+                if t == i {
+                    continue;
+                }
+                let d2 = sq(t);
+                if d2 > 0.0 {
+                    s.rep.push(t as u32);
+                    s.rep_d2.push(d2);
+                }
+            }
+            *next += self.eps[k];
+            *next_neg += n_neg as f64 * self.epns[k];
+        }
+        // the gradient coefficients, four at a time, then the clipped moves
+        let (a, b, alpha) = (self.a, self.b, self.alpha);
+        let mut local = [0.0f64; 4];
+        let local_ok = D > 0 && D <= 4;
+        let acc: &mut [f64] = if local_ok {
+            &mut local[..d]
+        } else {
+            &mut *delta
+        };
+        for (idx, d2s, attract) in [(&s.att, &s.att_d2, true), (&s.rep, &s.rep_d2, false)] {
+            s.coef.resize(d2s.len(), 0.0);
+            if attract {
+                pow::map(d2s, &mut s.coef, Attraction { a, b });
+            } else {
+                pow::map(d2s, &mut s.coef, Repulsion { a, b });
+            }
+            // each edge is in the graph both ways and umap-learn moves both ends
+            let w = if attract { 2.0 } else { 1.0 };
+            for (&j, &gc) in idx.iter().zip(&s.coef) {
+                let other = &ys[j as usize * d..j as usize * d + d];
+                for c in 0..d {
+                    acc[c] += w * (gc * (cur[c] - other[c])).clamp(-4.0, 4.0) * alpha;
+                }
+            }
+        }
+        if local_ok {
+            delta.copy_from_slice(&local[..d]);
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -688,7 +859,6 @@ fn optimize(
         }
     }
     let mut moves = vec![0.0f64; n * d];
-    let clip = |v: f64| v.clamp(-4.0, 4.0);
     let mut progress = if show {
         Some(Progress::new("UMAP", n_epochs))
     } else {
@@ -703,7 +873,18 @@ fn optimize(
         run = epoch + 1;
         let alpha = 1.0 - epoch as f64 / n_epochs as f64;
         let ys = y.as_slice().expect("row-major");
-        let e = epoch as f64;
+        let ep = Epoch {
+            ys,
+            g,
+            eps: &eps,
+            epns: &epns,
+            d,
+            a,
+            b,
+            alpha,
+            epoch,
+            seed,
+        };
         // every point's move from the positions at the start of the epoch, and its own edges'
         // schedules, in place (no allocation per point)
         moves.fill(0.0);
@@ -712,43 +893,13 @@ fn optimize(
             .zip(schedules.par_iter_mut())
             .with_min_len(128)
             .enumerate()
-            .for_each(|(i, (delta, (next, next_neg)))| {
-                let cur = &ys[i * d..i * d + d];
-                let mut ctr = 0u64;
-                for (s, k) in (g.indptr[i]..g.indptr[i + 1]).enumerate() {
-                    if eps[k] <= 0.0 || next[s] > e {
-                        continue;
-                    }
-                    let j = g.indices[k];
-                    let other = &ys[j * d..j * d + d];
-                    let d2: f64 = cur.iter().zip(other).map(|(p, q)| (p - q) * (p - q)).sum();
-                    if d2 > 0.0 {
-                        let gc = attraction(d2, a, b);
-                        for c in 0..d {
-                            delta[c] += 2.0 * clip(gc * (cur[c] - other[c])) * alpha;
-                        }
-                    }
-                    let n_neg = ((e - next_neg[s]) / epns[k]) as i64;
-                    let n_neg = n_neg.max(0) as usize;
-                    for _ in 0..n_neg {
-                        let rnd =
-                            mix64(seed ^ mix64(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr));
-                        ctr += 1;
-                        let t = (rnd % n as u64) as usize;
-                        if t == i {
-                            continue;
-                        }
-                        let other = &ys[t * d..t * d + d];
-                        let d2: f64 = cur.iter().zip(other).map(|(p, q)| (p - q) * (p - q)).sum();
-                        if d2 > 0.0 {
-                            let gc = repulsion(d2, a, b);
-                            for c in 0..d {
-                                delta[c] += clip(gc * (cur[c] - other[c])) * alpha;
-                            }
-                        }
-                    }
-                    next[s] += eps[k];
-                    next_neg[s] += n_neg as f64 * epns[k];
+            .for_each_init(Samples::default, |s, (i, (delta, (next, next_neg)))| {
+                // the common widths as constants: the distance and move loops unroll and the
+                // move stays in registers
+                match d {
+                    2 => ep.point::<2>(i, delta, next, next_neg, s),
+                    3 => ep.point::<3>(i, delta, next, next_neg, s),
+                    _ => ep.point::<0>(i, delta, next, next_neg, s),
                 }
             });
         for (v, m) in y.iter_mut().zip(&moves) {
@@ -950,6 +1101,7 @@ impl FittedUmap {
                 .enumerate()
                 .with_min_len(64)
                 .for_each(|(i, (cur, edges_i))| {
+                    let key = sample_key(seed, epoch, i);
                     let mut ctr = 0u64;
                     for (j, eps, next, next_neg) in edges_i.iter_mut() {
                         if *next > e {
@@ -967,11 +1119,8 @@ impl FittedUmap {
                         let epns = *eps / neg_rate;
                         let n_neg = (((e - *next_neg) / epns) as i64).max(0) as usize;
                         for _ in 0..n_neg {
-                            let rnd = mix64(
-                                seed ^ mix64(((epoch as u64) << 40) ^ ((i as u64) << 12) ^ ctr),
-                            );
+                            let other = y_ref.row(draw(key, ctr, n_ref));
                             ctr += 1;
-                            let other = y_ref.row((rnd % n_ref as u64) as usize);
                             let d2: f64 = (0..dims).map(|c| (cur[c] - other[c]).powi(2)).sum();
                             if d2 > 0.0 {
                                 let gc = repulsion(d2, a, b);
