@@ -8,10 +8,12 @@ within 0.01 of the peers (or better).
 
 Also writes tests/fixtures/embed/transform.json: how well umap-learn's and openTSNE's
 `transform` place held-out digits (every 5th of the 1,000) into an embedding of the other 800,
-as the 5-NN vote of the reference points' labels around each placed point.
+as the 5-NN vote of the reference points' labels around each placed point, and
+tests/fixtures/embed/umap5000.json: umap-learn on 5,000 digits (its NN-descent regime), seeds 0-2.
 
-    python scripts/make_embedding_fixtures.py               # both files
+    python scripts/make_embedding_fixtures.py               # all three files
     python scripts/make_embedding_fixtures.py --transform   # transform.json only
+    python scripts/make_embedding_fixtures.py --umap5000    # umap5000.json only
 """
 import gzip, json, pathlib, sys, time
 import numpy as np
@@ -70,10 +72,31 @@ def transform_refs():
     print(f"wrote {out}")
 
 
+def umap5000_refs():
+    """umap-learn on every 2nd embedded digit (5,000, so NN-descent and its default 500
+    epochs), seeds 0-2: the reference for tests/embed.rs's 5,000-digit UMAP test."""
+    import umap
+    with gzip.open(ROOT / "data/mnist-10k-images-idx3-ubyte.gz") as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)[::2][:5000].astype(np.float64) / 255.0
+    with gzip.open(ROOT / "data/mnist-10k-labels-idx1-ubyte.gz") as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8)[::2][:5000].astype(np.int64)
+    runs = [quality(x, umap.UMAP(random_state=s).fit_transform(x), y) for s in range(3)]
+    res = {"versions": {"umap-learn": umap.__version__}, "data": "every 2nd embedded digit, 5,000",
+           "seeds": [0, 1, 2], "runs": runs,
+           "trust10": float(np.mean([r["trust10"] for r in runs])),
+           "knn5": float(np.mean([r["knn5"] for r in runs]))}
+    out = ROOT / "tests/fixtures/embed/umap5000.json"
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
 def main():
     if "--transform" in sys.argv[1:]:
         return transform_refs()
+    if "--umap5000" in sys.argv[1:]:
+        return umap5000_refs()
     transform_refs()
+    umap5000_refs()
     import openTSNE, sklearn, umap
     from sklearn.manifold import TSNE
     res = {"versions": {"openTSNE": openTSNE.__version__, "umap-learn": umap.__version__, "sklearn": sklearn.__version__}}
