@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Peer side of bench/run_umap_large.sh: umap-learn on a large .npy (warm: numba compiled on a
-5,000-point fit first, which also compiles pynndescent's NN-descent, used from 4,096 points),
+"""Peer side of bench/run_umap_large.sh and bench/run_tsne_large.sh: umap-learn on a large .npy
+(warm: numba compiled on a 5,000-point fit first, which also compiles pynndescent's NN-descent,
+used from 4,096 points), openTSNE (n_jobs=2, its defaults: Annoy neighbours, FFT gradients),
 and the quality of any embedding, computed the same way for every implementation: 5-NN accuracy
 of the labels on the whole embedding, trustworthiness (k=10) on a seeded 10,000-point subsample
 (scikit-learn's needs N^2 memory). Run in a Python without torch.
   python umap_large_peers.py fit X.npy OUT.npy      # time umap-learn, save its embedding
+  python umap_large_peers.py fit-tsne X.npy OUT.npy # time openTSNE, save its embedding
   python umap_large_peers.py quality X.npy Y.npy E.npy NAME SECONDS"""
 import json, sys, time
 import numpy as np
@@ -27,6 +29,13 @@ def main():
         umap.UMAP(random_state=0, n_epochs=10).fit_transform(x[warm])  # compile, not timed
         t0 = time.perf_counter()
         e = umap.UMAP(random_state=0).fit_transform(x)
+        print(round(time.perf_counter() - t0, 2))
+        np.save(sys.argv[3], e)
+    elif sys.argv[1] == "fit-tsne":
+        import openTSNE
+        x = np.load(sys.argv[2]).astype(np.float64)
+        t0 = time.perf_counter()
+        e = np.asarray(openTSNE.TSNE(n_jobs=2, random_state=0).fit(x))
         print(round(time.perf_counter() - t0, 2))
         np.save(sys.argv[3], e)
     else:

@@ -311,7 +311,57 @@ fn cli_embed_writes_coordinates() {
     let (ok, err, _) = run(&["--method", "tsne", "--n-epochs", "60"]);
     assert!(!ok && err.contains("--max-iter"), "{err}");
     let (ok, err, _) = run(&["--method", "pca", "--neighbor-search", "exact"]);
-    assert!(!ok && err.contains("--neighbor-search is UMAP's"), "{err}");
+    assert!(!ok && err.contains("pca has no neighbours"), "{err}");
+    // t-SNE takes the option too; on 200 points NN-descent compares every pair
+    let tsne = ["--method", "tsne", "--max-iter", "250"];
+    let (ok, err, exact) = run(&[&tsne[..], &["--neighbor-search", "exact"]].concat());
+    assert!(ok, "{err}");
+    let (ok, err, nnd) = run(&[&tsne[..], &["--neighbor-search", "nndescent"]].concat());
+    assert!(ok, "{err}");
+    assert!(exact.is_some());
+    assert_eq!(exact, nnd);
+}
+
+/// t-SNE with its neighbours from NN-descent (the default from 30,000 samples, asked for here
+/// on 3,000 digits): the same bits at 1 and 2 threads, and the quality of the exact search's.
+#[test]
+fn tsne_with_nn_descent_neighbours_keeps_quality() {
+    use neuroscope::analysis::neighbors::NeighborSearch;
+    let ds = embedded::mnist();
+    let n = 3000;
+    let mut x = Array2::zeros((n, 784));
+    let mut y = Vec::new();
+    for r in 0..n {
+        let (img, label) = ds.get(r * 3).unwrap(); // every 3rd: all classes
+        for (j, v) in img.data().iter().enumerate() {
+            x[[r, j]] = *v as f64;
+        }
+        y.push(label);
+    }
+    let pool = |t| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+    };
+    let t = Tsne::new().max_iter(500).seed(1);
+    let nnd = t.clone().neighbor_search(NeighborSearch::NnDescent);
+    let a1 = pool(1).install(|| nnd.fit(&x).unwrap());
+    let a2 = pool(2).install(|| nnd.fit(&x).unwrap());
+    assert_eq!(a1.neighbor_search(), NeighborSearch::NnDescent);
+    assert_eq!(a1.embedding(), a2.embedding(), "1 vs 2 threads");
+    let exact = t.fit(&x).unwrap();
+    assert_eq!(exact.neighbor_search(), NeighborSearch::Exact); // Auto below 30,000
+    let (qa, qe) = (
+        quality(&x, a1.embedding(), &y),
+        quality(&x, exact.embedding(), &y),
+    );
+    eprintln!("t-SNE NN-descent {qa:?}, exact {qe:?}");
+    assert!(
+        (qa.0 - qe.0).abs() < 0.005,
+        "trustworthiness {qa:?} vs {qe:?}"
+    );
+    assert!((qa.1 - qe.1).abs() < 0.02, "5-NN accuracy {qa:?} vs {qe:?}");
 }
 
 /// `embed --transform`: the placed samples are exactly the library's `FittedTsne::transform`

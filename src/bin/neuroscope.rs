@@ -297,8 +297,8 @@ enum Command {
         /// UMAP metric: euclidean or cosine.
         #[arg(long, default_value = "euclidean")]
         metric: String,
-        /// UMAP's nearest-neighbour search: auto (exact below 4,096 samples, else NN-descent,
-        /// as umap-learn), exact or nndescent.
+        /// Nearest-neighbour search: auto (UMAP: exact below 4,096 samples, else NN-descent,
+        /// as umap-learn; t-SNE: exact below 30,000), exact or nndescent.
         #[arg(long, default_value = "auto")]
         neighbor_search: String,
         /// t-SNE iterations.
@@ -572,10 +572,11 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                     neuroscope::device::describe(&device)
                 )));
             }
-            if method != "umap" && neighbor_search != "auto" {
-                return Err(neuroscope::Error::InvalidArgument(format!(
-                    "--neighbor-search is UMAP's; {method} uses the exact search (drop it)"
-                )));
+            if method == "pca" && neighbor_search != "auto" {
+                return Err(neuroscope::Error::InvalidArgument(
+                    "--neighbor-search is for tsne and umap; pca has no neighbours (drop it)"
+                        .into(),
+                ));
             }
             if method != "umap" && n_epochs.is_some() {
                 return Err(neuroscope::Error::InvalidArgument(format!(
@@ -615,12 +616,16 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                         .dims(dims)
                         .perplexity(perplexity)
                         .max_iter(max_iter)
+                        .neighbor_search(NeighborSearch::parse(&neighbor_search)?)
                         .seed(seed)
                         .device(&device)
                         .progress(!quiet)
                         .fit(&x)?;
                     if f.interrupted() {
                         eprintln!("interrupted after {} iterations", f.n_iter());
+                    }
+                    if !quiet {
+                        eprintln!("nearest neighbours: {:?}", f.neighbor_search());
                     }
                     if let Some(n) = &new {
                         placed = Some(place(&|| f.transform(&x, n))?);

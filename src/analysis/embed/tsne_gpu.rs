@@ -180,5 +180,6 @@ pub(super) fn optimize(
         kl_history: run.history,
         n_iter: run.n_iter,
         interrupted: run.interrupted,
+        neighbor_search: crate::analysis::neighbors::NeighborSearch::Exact, // set by `fit`
     })
 }
