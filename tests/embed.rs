@@ -22,11 +22,17 @@ fn fixture() -> Value {
 
 /// Every 10th embedded digit (the file is grouped by class), the first 1000 of those, in [0, 1].
 fn mnist1000() -> (Array2<f64>, Vec<usize>) {
+    digits(1000, 10)
+}
+
+/// `n` embedded digits, every `step`-th (the file is grouped by class, so a step spreads them
+/// over all classes), in [0, 1], with their labels.
+fn digits(n: usize, step: usize) -> (Array2<f64>, Vec<usize>) {
     let ds = embedded::mnist();
-    let mut x = Array2::zeros((1000, 784));
+    let mut x = Array2::zeros((n, 784));
     let mut y = Vec::new();
-    for r in 0..1000 {
-        let (img, label) = ds.get(r * 10).unwrap();
+    for r in 0..n {
+        let (img, label) = ds.get(r * step).unwrap();
         for (j, v) in img.data().iter().enumerate() {
             x[[r, j]] = *v as f64;
         }
@@ -327,17 +333,7 @@ fn cli_embed_writes_coordinates() {
 #[test]
 fn tsne_with_nn_descent_neighbours_keeps_quality() {
     use neuroscope::analysis::neighbors::NeighborSearch;
-    let ds = embedded::mnist();
-    let n = 3000;
-    let mut x = Array2::zeros((n, 784));
-    let mut y = Vec::new();
-    for r in 0..n {
-        let (img, label) = ds.get(r * 3).unwrap(); // every 3rd: all classes
-        for (j, v) in img.data().iter().enumerate() {
-            x[[r, j]] = *v as f64;
-        }
-        y.push(label);
-    }
+    let (x, y) = digits(3000, 3);
     let pool = |t| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
@@ -643,17 +639,7 @@ fn transform_places_new_samples_among_their_neighbours() {
 #[test]
 fn umap_on_5000_digits_uses_nn_descent_and_keeps_quality() {
     use neuroscope::analysis::neighbors::NeighborSearch;
-    let ds = embedded::mnist();
-    let (n, step) = (5000, 2); // every 2nd digit: all classes (the file is grouped by class)
-    let mut x = Array2::zeros((n, 784));
-    let mut y = Vec::new();
-    for r in 0..n {
-        let (img, label) = ds.get(r * step).unwrap();
-        for (j, v) in img.data().iter().enumerate() {
-            x[[r, j]] = *v as f64;
-        }
-        y.push(label);
-    }
+    let (x, y) = digits(5000, 2);
     let pool = |t| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
