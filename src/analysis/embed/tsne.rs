@@ -303,13 +303,8 @@ impl Tsne {
 
     /// [`Tsne::neighbor_search`] with `Auto` resolved for `n` samples.
     fn nn_search(&self, n: usize) -> NeighborSearch {
-        match self.neighbor_search {
-            NeighborSearch::Auto if n < TSNE_NN_DESCENT_FROM || !self.device.is_cpu() => {
-                NeighborSearch::Exact
-            }
-            NeighborSearch::Auto => NeighborSearch::NnDescent,
-            s => s,
-        }
+        self.neighbor_search
+            .resolve(n, &self.device, TSNE_NN_DESCENT_FROM)
     }
 
     /// Iteration `it`'s exaggeration and momentum (the early-exaggeration phase, then the

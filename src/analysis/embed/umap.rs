@@ -215,7 +215,9 @@ impl Umap {
             unit_rows(&mut x, "")?;
         }
         let k = self.n_neighbors - 1;
-        let search = self.neighbor_search.resolve(n, &self.device);
+        let search = self
+            .neighbor_search
+            .resolve(n, &self.device, UMAP_NN_DESCENT_FROM);
         let nn = match search {
             NeighborSearch::NnDescent => {
                 // a stop request ends the search early and is left for the epochs to honour
@@ -504,8 +506,6 @@ fn spectral_init(g: &Graph, dims: usize, seed: u64) -> Array2<f64> {
     let v = Array2::from_shape_fn((n, m), |_| r.normal());
     // One product with the lazy walk 0.5 (I + D^-1/2 W D^-1/2), written straight into the
     // output's rows (the same additions in the same order as a per-row buffer).
-    // One product with the lazy walk 0.5 (I + D^-1/2 W D^-1/2), written straight into the
-    // output's rows (the same additions in the same order as a per-row buffer).
     let matvec = |v: &Array2<f64>| -> Array2<f64> {
         let v = v.as_standard_layout();
         let vs = v.as_slice().expect("standard layout");
@@ -556,6 +556,10 @@ fn spectral_init(g: &Graph, dims: usize, seed: u64) -> Array2<f64> {
 /// iteration stays, so small embeddings keep their bytes. (umap-learn also switches solvers by
 /// size, ARPACK to LOBPCG.)
 const CHEBYSHEV_FROM: usize = 4_096;
+
+/// From this many samples [`NeighborSearch::Auto`] makes UMAP search by NN-descent
+/// (umap-learn's rule).
+const UMAP_NN_DESCENT_FROM: usize = 4_096;
 
 /// Top `want` eigenvectors (Ritz vectors, descending) of the symmetric operator `matvec` by
 /// subspace iteration from the block `v`, Rayleigh-Ritz every 10 steps, until the Ritz values
@@ -800,21 +804,21 @@ impl Epoch<'_> {
         } else {
             &mut *delta
         };
-        for (idx, d2s, attract) in [(&s.att, &s.att_d2, true), (&s.rep, &s.rep_d2, false)] {
-            s.coef.resize(d2s.len(), 0.0);
-            if attract {
-                pow::map(d2s, &mut s.coef, Attraction { a, b });
-            } else {
-                pow::map(d2s, &mut s.coef, Repulsion { a, b });
-            }
-            // the point moves along its own edges only (see the module's notes)
-            for (&j, &gc) in idx.iter().zip(&s.coef) {
+        // the point moves along its own edges only (see the module's notes)
+        let mut add = |targets: &[u32], coef: &[f64]| {
+            for (&j, &gc) in targets.iter().zip(coef) {
                 let other = &ys[j as usize * d..j as usize * d + d];
                 for c in 0..d {
                     acc[c] += (gc * (cur[c] - other[c])).clamp(-4.0, 4.0) * alpha;
                 }
             }
-        }
+        };
+        s.coef.resize(s.att.len(), 0.0);
+        pow::map(&s.att_d2, &mut s.coef, Attraction { a, b });
+        add(&s.att, &s.coef);
+        s.coef.resize(s.rep.len(), 0.0);
+        pow::map(&s.rep_d2, &mut s.coef, Repulsion { a, b });
+        add(&s.rep, &s.coef);
         if local_ok {
             delta.copy_from_slice(&local[..d]);
         }
@@ -824,7 +828,7 @@ impl Epoch<'_> {
 #[allow(clippy::too_many_arguments)]
 fn optimize(
     g: &Graph,
-    mut y: Array2<f64>,
+    y: Array2<f64>,
     a: f64,
     b: f64,
     n_epochs: usize,
@@ -833,6 +837,8 @@ fn optimize(
     show: bool,
 ) -> (Array2<f64>, usize) {
     let (n, d) = y.dim();
+    // the positions row-major, whatever the start's layout
+    let mut ys: Vec<f64> = y.iter().copied().collect();
     let wmax = g.weights.iter().cloned().fold(0.0f64, f64::max);
     // umap-learn drops edges too weak to be sampled even once
     let eps: Vec<f64> = g
@@ -877,9 +883,8 @@ fn optimize(
         }
         run = epoch + 1;
         let alpha = 1.0 - epoch as f64 / n_epochs as f64;
-        let ys = y.as_slice().expect("row-major");
         let ep = Epoch {
-            ys,
+            ys: &ys,
             g,
             eps: &eps,
             epns: &epns,
@@ -907,7 +912,7 @@ fn optimize(
                     _ => ep.point::<0>(i, delta, next, next_neg, s),
                 }
             });
-        for (v, m) in y.iter_mut().zip(&moves) {
+        for (v, m) in ys.iter_mut().zip(&moves) {
             *v += m;
         }
         if let Some(p) = progress.as_mut() {
@@ -917,7 +922,7 @@ fn optimize(
     if let Some(p) = progress.as_mut() {
         p.finish();
     }
-    (y, run)
+    (Array2::from_shape_fn((n, d), |(i, c)| ys[i * d + c]), run)
 }
 
 /// A UMAP embedding.

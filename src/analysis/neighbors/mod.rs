@@ -118,21 +118,21 @@ pub struct Knn {
 /// use neuroscope::analysis::neighbors::NeighborSearch;
 /// assert_eq!(NeighborSearch::parse("nndescent")?, NeighborSearch::NnDescent);
 /// let cpu = neuroscope::device::parse("cpu")?;
-/// assert_eq!(NeighborSearch::Auto.resolve(1_000, &cpu), NeighborSearch::Exact);
-/// assert_eq!(NeighborSearch::Auto.resolve(70_000, &cpu), NeighborSearch::NnDescent);
+/// assert_eq!(NeighborSearch::Auto.resolve(1_000, &cpu, 4_096), NeighborSearch::Exact);
+/// assert_eq!(NeighborSearch::Auto.resolve(70_000, &cpu, 4_096), NeighborSearch::NnDescent);
 /// assert!(NeighborSearch::parse("annoy").is_err());
 /// # Ok::<(), neuroscope::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NeighborSearch {
-    /// umap-learn's rule: the exact search below 4,096 samples, NN-descent from there; always
-    /// exact on a CUDA device, whose brute-force products are fast at any size this crate
-    /// meets.
+    /// The exact search below a size the method picks (UMAP: 4,096 samples, umap-learn's
+    /// rule; t-SNE: 30,000), NN-descent from there; always exact on a CUDA device, whose
+    /// brute-force products are fast at any size this crate meets.
     #[default]
     Auto,
     /// [`knn_on`]: the exact neighbours, on the embedding's device.
     Exact,
-    /// [`NnDescent`] with umap-learn's settings and the embedding's seed, on the CPU: ~99 % of
+    /// [`NnDescent`] with the method's settings and the embedding's seed, on the CPU: ~99 % of
     /// the true neighbours of image data, in a fraction of the exact search's time at 10,000
     /// samples and more.
     NnDescent,
@@ -153,11 +153,13 @@ impl NeighborSearch {
         }
     }
 
-    /// The search `Auto` stands for with `n` samples on `device` (the others stand for
-    /// themselves).
-    pub fn resolve(self, n: usize, device: &candle_core::Device) -> Self {
+    /// The search `Auto` stands for with `n` samples on `device` when the method switches to
+    /// NN-descent at `nn_descent_from` samples (the others stand for themselves).
+    pub fn resolve(self, n: usize, device: &candle_core::Device, nn_descent_from: usize) -> Self {
         match self {
-            NeighborSearch::Auto if n < 4_096 || !device.is_cpu() => NeighborSearch::Exact,
+            NeighborSearch::Auto if n < nn_descent_from || !device.is_cpu() => {
+                NeighborSearch::Exact
+            }
             NeighborSearch::Auto => NeighborSearch::NnDescent,
             s => s,
         }
