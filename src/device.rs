@@ -106,6 +106,190 @@ pub fn describe(device: &Device) -> String {
     }
 }
 
+/// The processor this process runs on, as a notebook prints it in its first cell so that its
+/// committed outputs say where they were made: model, vendor, the instruction sets the kernels
+/// may use, the L1 data cache that matrix-product libraries size their blocks by, and the
+/// thread count.
+///
+/// Why: the same seed gives the same bytes on every x86-64 CPU with AVX2 and FMA (README,
+/// "Reproducibility"), but not across architectures (x86-64 and aarch64 round some library
+/// functions differently), so a figure's provenance is part of the figure.
+///
+/// ```
+/// let host = neuroscope::device::host();
+/// println!("{host}");   // e.g. "AMD EPYC (AuthenticAMD; x86-64 AVX2 FMA AVX-512F; L1d 32 KB 8-way; 2 threads)"
+/// assert!(host.threads >= 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Host {
+    /// The model name (`/proc/cpuinfo`'s "model name"; "unknown" where it cannot be read).
+    pub model: String,
+    /// The vendor (`GenuineIntel`, `AuthenticAMD`, ...; "unknown" where it cannot be read).
+    pub vendor: String,
+    /// The architecture and the instruction sets that matter here (`x86-64 AVX2 FMA AVX-512F`).
+    pub isa: String,
+    /// The L1 data cache as the kernel reports it (`32 KB 8-way`), if it does.
+    pub l1d: Option<String>,
+    /// Threads neuroscope's parallel kernels use.
+    pub threads: usize,
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}; {}", self.model, self.vendor, self.isa)?;
+        if let Some(l1) = &self.l1d {
+            write!(f, "; L1d {l1}")?;
+        }
+        write!(
+            f,
+            "; {} thread{})",
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// Describes the processor this process runs on (see [`Host`]).
+///
+/// ```
+/// let host = neuroscope::device::host();
+/// assert!(!host.isa.is_empty());
+/// ```
+pub fn host() -> Host {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().map(str::trim) == Some(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let model = field("model name").unwrap_or_else(|| "unknown model".into());
+    let vendor = field("vendor_id").unwrap_or_else(|| "unknown vendor".into());
+    let sys = |f: &str| {
+        std::fs::read_to_string(format!("/sys/devices/system/cpu/cpu0/cache/index0/{f}"))
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let l1d = match (sys("type").as_deref(), sys("size"), sys("ways_of_associativity")) {
+        (Some("Data"), Some(size), Some(ways)) => {
+            Some(format!("{} {ways}-way", size.replace('K', " KB")))
+        }
+        _ => None,
+    };
+    Host {
+        model,
+        vendor,
+        isa: isa(),
+        l1d,
+        threads: rayon::current_num_threads(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn isa() -> String {
+    let mut s = String::from("x86-64");
+    for (on, name) in [
+        (std::arch::is_x86_feature_detected!("avx2"), "AVX2"),
+        (std::arch::is_x86_feature_detected!("fma"), "FMA"),
+        (std::arch::is_x86_feature_detected!("avx512f"), "AVX-512F"),
+    ] {
+        if on {
+            s.push(' ');
+            s.push_str(name);
+        }
+    }
+    s
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn isa() -> String {
+    std::env::consts::ARCH.to_string()
+}
+
+/// Bytes of memory this process can still take: the smallest of the system's available memory
+/// (`MemAvailable`), the room left under its cgroup's limit (`memory.max`), and the room left
+/// under its address-space limit (`ulimit -v`). `None` where none of these can be read
+/// (not Linux).
+///
+/// Why: a recording or an image that does not fit must be refused with an estimate before any
+/// work starts, not discovered when the machine runs out of memory after minutes.
+///
+/// ```
+/// if let Some(bytes) = neuroscope::device::available_memory() {
+///     assert!(bytes > 0);
+/// }
+/// ```
+pub fn available_memory() -> Option<u64> {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let mut best: Option<u64> = None;
+    let mut take = |v: u64| best = Some(best.map_or(v, |b| b.min(v)));
+    if let Some(info) = read("/proc/meminfo") {
+        if let Some(kb) = info
+            .lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            take(kb * 1024);
+        }
+    }
+    let num = |s: Option<String>| s.and_then(|v| v.trim().parse::<u64>().ok());
+    if let (Some(max), Some(cur)) = (
+        num(read("/sys/fs/cgroup/memory.max")),
+        num(read("/sys/fs/cgroup/memory.current")),
+    ) {
+        take(max.saturating_sub(cur));
+    }
+    if let Some(limits) = read("/proc/self/limits") {
+        let soft = limits
+            .lines()
+            .find(|l| l.starts_with("Max address space"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(limit) = soft {
+            let used = read("/proc/self/status")
+                .and_then(|st| {
+                    st.lines()
+                        .find(|l| l.starts_with("VmSize:"))
+                        .and_then(|l| l.split_whitespace().nth(1))
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+                .unwrap_or(0)
+                * 1024;
+            take(limit.saturating_sub(used));
+        }
+    }
+    best
+}
+
+/// Refuses work that would need `bytes` when less memory is available (see
+/// [`available_memory`]), with `what`, the estimate and `instead` (what to do) in the message.
+/// Half of what is available is the most it lets one buffer take: the computation needs room
+/// beside it.
+///
+/// ```
+/// use neuroscope::device::check_memory;
+/// assert!(check_memory(1024, "a small buffer", "").is_ok());
+/// let err = check_memory(u64::MAX / 2, "recording everything", "record fewer layers").unwrap_err();
+/// assert!(err.to_string().contains("record fewer layers"));
+/// ```
+pub fn check_memory(bytes: u64, what: &str, instead: &str) -> Result<()> {
+    let limit = available_memory().map(|a| a / 2).unwrap_or(u64::MAX / 4);
+    if bytes > limit {
+        let gb = |b: u64| b as f64 / (1u64 << 30) as f64;
+        return Err(Error::InvalidArgument(format!(
+            "{what} would need about {:.2} GB of memory; {:.2} GB is the most this machine can give \
+             it (half of what is available now){}{instead}",
+            gb(bytes),
+            gb(limit),
+            if instead.is_empty() { "" } else { ". Instead: " }
+        )));
+    }
+    Ok(())
+}
+
 /// The spin limit neuroscope gives candle's CPU element-wise pool unless the user set one.
 ///
 /// ```

@@ -201,16 +201,16 @@ impl Image {
                 let w = cw.dim(1)?;
                 // Inverse DFT along H: Y = (C + iS)(Xr + iXi).
                 let (re, im) = (re.reshape((n * c, h, wf))?, im.reshape((n * c, h, wf))?);
-                let yr = (ch.broadcast_matmul(&re)? - sh.broadcast_matmul(&im)?)?;
-                let yi = (sh.broadcast_matmul(&re)? + ch.broadcast_matmul(&im)?)?;
+                // (ops::matmul: sums that do not depend on the CPU, also above 512 px.)
+                use crate::models::ops::matmul;
+                let yr = (matmul(ch, &re)? - matmul(sh, &im)?)?;
+                let yi = (matmul(sh, &re)? + matmul(ch, &im)?)?;
                 // Complex-to-real along W: x = Yr cos - Yi sin (weighted).
-                let x = (yr.broadcast_matmul(cw)? - yi.broadcast_matmul(sw)?)?;
+                let x = (matmul(&yr, cw)? - matmul(&yi, sw)?)?;
                 let mut x = x.reshape((n, c, h, w))?;
                 if decorrelate {
                     if let Some(m) = &self.color {
-                        x = m
-                            .broadcast_matmul(&x.reshape((n, c, h * w))?)?
-                            .reshape((n, c, h, w))?;
+                        x = matmul(m, &x.reshape((n, c, h * w))?)?.reshape((n, c, h, w))?;
                     }
                 }
                 Ok(candle_nn::ops::sigmoid(&x)?)

@@ -210,31 +210,68 @@ pub(crate) fn sgemm(
         }
     };
     let ((a_rs, a_cs), (b_rs, b_cs)) = (strides(a), strides(b));
-    // SAFETY: the bounds of every element the strides address are checked above; `c` is
-    // exclusively borrowed.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            ldc as isize,
-            acc,
-            a.data.as_ptr(),
-            a_cs,
-            a_rs,
-            b.data.as_ptr(),
-            b_cs,
-            b_rs,
-            if acc { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
+    // One gemm call per depth block (see `depth_block`), each adding to what the previous
+    // ones wrote: the same operations gemm performs for its own blocks, in the same order.
+    let block = depth_block(m, n, k);
+    let mut k0 = 0;
+    while k0 < k.max(1) {
+        let kb = block.min(k - k0);
+        let first = k0 == 0;
+        let read = acc || !first;
+        // SAFETY: the bounds of every element the strides address are checked above for the
+        // whole depth `k`; a block `k0..k0 + kb` addresses a subset of those elements (the
+        // offsets move along the depth axis only). `c` is exclusively borrowed.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                kb,
+                c.as_mut_ptr(),
+                1,
+                ldc as isize,
+                read,
+                a.data.as_ptr().offset(k0 as isize * a_cs),
+                a_cs,
+                a_rs,
+                b.data.as_ptr().offset(k0 as isize * b_rs),
+                b_cs,
+                b_rs,
+                if read { 1.0 } else { 0.0 },
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+        k0 += kb;
+        if k == 0 {
+            break;
+        }
     }
+}
+
+/// The largest depth gemm may take in one block on any machine.
+const GEMM_KC: usize = 512;
+
+/// The depth of the blocks `sgemm` hands to gemm, so that the sums do not depend on the CPU.
+///
+/// Why: gemm (gemm-common 0.19) sizes its depth block `kc` for the general path (more than 64
+/// rows or columns) from the L1 data cache it reads in `/sys/devices/system/cpu`: 512 on a
+/// 32 KB 8-way L1 (AMD Zen 2-4, Intel Skylake), 1024 on a 48 KB 12-way one (Intel Ice Lake,
+/// Sapphire Rapids; AMD Zen 5). Each output element is a sum over the depth, accumulated block
+/// by block, so a dot product of depth 1,152 was summed as 3 x 384 on one machine and
+/// 2 x 576 on the other: different roundings, and after a training run or 30 feature
+/// visualisation steps, different numbers. Blocks of at most 512 are one block for gemm on
+/// every machine; we cut them as gemm does on the 8-way L1 (`ceil(k / 512)` equal blocks), so
+/// results made on such machines stay what they were. Small products (at most 64 rows and 64
+/// columns) and gemm's vector paths block by fixed rules already and are left whole.
+pub(crate) fn depth_block(m: usize, n: usize, k: usize) -> usize {
+    let general = (m > 64 || n > 64) && m * n > 256 && m > 1 && n > 1;
+    if k <= GEMM_KC || !general {
+        return k.max(1);
+    }
+    k.div_ceil(k.div_ceil(GEMM_KC))
 }
 
 pub(crate) fn threads() -> usize {

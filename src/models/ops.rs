@@ -301,6 +301,124 @@ impl candle_core::CustomOp2 for Add {
     }
 }
 
+/// A matrix product with broadcasting over leading dimensions (candle's `broadcast_matmul`),
+/// whose sums on the CPU (f32) do not depend on the processor, forward and backward.
+///
+/// Why: candle's CPU matmul hands the whole depth to gemm, which blocks it by the L1 cache it
+/// reads from the system (512 on a 32 KB 8-way L1, 1,024 on a 48 KB 12-way one), so a product
+/// deeper than 512 (a feature-visualisation image above 512 px) rounded differently on
+/// different CPUs. This one runs on the convolution's gemm wrapper, which fixes the blocks.
+/// Other devices and dtypes use candle's.
+///
+/// ```
+/// use candle_core::{Device, Tensor, Var};
+/// let a = Var::from_vec((0..6).map(|v| v as f32).collect(), (2, 3), &Device::Cpu)?;
+/// let b = Var::from_vec((0..12).map(|v| v as f32).collect(), (2, 3, 2), &Device::Cpu)?;
+/// let ours = neuroscope::models::ops::matmul(a.as_tensor(), b.as_tensor())?;
+/// let theirs = a.as_tensor().broadcast_matmul(b.as_tensor())?;
+/// assert_eq!(ours.to_vec3::<f32>()?, theirs.to_vec3::<f32>()?);
+/// let g1 = ours.sqr()?.sum_all()?.backward()?;
+/// let g2 = theirs.sqr()?.sum_all()?.backward()?;
+/// for v in [&a, &b] {
+///     let (x, y) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+///     assert_eq!(x.flatten_all()?.to_vec1::<f32>()?, y.flatten_all()?.to_vec1::<f32>()?);
+/// }
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if !(is_cpu_f32(a) && is_cpu_f32(b) && a.rank() >= 2 && b.rank() >= 2) {
+        return Ok(a.broadcast_matmul(b)?);
+    }
+    let (ra, rb) = (a.rank(), b.rank());
+    let (m, k) = (a.dim(ra - 2)?, a.dim(ra - 1)?);
+    let (k2, n) = (b.dim(rb - 2)?, b.dim(rb - 1)?);
+    if k != k2 {
+        return Err(crate::Error::Shape {
+            what: "the operands of a matrix product".into(),
+            expected: format!("a second operand with {k} rows (the first has {k} columns)"),
+            got: format!("{:?} @ {:?}", a.dims(), b.dims()),
+        });
+    }
+    // The broadcast batch shape, as candle's broadcast_matmul computes it.
+    let batch = candle_core::Shape::from(&a.dims()[..ra - 2])
+        .broadcast_shape_binary_op(&candle_core::Shape::from(&b.dims()[..rb - 2]), "matmul")?;
+    let nb = batch.elem_count();
+    let full = |t: &Tensor, r: usize, c: usize| -> candle_core::Result<Tensor> {
+        let mut dims = batch.dims().to_vec();
+        dims.extend([r, c]);
+        t.broadcast_as(dims)?.contiguous()?.reshape((nb, r, c))
+    };
+    let y = full(a, m, k)?.apply_op2(&full(b, k, n)?, BatchMatmul)?;
+    let mut dims = batch.dims().to_vec();
+    dims.extend([m, n]);
+    Ok(y.reshape(dims)?)
+}
+
+/// `(B, m, k) @ (B, k, n)`, both contiguous, on `conv_cpu::sgemm`.
+struct BatchMatmul;
+
+impl candle_core::CustomOp2 for BatchMatmul {
+    fn name(&self) -> &'static str {
+        "neuroscope-batch-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        use super::conv_cpu::{mat, sgemm};
+        let (&[nb, m, k], &[nb2, k2, n]) = (l1.dims(), l2.dims()) else {
+            candle_core::bail!("batch matmul: {:?} @ {:?} are not two 3-D operands", l1.dims(), l2.dims());
+        };
+        if nb != nb2 || k != k2 {
+            candle_core::bail!("batch matmul: {:?} @ {:?} do not fit", l1.dims(), l2.dims());
+        }
+        let a = cpu_slice(s1, l1, "batch matmul")?;
+        let b = cpu_slice(s2, l2, "batch matmul")?;
+        let mut out = vec![0f32; nb * m * n];
+        if m * n > 0 {
+            out.par_chunks_mut(m * n).enumerate().for_each(|(i, o)| {
+                sgemm(
+                    (m, n, k),
+                    mat(&a[i * m * k..(i + 1) * m * k], k),
+                    mat(&b[i * k * n..(i + 1) * k * n], n),
+                    o,
+                    n,
+                    false,
+                    gemm::Parallelism::None,
+                )
+            });
+        }
+        Ok((CpuStorage::F32(out), Shape::from((nb, m, n))))
+    }
+
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        // dA = G B^T, dB = A^T G, each again one pinned product per batch element.
+        let t = |x: &Tensor| x.transpose(1, 2)?.contiguous();
+        let g = grad.contiguous()?;
+        let ga = if a.track_op() {
+            Some(g.apply_op2(&t(b)?, BatchMatmul)?)
+        } else {
+            None
+        };
+        let gb = if b.track_op() {
+            Some(t(a)?.apply_op2(&g, BatchMatmul)?)
+        } else {
+            None
+        };
+        Ok((ga, gb))
+    }
+}
+
 /// `min(max(x, 0), 6)` (MobileNetV2) with PyTorch's gradient: 1 strictly inside (0, 6), 0 at
 /// and beyond the ends (candle's clamp gives half at the ends).
 ///
