@@ -712,7 +712,109 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
     Ok(())
 }
 
+/// Checks every output path of `cmd` before any work starts: a file name (not a folder), the
+/// extension its format needs, and none of the command's inputs (an output never replaces an
+/// input). Also the settings that are wrong whatever the data.
+fn check_before_work(cmd: &Command) -> neuroscope::Result<()> {
+    use neuroscope::data::output::{check_output, check_output_dir};
+    use std::path::Path;
+    let p = |o: &Option<PathBuf>| o.clone();
+    let ins = |v: &[Option<PathBuf>]| -> Vec<PathBuf> { v.iter().flatten().cloned().collect() };
+    let check = |out: &Path, exts: &[&str], inputs: &[PathBuf]| {
+        let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+        check_output(out, exts, &inputs)
+    };
+    let batch = |b: usize| {
+        if b == 0 {
+            Err(neuroscope::Error::InvalidArgument(
+                "--batch-size 0: give at least 1".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match cmd {
+        Command::Tour { out } => check_output_dir(out)?,
+        Command::Record {
+            weights,
+            input,
+            out,
+            batch_size,
+            ..
+        } => {
+            batch(*batch_size)?;
+            check(out, &["safetensors"], &ins(&[p(weights), p(input)]))?;
+        }
+        Command::Train {
+            weights,
+            out,
+            history,
+            batch_size,
+            epochs,
+            resume,
+            checkpoints,
+            ..
+        } => {
+            batch(*batch_size)?;
+            if *epochs == 0 {
+                return Err(neuroscope::Error::InvalidArgument(
+                    "--epochs 0 would train nothing: give at least 1".into(),
+                ));
+            }
+            if *resume && checkpoints.is_none() {
+                return Err(neuroscope::Error::InvalidArgument(
+                    "--resume needs --checkpoints DIR, the folder to resume from".into(),
+                ));
+            }
+            if let Some(dir) = checkpoints {
+                check_output_dir(dir)?;
+            }
+            check(out, &["safetensors"], &ins(&[p(weights)]))?;
+            if let Some(h) = history {
+                check(h, &["svg", "png"], &ins(&[p(weights), Some(out.clone())]))?;
+            }
+        }
+        Command::Featvis {
+            weights,
+            out,
+            history,
+            ..
+        } => {
+            check(out, &["png", "svg", "html"], &ins(&[p(weights)]))?;
+            if let Some(h) = history {
+                check(h, &["json"], &ins(&[p(weights), Some(out.clone())]))?;
+            }
+        }
+        Command::Pca { input, out, .. } | Command::Cluster { input, out, .. } => {
+            check(out, &["npy"], &[input.clone()])?
+        }
+        Command::Rsa { acts, out, .. } => check(out, &["safetensors"], &[acts.clone()])?,
+        Command::Embed {
+            input,
+            out,
+            labels,
+            transform,
+            transform_out,
+            ..
+        } => {
+            let inputs = ins(&[Some(input.clone()), p(labels), p(transform)]);
+            check(out, &["npy"], &inputs)?;
+            if let Some(t) = transform_out {
+                check(t, &["npy"], &inputs)?;
+                if t == out {
+                    return Err(neuroscope::Error::InvalidArgument(
+                        "--transform-out is --out: give the placed samples their own file".into(),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> neuroscope::Result<()> {
+    check_before_work(&cli.command)?;
     match cli.command {
         c @ (Command::Pca { .. }
         | Command::Cluster { .. }
@@ -836,6 +938,13 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
             let recording = match (input, dataset) {
                 (Some(x), None) => {
                     let a = npy::read(&x)?;
+                    if a.ndim() != 4 {
+                        return Err(neuroscope::Error::Shape {
+                            what: x.display().to_string(),
+                            expected: "N x C x H x W images (--input takes an image array)".into(),
+                            got: format!("{:?}", a.shape()),
+                        });
+                    }
                     let t = candle_core::Tensor::from_slice(
                         a.as_standard_layout().as_slice().unwrap_or(&[]),
                         a.shape(),
@@ -1047,9 +1156,15 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                             ))
                         })
                     };
-                    (num(a)?..num(b)?)
-                        .map(|c| Objective::channel(&layer, c))
-                        .collect()
+                    let (a, b) = (num(a)?, num(b)?);
+                    if b <= a {
+                        return Err(neuroscope::Error::InvalidArgument(format!(
+                            "--objective {objective}: the range {a}-{b} holds no channel; \
+                             channel:A-B optimises channels A to B-1, so B must be larger than A \
+                             (channel:0-8 is channels 0 to 7)"
+                        )));
+                    }
+                    (a..b).map(|c| Objective::channel(&layer, c)).collect()
                 }
                 None => vec![Objective::parse(&objective, &layer)?],
             };

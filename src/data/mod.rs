@@ -29,6 +29,7 @@ pub mod idx;
 pub mod image;
 pub mod loader;
 pub mod npy;
+pub mod output;
 pub mod remote;
 pub mod tensors;
 pub mod transforms;

@@ -237,7 +237,7 @@ fn write_raw(path: &Path, descr: &str, shape: &[usize], data: &[u8]) -> Result<(
     out.extend_from_slice(&(head.len() as u16).to_le_bytes());
     out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(data);
-    std::fs::write(path, out).map_err(|e| Error::io(path, e))
+    super::output::write_atomic(path, &out)
 }
 
 /// Reads any numeric `.npy` array as `f64` (no precision lost for `float64` files).

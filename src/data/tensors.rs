@@ -110,8 +110,9 @@ impl Tensors {
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::format(path, e.to_string()))?;
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        safetensors::tensor::serialize_to_file(views, Some(meta), path)
-            .map_err(|e| Error::format(path, e.to_string()))
+        let bytes = safetensors::tensor::serialize(views, Some(meta))
+            .map_err(|e| Error::format(path, e.to_string()))?;
+        super::output::write_atomic(path, &bytes)
     }
 
     /// Read from `path` (F32, F64, I64 and I32 tensors; other types are refused by name).

@@ -5,7 +5,7 @@
 //! same object can go into a stand-alone report (what `neuroscope tour` writes).
 
 use crate::data::{Dataset, Image};
-use crate::{Error, Result};
+use crate::Result;
 use std::path::Path;
 
 /// Standard base64 (RFC 4648) of `bytes`, for `data:` URLs.
@@ -226,9 +226,6 @@ impl Report {
     /// Writes the page to `path`, creating its folder.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        std::fs::write(path, self.to_html()).map_err(|e| Error::io(path, e))
+        crate::data::output::write_atomic(path, self.to_html().as_bytes())
     }
 }

@@ -74,6 +74,45 @@ pub struct FeatVis {
     progress: bool,
 }
 
+/// The largest image side [`FeatVis::run`] accepts, in pixels (larger sizes are refused before
+/// anything is allocated; the memory estimate then refuses what this machine cannot hold).
+///
+/// ```
+/// use neuroscope::featvis::{FeatVis, Objective, MAX_SIZE};
+/// let net = neuroscope::models::load("alexnet", &neuroscope::models::Weights::Random { seed: 0 },
+///     &neuroscope::device::Device::Cpu)?;
+/// let err = FeatVis::new(Objective::channel("features.0", 0)).size(MAX_SIZE + 1).run(&net).unwrap_err();
+/// assert!(err.to_string().contains("4096"));
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub const MAX_SIZE: usize = 4096;
+
+/// Refuses an optimisation whose activations and gradients would not fit: every module's output
+/// for one image at 64 px (or the model's fixed size) scaled by the area, times the images,
+/// three times over (outputs, their gradients, the optimiser's and transforms' copies).
+fn check_memory(model: &Model, n: usize, c: usize, h: usize, w: usize) -> Result<()> {
+    let (ph, pw) = model.input_spec().size.unwrap_or((64, 64));
+    let probe = Tensor::zeros((1, c, ph, pw), candle_core::DType::F32, model.device())?;
+    let names = model.layer_names();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // A network that cannot take the probe's size is left to the run itself to report.
+    let Ok(outs) = model.record(&probe, &names) else {
+        return Ok(());
+    };
+    let per_image: usize = outs
+        .values()
+        .map(|t| t.elem_count())
+        .sum::<usize>()
+        + c * ph * pw;
+    let scale = (h * w) as f64 / (ph * pw) as f64;
+    let bytes = (per_image as f64 * scale * n as f64 * 4.0 * 3.0) as u64;
+    crate::device::check_memory(
+        bytes,
+        &format!("optimising {n} image(s) of {h} x {w} px through {}", model.arch()),
+        "a smaller size, fewer images at once, or a layer closer to the input",
+    )
+}
+
 impl FeatVis {
     /// One image for one objective, with seed 5's settings.
     pub fn new(objective: Objective) -> FeatVis {
@@ -250,6 +289,14 @@ impl FeatVis {
         if self.steps == 0 {
             return Err(Error::InvalidArgument("steps must be at least 1".into()));
         }
+        // A NaN, infinite, zero or negative rate would return the starting noise as the
+        // "result" (or walk away from the objective): refused.
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "learning rate {}: give a positive finite number (seed 5 uses 10, Lucent 0.05)",
+                self.lr
+            )));
+        }
         let spec = model.input_spec();
         let c = spec.channels;
         let (h, w) = match (self.size, spec.size) {
@@ -257,6 +304,12 @@ impl FeatVis {
             (None, Some(fixed)) => fixed,
             (None, None) => (128, 128),
         };
+        if h == 0 || h > MAX_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "image size {h} px: give 1 to {MAX_SIZE} (seed 5 uses 128, Lucent 224)"
+            )));
+        }
+        check_memory(model, n, c, h, w)?;
         if self.normalize.is_some() && c != 3 {
             return Err(Error::InvalidArgument(format!(
                 "ImageNet normalisation needs 3 channels; {} takes {c}",
@@ -647,7 +700,7 @@ impl Visualization {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("png"));
         if self.objectives.len() == 1 && png {
-            std::fs::write(path, self.image(0)?.to_png(1)?).map_err(|e| Error::io(path, e))
+            crate::data::output::write_atomic(path, &self.image(0)?.to_png(1)?)
         } else {
             self.figure().save(path)
         }
@@ -656,7 +709,7 @@ impl Visualization {
     /// Writes [`history_json`](Visualization::history_json) to `path`.
     pub fn save_history(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
-        std::fs::write(path, self.history_json()).map_err(|e| Error::io(path, e))
+        crate::data::output::write_atomic(path, self.history_json().as_bytes())
     }
 
     /// True when the images are raw pixels (seed 5), which may lie outside `[0, 1]`.

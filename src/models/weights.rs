@@ -171,8 +171,11 @@ pub fn read_state_dict(path: impl AsRef<Path>) -> Result<HashMap<String, Tensor>
 pub fn save_safetensors(tensors: &[(String, Tensor)], path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let map: HashMap<String, Tensor> = tensors.iter().cloned().collect();
-    candle_core::safetensors::save(&map, path)
-        .map_err(|e| Error::format(path, format!("cannot write: {e}")))
+    // (candle's `safetensors::save` writes in place; through a temporary file instead, so a
+    // failed write never leaves a truncated file where the previous weights were.)
+    let bytes = safetensors::tensor::serialize(map.iter().map(|(k, v)| (k.as_str(), v)), None)
+        .map_err(|e| Error::format(path, format!("cannot write: {e}")))?;
+    crate::data::output::write_atomic(path, &bytes)
 }
 
 #[derive(Default)]

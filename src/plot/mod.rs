@@ -401,10 +401,7 @@ impl Figure {
                 )))
             }
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+        crate::data::output::write_atomic(path, &bytes)
     }
 
     /// Renders inline in an evcxr notebook: `image/svg+xml`, or `image/png` after

@@ -318,7 +318,7 @@ impl<'m> Recorder<'m> {
     }
     /// Samples per forward pass (default 64).
     pub fn batch_size(mut self, b: usize) -> Self {
-        self.batch_size = b.max(1);
+        self.batch_size = b; // 0 is refused when the recording starts
         self
     }
     /// Keep the transformed input images too (seed 1's interactive scatter shows them).
@@ -343,6 +343,23 @@ impl<'m> Recorder<'m> {
 
     /// Per-layer kept shapes from one sample, the unit choice, and the memory check.
     fn plan(&self, sample: &Tensor, n: usize) -> Result<(LayerShapes, LayerUnits)> {
+        if self.batch_size == 0 {
+            return Err(Error::InvalidArgument(
+                "batch size 0: give at least 1 sample per forward pass".into(),
+            ));
+        }
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "nothing to record: the input has 0 samples".into(),
+            ));
+        }
+        for name in &self.layers {
+            if let Reduce::Subsample { n: 0, .. } = self.reduce_for(name) {
+                return Err(Error::InvalidArgument(format!(
+                    "subsample 0 units of {name} would record nothing: keep at least 1"
+                )));
+            }
+        }
         if self.layers.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "no layers chosen; pick some of: {}",
@@ -370,6 +387,28 @@ impl<'m> Recorder<'m> {
             }
             bytes += kept.iter().product::<usize>() as u64 * n as u64 * 4;
             shapes.insert(name.clone(), kept);
+        }
+        let per_layer_mb = || {
+            shapes
+                .iter()
+                .map(|(k, s): (&String, &Vec<usize>)| {
+                    format!(
+                        "{k}: {:.1} MB",
+                        (s.iter().product::<usize>() * n * 4) as f64 / 1048576.0
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if self.budget_bytes.is_none() {
+            // No budget given: what the machine can hold (issue: `--layers all --reduce none`
+            // on ResNet-50 used to reserve 275 GB and grow until the machine ran out).
+            crate::device::check_memory(
+                bytes,
+                &format!("recording {n} samples ({})", per_layer_mb()),
+                "reduce each layer (Reduce::SpatialMean, --reduce mean; Reduce::Subsample, \
+                 --subsample N), record fewer layers or fewer samples",
+            )?;
         }
         if let Some(budget) = self.budget_bytes {
             if bytes > budget {

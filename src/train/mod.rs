@@ -215,12 +215,12 @@ impl Train {
     }
     /// Samples per training batch.
     pub fn batch_size(mut self, b: usize) -> Self {
-        self.batch_size = b.max(1);
+        self.batch_size = b; // 0 is refused by `fit`
         self
     }
     /// Samples per evaluation batch.
     pub fn test_batch_size(mut self, b: usize) -> Self {
-        self.test_batch_size = b.max(1);
+        self.test_batch_size = b; // 0 is refused by `fit`
         self
     }
     /// Seed of the shuffling and of dropout.
@@ -279,6 +279,23 @@ impl Train {
                 self.lr
             )));
         }
+        if self.epochs == 0 {
+            return Err(Error::InvalidArgument(
+                "0 epochs would train nothing: give at least 1".into(),
+            ));
+        }
+        if self.batch_size == 0 || self.test_batch_size == 0 {
+            return Err(Error::InvalidArgument(
+                "batch size 0: give at least 1 sample per step".into(),
+            ));
+        }
+        if self.resume && self.checkpoints.is_none() {
+            return Err(Error::InvalidArgument(
+                "resume needs the checkpoint folder to resume from: set checkpoints(DIR) \
+                 (CLI: --checkpoints DIR)"
+                    .into(),
+            ));
+        }
         let device = model.device().clone();
         let arch = model.arch().to_string();
         let default_tf;
@@ -304,9 +321,23 @@ impl Train {
         if self.resume {
             if let Some(dir) = &self.checkpoints {
                 if let Some(ck) = Checkpoint::latest(dir)? {
+                    ck.check_settings(dir, &arch, self)?;
                     weights = crate::models::weights::read_state_dict(&ck.weights)?;
-                    let opt =
-                        crate::models::weights::read_state_dict(&ck.optim).unwrap_or_default();
+                    // A damaged optimiser state is an error: silently restarting momentum or
+                    // Adam's averages would train a different network than the one resumed.
+                    let opt = if ck.optim.exists() {
+                        crate::models::weights::read_state_dict(&ck.optim)?
+                    } else if self.optimizer.has_state() {
+                        return Err(Error::InvalidArgument(format!(
+                            "{} is missing: the {} optimiser's state of epoch {} cannot be \
+                             restored; start again without resume, or restore the file",
+                            ck.optim.display(),
+                            self.optimizer.name(),
+                            ck.epoch
+                        )));
+                    } else {
+                        HashMap::new()
+                    };
                     state.load(opt, ck.step);
                     start_epoch = ck.epoch;
                     history = ck.history;
@@ -492,6 +523,9 @@ struct Checkpoint {
     weights: PathBuf,
     optim: PathBuf,
     history: History,
+    /// The settings the run was made with (`arch`, `optimizer`, `lr`, `batch_size`, `seed`),
+    /// as far as `state.json` holds them.
+    settings: serde_json::Value,
 }
 
 impl Checkpoint {
@@ -565,6 +599,41 @@ impl Checkpoint {
             weights: dir.join(format!("epoch-{epoch}.safetensors")),
             optim: dir.join(format!("epoch-{epoch}.optim.safetensors")),
             history: History { steps, epochs },
+            settings: v,
         }))
+    }
+
+    /// Refuses to resume a run with other settings than it was made with: the continued run
+    /// would be neither the old one nor a new one.
+    fn check_settings(&self, dir: &Path, arch: &str, cfg: &Train) -> Result<()> {
+        let s = &self.settings;
+        let mut differ = Vec::new();
+        if let Some(a) = s["arch"].as_str().filter(|a| *a != arch) {
+            differ.push(format!("architecture {a} (now {arch})"));
+        }
+        if let Some(o) = s["optimizer"].as_str().filter(|o| *o != cfg.optimizer.name()) {
+            differ.push(format!("optimiser {o} (now {})", cfg.optimizer.name()));
+        }
+        if let Some(lr) = s["lr"].as_f64().filter(|lr| *lr != cfg.lr) {
+            differ.push(format!("learning rate {lr} (now {})", cfg.lr));
+        }
+        if let Some(b) = s["batch_size"]
+            .as_u64()
+            .filter(|b| *b as usize != cfg.batch_size)
+        {
+            differ.push(format!("batch size {b} (now {})", cfg.batch_size));
+        }
+        if let Some(seed) = s["seed"].as_u64().filter(|seed| *seed != cfg.seed) {
+            differ.push(format!("seed {seed} (now {})", cfg.seed));
+        }
+        if differ.is_empty() {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument(format!(
+            "the checkpoint in {} was made with {}: resume with the same settings, or train \
+             into a new checkpoint folder",
+            dir.display(),
+            differ.join(", ")
+        )))
     }
 }

@@ -64,7 +64,22 @@ impl Optimizer {
             _ => Err(crate::Error::unknown("optimizer", name, ["sgd", "adam"])),
         }
     }
-    /// The name used in checkpoints and logs.
+    /// Whether the optimiser keeps state between steps (momentum, Adam's averages), which a
+    /// resumed run must restore.
+    ///
+    /// ```
+    /// use neuroscope::train::Optimizer;
+    /// assert!(!Optimizer::sgd(0.0).has_state());
+    /// assert!(Optimizer::sgd(0.9).has_state() && Optimizer::adam().has_state());
+    /// ```
+    pub fn has_state(&self) -> bool {
+        match self {
+            Optimizer::Sgd { momentum, .. } => *momentum != 0.0,
+            Optimizer::Adam { .. } => true,
+        }
+    }
+
+    /// The name used in checkpoints and logs: `sgd` or `adam`.
     pub fn name(&self) -> &'static str {
         match self {
             Optimizer::Sgd { .. } => "sgd",
