@@ -172,7 +172,11 @@ pub fn host() -> Host {
             .ok()
             .map(|s| s.trim().to_string())
     };
-    let l1d = match (sys("type").as_deref(), sys("size"), sys("ways_of_associativity")) {
+    let l1d = match (
+        sys("type").as_deref(),
+        sys("size"),
+        sys("ways_of_associativity"),
+    ) {
         (Some("Data"), Some(size), Some(ways)) => {
             Some(format!("{} {ways}-way", size.replace('K', " KB")))
         }

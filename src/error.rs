@@ -148,6 +148,15 @@ impl std::fmt::Display for WeightsMismatch {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The same error with `what` in front (`layer features.3: ...`), keeping one
+    /// "invalid argument:" prefix where the error already had one.
+    pub(crate) fn context(self, what: &str) -> Error {
+        match self {
+            Error::InvalidArgument(msg) => Error::InvalidArgument(format!("{what}: {msg}")),
+            e => Error::InvalidArgument(format!("{what}: {e}")),
+        }
+    }
+
     /// A [`Error::Format`] for `path`.
     pub(crate) fn format(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Format {

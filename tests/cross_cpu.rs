@@ -236,8 +236,14 @@ fn run_probe(
     }
     argv.push(exe.display().to_string());
     argv.extend(
-        ["--exact", "same_bits_on_other_cpus", "--nocapture", "--test-threads", "1"]
-            .map(String::from),
+        [
+            "--exact",
+            "same_bits_on_other_cpus",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ]
+        .map(String::from),
     );
     let mut cmd = match caches {
         Some(c) => {
@@ -313,7 +319,11 @@ fn same_bits_on_other_cpus() {
     let native = run_probe("native", None, None, &dir).unwrap();
     let others = [
         ("48 KB 12-way L1d", Some(big_l1.as_path()), None),
-        ("Intel Haswell (no AVX-512), 48 KB 12-way L1d", Some(big_l1.as_path()), Some("Haswell")),
+        (
+            "Intel Haswell (no AVX-512), 48 KB 12-way L1d",
+            Some(big_l1.as_path()),
+            Some("Haswell"),
+        ),
     ];
     let body = |s: &str| -> Vec<String> {
         s.lines()

@@ -216,6 +216,40 @@ fn bad_inputs_give_clear_errors() {
 }
 
 #[test]
+fn tsne_of_huge_values_equals_tsne_of_the_data_rescaled() {
+    // Values near 1e19 overflowed the single-precision distances (KL 0, a meaningless map);
+    // t-SNE does not depend on the scale, so the result must be that of the data itself.
+    let (x, y) = blobs(&fixture());
+    let x = x.slice(ndarray::s![..240, ..]).to_owned();
+    let y = &y[..240];
+    let fit = |x: &Array2<f64>| {
+        Tsne::new()
+            .perplexity(20.0)
+            .max_iter(400)
+            .seed(0)
+            .progress(false)
+            .fit(x)
+            .unwrap()
+    };
+    let (small, huge) = (fit(&x), fit(&(&x * 1e19)));
+    let (ks, kh) = (small.kl_divergence(), huge.kl_divergence());
+    assert!(
+        kh > 0.05 && (kh - ks).abs() < 0.02,
+        "KL {kh} at 1e19 against {ks}"
+    );
+    let (qs, qh) = (
+        quality(&x, small.embedding(), y),
+        quality(&x, huge.embedding(), y),
+    );
+    assert!(
+        (qs.0 - qh.0).abs() < 0.01,
+        "trustworthiness {} vs {}",
+        qh.0,
+        qs.0
+    );
+}
+
+#[test]
 fn three_dimensional_outputs() {
     let (x, y) = blobs(&fixture());
     let x = x.slice(ndarray::s![..300, ..]).to_owned();

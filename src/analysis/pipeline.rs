@@ -372,5 +372,5 @@ impl Analysis {
 }
 
 fn annotate(layer: &str, e: Error) -> Error {
-    Error::InvalidArgument(format!("layer {layer}: {e}"))
+    e.context(&format!("layer {layer}"))
 }

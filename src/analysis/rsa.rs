@@ -379,7 +379,7 @@ pub fn correlate_rows(rows: &Array2<f64>, method: Correlation) -> Result<Array2<
                 Correlation::Kendall => kendall_tau_b(&data[i], &data[j]),
                 _ => pearson(&data[i], &data[j]),
             }
-            .map_err(|e| Error::InvalidArgument(format!("rows {j} and {i}: {e}")))?;
+            .map_err(|e| e.context(&format!("rows {j} and {i}")))?;
             out[[i, j]] = v;
             out[[j, i]] = v;
         }
@@ -713,12 +713,21 @@ impl Rsa {
         correlation: Correlation,
     ) -> Result<Rsa> {
         let mut first_order = Vec::new();
+        let mut rows: Option<(String, usize)> = None;
         for l in &rec.layers {
             let m = rec.matrix(l)?;
-            first_order.push(
-                similarity(&m, metric)
-                    .map_err(|e| Error::InvalidArgument(format!("layer {l}: {e}")))?,
-            );
+            match &rows {
+                Some((first, n)) if *n != m.nrows() => {
+                    return Err(Error::Shape {
+                        what: format!("layer {l} of the recording"),
+                        expected: format!("{n} samples, as layer {first} has (the same stimuli)"),
+                        got: format!("{} samples", m.nrows()),
+                    })
+                }
+                None => rows = Some((l.clone(), m.nrows())),
+                _ => {}
+            }
+            first_order.push(similarity(&m, metric).map_err(|e| e.context(&format!("layer {l}")))?);
         }
         let second_order = second_order(&first_order, correlation)?;
         Ok(Rsa {

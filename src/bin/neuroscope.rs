@@ -79,9 +79,15 @@ enum Command {
         /// auto, cpu, cuda, cuda:N, metal.
         #[arg(long, default_value = "auto")]
         device: String,
-        /// Output file: one f32 tensor per layer, plus `labels` for datasets.
+        /// Output file: one f32 tensor per layer, plus `labels` for datasets (.safetensors);
+        /// with --shard-samples, a folder of shards.
         #[arg(long)]
         out: PathBuf,
+        /// Stream the recording to disk in shards of this many samples (a folder of
+        /// shard-NNNNN.safetensors and index.json), keeping one shard in memory: for datasets
+        /// larger than memory. Run the same command again to resume an interrupted one.
+        #[arg(long)]
+        shard_samples: Option<usize>,
     },
     /// Train an architecture (seed 3's settings by default) and save its weights; a checkpoint
     /// after each epoch in --checkpoints (resumed with --resume).
@@ -740,10 +746,19 @@ fn check_before_work(cmd: &Command) -> neuroscope::Result<()> {
             input,
             out,
             batch_size,
+            shard_samples,
             ..
         } => {
             batch(*batch_size)?;
-            check(out, &["safetensors"], &ins(&[p(weights), p(input)]))?;
+            match shard_samples {
+                Some(0) => {
+                    return Err(neuroscope::Error::InvalidArgument(
+                        "--shard-samples 0: give at least 1 sample per shard".into(),
+                    ))
+                }
+                Some(_) => check_output_dir(out)?,
+                None => check(out, &["safetensors"], &ins(&[p(weights), p(input)]))?,
+            }
         }
         Command::Train {
             weights,
@@ -786,9 +801,9 @@ fn check_before_work(cmd: &Command) -> neuroscope::Result<()> {
             }
         }
         Command::Pca { input, out, .. } | Command::Cluster { input, out, .. } => {
-            check(out, &["npy"], &[input.clone()])?
+            check(out, &["npy"], std::slice::from_ref(input))?
         }
-        Command::Rsa { acts, out, .. } => check(out, &["safetensors"], &[acts.clone()])?,
+        Command::Rsa { acts, out, .. } => check(out, &["safetensors"], std::slice::from_ref(acts))?,
         Command::Embed {
             input,
             out,
@@ -913,13 +928,21 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
             batch_size,
             device,
             out,
+            shard_samples,
         } => {
             let device = neuroscope::device::parse(&device)?;
             eprintln!("device: {}", neuroscope::device::describe(&device));
+            if shard_samples.is_some() && input.is_some() {
+                return Err(neuroscope::Error::InvalidArgument(
+                    "--shard-samples streams a --dataset; an --input array is already in memory: \
+                     record it into one .safetensors file"
+                        .into(),
+                ));
+            }
             if weights.is_none() {
                 eprintln!("no --weights given: using random weights (seed {seed})");
             }
-            let net = models::load(&arch, &weights_arg(weights, seed), &device)?;
+            let net = load_model(&arch, weights, seed, &device)?;
             let mut reduce = Reduce::parse(&reduce)?;
             if let Some(n) = subsample {
                 reduce = Reduce::Subsample { n, seed };
@@ -938,6 +961,13 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
             let recording = match (input, dataset) {
                 (Some(x), None) => {
                     let a = npy::read(&x)?;
+                    let nonfinite = a.iter().filter(|v| !v.is_finite()).count();
+                    if nonfinite > 0 {
+                        eprintln!(
+                            "warning: {} holds {nonfinite} NaN or infinite values; the recording will carry them",
+                            x.display()
+                        );
+                    }
                     if a.ndim() != 4 {
                         return Err(neuroscope::Error::Shape {
                             what: x.display().to_string(),
@@ -966,6 +996,24 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                     };
                     let ds = remote::by_name(&name)?;
                     let tf = models::default_transform(&arch);
+                    if let Some(shard) = shard_samples {
+                        let (done, total) = match n {
+                            Some(n) => {
+                                (rec.run_to_disk(&ds.subset(n, seed)?, &tf, &out, shard)?, n)
+                            }
+                            None => (rec.run_to_disk(&ds, &tf, &out, shard)?, ds.len()),
+                        };
+                        if done < total {
+                            eprintln!(
+                                "interrupted: {done} of {total} samples on disk; run the same command again to resume"
+                            );
+                        }
+                        println!(
+                            "wrote {} ({done} samples in shards of {shard})",
+                            out.display()
+                        );
+                        return Ok(());
+                    }
                     match n {
                         Some(n) => rec.run(&ds.subset(n, seed)?, &tf)?,
                         None => rec.run(&ds, &tf)?,
@@ -1067,7 +1115,7 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                     (tr, te)
                 }
             };
-            let net = models::load(&arch, &weights_arg(weights, seed), &device)?;
+            let net = load_model(&arch, weights, seed, &device)?;
             let opt = match Optimizer::parse(&optimizer)? {
                 Optimizer::Sgd {
                     nesterov,
@@ -1135,7 +1183,7 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
             use neuroscope::featvis::{FeatVis, Objective, Preset};
             let device = neuroscope::device::parse(&device)?;
             eprintln!("device: {}", neuroscope::device::describe(&device));
-            let net = models::load(&arch, &weights_arg(weights, seed), &device)?;
+            let net = load_model(&arch, weights, seed, &device)?;
             let needs_layer = !objective.starts_with("class:");
             if needs_layer && layer.is_empty() {
                 return Err(neuroscope::Error::InvalidArgument(format!(
@@ -1216,6 +1264,35 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Builds `arch` with `--weights` (see [`weights_arg`]) and warns when the weights hold NaN or
+/// infinite values (a diverged training run): every output computed from them would too.
+fn load_model(
+    arch: &str,
+    weights: Option<PathBuf>,
+    seed: u64,
+    device: &neuroscope::device::Device,
+) -> neuroscope::Result<models::Model> {
+    let net = models::load(arch, &weights_arg(weights, seed), device)?;
+    let mut bad = Vec::new();
+    for (name, t) in net.state_dict() {
+        let v: Vec<f32> = t
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
+        let n = v.iter().filter(|x| !x.is_finite()).count();
+        if n > 0 {
+            bad.push(format!("{name} ({n})"));
+        }
+    }
+    if !bad.is_empty() {
+        eprintln!(
+            "warning: the weights hold non-finite values in {}; outputs computed from them will too",
+            bad.join(", ")
+        );
+    }
+    Ok(net)
 }
 
 /// `--weights`: `pretrained` (torchvision's ImageNet weights from torch hub's cache), a file,

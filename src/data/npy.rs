@@ -282,6 +282,34 @@ pub fn read_i64(path: impl AsRef<Path>) -> Result<Vec<i64>> {
             format!("labels must be one-dimensional, found shape {:?}", h.shape),
         ));
     }
+    if matches!(h.kind, Kind::Int | Kind::Uint | Kind::Bool) {
+        // Integers are read as integers (through f64, values past 2^53 would lose digits).
+        return data
+            .chunks_exact(h.size)
+            .enumerate()
+            .map(|(i, c)| {
+                let mut b = [0u8; 8];
+                b[..h.size].copy_from_slice(c);
+                if h.big_endian {
+                    b[..h.size].reverse();
+                }
+                if h.kind == Kind::Int {
+                    let shift = 64 - 8 * h.size as u32;
+                    Ok((i64::from_le_bytes(b) << shift) >> shift)
+                } else {
+                    i64::try_from(u64::from_le_bytes(b)).map_err(|_| {
+                        Error::format(
+                            path,
+                            format!(
+                                "label {i} is {} (above the int64 range)",
+                                u64::from_le_bytes(b)
+                            ),
+                        )
+                    })
+                }
+            })
+            .collect();
+    }
     decode(&h, data)
         .enumerate()
         .map(|(i, v)| {

@@ -99,16 +99,15 @@ fn check_memory(model: &Model, n: usize, c: usize, h: usize, w: usize) -> Result
     let Ok(outs) = model.record(&probe, &names) else {
         return Ok(());
     };
-    let per_image: usize = outs
-        .values()
-        .map(|t| t.elem_count())
-        .sum::<usize>()
-        + c * ph * pw;
+    let per_image: usize = outs.values().map(|t| t.elem_count()).sum::<usize>() + c * ph * pw;
     let scale = (h * w) as f64 / (ph * pw) as f64;
     let bytes = (per_image as f64 * scale * n as f64 * 4.0 * 3.0) as u64;
     crate::device::check_memory(
         bytes,
-        &format!("optimising {n} image(s) of {h} x {w} px through {}", model.arch()),
+        &format!(
+            "optimising {n} image(s) of {h} x {w} px through {}",
+            model.arch()
+        ),
         "a smaller size, fewer images at once, or a layer closer to the input",
     )
 }

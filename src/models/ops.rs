@@ -371,7 +371,11 @@ impl candle_core::CustomOp2 for BatchMatmul {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         use super::conv_cpu::{mat, sgemm};
         let (&[nb, m, k], &[nb2, k2, n]) = (l1.dims(), l2.dims()) else {
-            candle_core::bail!("batch matmul: {:?} @ {:?} are not two 3-D operands", l1.dims(), l2.dims());
+            candle_core::bail!(
+                "batch matmul: {:?} @ {:?} are not two 3-D operands",
+                l1.dims(),
+                l2.dims()
+            );
         };
         if nb != nb2 || k != k2 {
             candle_core::bail!("batch matmul: {:?} @ {:?} do not fit", l1.dims(), l2.dims());

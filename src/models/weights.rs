@@ -152,16 +152,54 @@ pub fn read_state_dict(path: impl AsRef<Path>) -> Result<HashMap<String, Tensor>
             .into_iter()
             .collect()
     } else {
-        let with_key = candle_core::pickle::read_all_with_key(path, Some("state_dict"));
-        match with_key {
-            Ok(t) if !t.is_empty() => t,
-            _ => candle_core::pickle::read_all(path).map_err(|e| {
-                Error::format(path, format!("neither safetensors nor a PyTorch state dict (.pth) that candle can read: {e}"))
-            })?,
+        let head = std::fs::File::open(path)
+            .and_then(|f| {
+                use std::io::Read;
+                let mut b = Vec::new();
+                f.take(4).read_to_end(&mut b).map(|_| b)
+            })
+            .map_err(|e| Error::io(path, e))?;
+        if head.is_empty() {
+            return Err(Error::format(path, "the file is empty"));
         }
+        if head.len() < 4 || head[..4] != *b"PK\x03\x04" {
+            // Not a zip archive: torch.save before PyTorch 1.6 (or with
+            // `_use_new_zipfile_serialization=False`) wrote a bare pickle stream.
+            return Err(Error::format(
+                path,
+                "neither safetensors nor a PyTorch (>= 1.6) zip archive. A .pth from PyTorch \
+                 before 1.6 uses a legacy format neuroscope cannot read: load it in PyTorch and \
+                 save it again with `torch.save(model.state_dict(), \"weights.pth\")`, or as \
+                 safetensors (`safetensors.torch.save_file(model.state_dict(), \"w.safetensors\")`)",
+            ));
+        }
+        // A plain state dict, or a training checkpoint that holds one under a usual key.
+        let mut found = Vec::new();
+        for key in ["state_dict", "model_state_dict", "model", "net"] {
+            if let Ok(t) = candle_core::pickle::read_all_with_key(path, Some(key)) {
+                if !t.is_empty() {
+                    found = t;
+                    break;
+                }
+            }
+        }
+        if found.is_empty() {
+            found = candle_core::pickle::read_all(path).map_err(|e| {
+                Error::format(
+                    path,
+                    format!("a zip archive, but not a PyTorch state dict candle can read: {e}"),
+                )
+            })?;
+        }
+        found
     };
     if tensors.is_empty() {
-        return Err(Error::format(path, "the file holds no tensors"));
+        return Err(Error::format(
+            path,
+            "the file holds no tensors neuroscope can find: a whole pickled module \
+             (`torch.save(model)`) or a checkpoint that keeps its weights under another key. Save \
+             the state dict itself: `torch.save(model.state_dict(), \"weights.pth\")`",
+        ));
     }
     Ok(tensors.into_iter().collect())
 }

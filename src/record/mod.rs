@@ -17,6 +17,8 @@
 //! # Ok::<(), neuroscope::Error>(())
 //! ```
 
+mod stream;
+
 use crate::data::{loader, Dataset, Transform};
 use crate::models::Model;
 use crate::progress::Progress;
@@ -295,15 +297,22 @@ impl<'m> Recorder<'m> {
         self.layers = layers.iter().map(|s| s.to_string()).collect();
         self
     }
-    /// Every module of the model except containers.
+    /// Every module of the model, in PyTorch's `named_modules()` order (the root excluded),
+    /// containers included (`features`, ResNet's `layer1`..`layer4` and their blocks), as the
+    /// README and thingsvision's "all modules" promise; a container's output is its last
+    /// child's, so use [`layers`](Self::layers) to leave them out.
+    ///
+    /// ```
+    /// use neuroscope::{models::{self, Weights}, record::Recorder};
+    /// let net = models::load("resnet18", &Weights::Random { seed: 0 }, &neuroscope::device::Device::Cpu)?;
+    /// let x = candle_core::Tensor::zeros((1, 3, 64, 64), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+    /// let rec = Recorder::new(&net).all_layers().reduce(neuroscope::record::Reduce::SpatialMean)
+    ///     .progress(false).run_tensor(&x)?;
+    /// assert!(rec.matrix("layer1").is_ok() && rec.matrix("layer1.0.conv1").is_ok());
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
     pub fn all_layers(mut self) -> Self {
-        self.layers = self
-            .model
-            .layers()
-            .into_iter()
-            .filter(|l| !crate::models::layers::is_sequential(&l.kind))
-            .map(|l| l.name)
-            .collect();
+        self.layers = self.model.layers().into_iter().map(|l| l.name).collect();
         self
     }
     /// The reduction for every layer (default: none).
@@ -403,11 +412,13 @@ impl<'m> Recorder<'m> {
         if self.budget_bytes.is_none() {
             // No budget given: what the machine can hold (issue: `--layers all --reduce none`
             // on ResNet-50 used to reserve 275 GB and grow until the machine ran out).
+            // Twice the buffers: the arrays are copied once more when a recording is saved.
             crate::device::check_memory(
-                bytes,
+                2 * bytes,
                 &format!("recording {n} samples ({})", per_layer_mb()),
                 "reduce each layer (Reduce::SpatialMean, --reduce mean; Reduce::Subsample, \
-                 --subsample N), record fewer layers or fewer samples",
+                 --subsample N), record fewer layers or fewer samples, or stream the recording \
+                 to disk in shards (Recorder::run_to_disk, --shard-samples N)",
             )?;
         }
         if let Some(budget) = self.budget_bytes {

@@ -611,7 +611,10 @@ impl Checkpoint {
         if let Some(a) = s["arch"].as_str().filter(|a| *a != arch) {
             differ.push(format!("architecture {a} (now {arch})"));
         }
-        if let Some(o) = s["optimizer"].as_str().filter(|o| *o != cfg.optimizer.name()) {
+        if let Some(o) = s["optimizer"]
+            .as_str()
+            .filter(|o| *o != cfg.optimizer.name())
+        {
             differ.push(format!("optimiser {o} (now {})", cfg.optimizer.name()));
         }
         if let Some(lr) = s["lr"].as_f64().filter(|lr| *lr != cfg.lr) {

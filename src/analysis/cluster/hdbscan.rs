@@ -71,8 +71,14 @@ impl Hdbscan {
             )));
         }
         if ms < 1 || ms > n {
+            // min_samples defaults to min_cluster_size: name the one the user set.
+            let name = if self.min_samples.is_some() {
+                "min_samples"
+            } else {
+                "min_cluster_size (and so min_samples, which defaults to it)"
+            };
             return Err(Error::InvalidArgument(format!(
-                "HDBSCAN min_samples={ms} must be between 1 and n_samples = {n}"
+                "HDBSCAN {name}={ms} must be between 1 and n_samples = {n}"
             )));
         }
         // dense distances: HDBSCAN's MST is O(n^2) anyway

@@ -237,7 +237,17 @@ impl Tsne {
 
     /// Embed the rows of `x`.
     pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedTsne> {
-        let x = to_f64_checked(x, "t-SNE input", 2)?;
+        let mut x = to_f64_checked(x, "t-SNE input", 2)?;
+        // Squared distances of values near 1e19 overflow the single-precision neighbour search
+        // (the embedding came out with KL 0). t-SNE does not depend on the data's scale (each
+        // point's bandwidth adapts to its perplexity), so such data is scaled by a power of two,
+        // which is exact, into [-1, 1].
+        let max_abs = x.iter().fold(0f64, |m, v| m.max(v.abs()));
+        if max_abs > 1e15 {
+            let scale = 2f64.powi(-(max_abs.log2().ceil() as i32));
+            x.mapv_inplace(|v| v * scale);
+        }
+        let x = x;
         let n = x.nrows();
         if !(2..=3).contains(&self.dims) {
             return Err(Error::InvalidArgument(format!(
