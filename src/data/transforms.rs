@@ -513,6 +513,10 @@ impl Normalize {
     pub fn mnist() -> Self {
         Normalize::new(&[0.1307], &[0.3081])
     }
+    /// Fashion-MNIST's training mean 0.2860 and std 0.3530 (`fashion_cnn`'s input).
+    pub fn fashion_mnist() -> Self {
+        Normalize::new(&[0.2860], &[0.3530])
+    }
     /// Mean 0.5, std 0.5: maps `[0, 1]` to `[-1, 1]` (seed 1's choice).
     pub fn half() -> Self {
         Normalize::new(&[0.5], &[0.5])

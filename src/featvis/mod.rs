@@ -582,6 +582,8 @@ impl Visualization {
         };
         let title = if n == 1 {
             format!("Feature visualisation: {}", self.objectives[0])
+        } else if layers.is_empty() {
+            format!("Feature visualisation ({n} images)")
         } else {
             format!(
                 "Feature visualisation: {} ({} images)",
@@ -589,11 +591,11 @@ impl Visualization {
                 n
             )
         };
+        // One title: the figure's (the grid drew the same text a second time below it).
         let grid = Images::from_images(images)
             .captions(&captions)
             .unwrap_or_else(|_| Images::new())
-            .columns(columns)
-            .title(title.clone());
+            .columns(columns);
         let side = (180 * columns).clamp(360, 1400) as u32;
         let rows = n.div_ceil(columns) as u32;
         Figure::single(grid.into())

@@ -43,6 +43,7 @@
 pub mod alexnet;
 pub mod cifar_cnn;
 mod conv_cpu;
+pub mod fashion_cnn;
 pub mod googlenet;
 pub mod layers;
 pub mod mnist_cnn;
@@ -50,6 +51,7 @@ pub mod mobilenet_v2;
 pub mod ops;
 pub mod resnet;
 pub mod summary;
+pub mod trained;
 pub mod vgg;
 pub mod weights;
 
@@ -322,6 +324,7 @@ pub struct Model {
     input: InputSpec,
     taps: Vec<String>,
     device: Device,
+    trained: Option<&'static trained::TrainedWeights>,
 }
 
 impl std::fmt::Debug for Model {
@@ -331,7 +334,7 @@ impl std::fmt::Debug for Model {
 }
 
 /// Every architecture [`load`] builds, by torchvision name (plus the seed networks).
-pub const ARCHS: [&str; 18] = [
+pub const ARCHS: [&str; 19] = [
     "alexnet",
     "vgg11",
     "vgg13",
@@ -350,6 +353,7 @@ pub const ARCHS: [&str; 18] = [
     "mobilenet_v2",
     "mnist_cnn",
     "cifar_cnn",
+    "fashion_cnn",
 ];
 
 /// Builds architecture `arch` (one of [`ARCHS`]) with `weights` on `device`.
@@ -365,6 +369,7 @@ pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
         "alexnet" => alexnet::alexnet(weights, device),
         "mnist_cnn" => mnist_cnn::mnist_cnn(weights, device),
         "cifar_cnn" => cifar_cnn::cifar_cnn(weights, device),
+        "fashion_cnn" => fashion_cnn::fashion_cnn(weights, device),
         "googlenet" => googlenet::googlenet(weights, device),
         "mobilenet_v2" => mobilenet_v2::mobilenet_v2(weights, device),
         a if a.starts_with("vgg") => vgg::vgg(a, weights, device),
@@ -390,6 +395,10 @@ pub fn default_transform(arch: &str) -> crate::data::Compose {
             .resize(28, 28)
             .grayscale(1)
             .normalize(Normalize::mnist()),
+        "fashion_cnn" => Compose::new()
+            .resize(28, 28)
+            .grayscale(1)
+            .normalize(Normalize::fashion_mnist()),
         "cifar_cnn" => Compose::new()
             .resize(32, 32)
             .gray_to_rgb()
@@ -421,6 +430,10 @@ impl Model {
             input,
             taps: Vec::new(),
             device: device.clone(),
+            trained: match weights {
+                Weights::Trained => trained::find(arch),
+                _ => None,
+            },
         })
     }
 
@@ -429,6 +442,12 @@ impl Model {
     pub fn with_taps(mut self, taps: &[&str]) -> Self {
         self.taps.extend(taps.iter().map(|t| t.to_string()));
         self
+    }
+
+    /// The shipped weights this model was built with ([`Weights::Trained`]): what trained
+    /// them and their test accuracy; `None` for other weights.
+    pub fn trained(&self) -> Option<&'static trained::TrainedWeights> {
+        self.trained
     }
 
     /// The architecture's name.

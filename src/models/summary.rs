@@ -72,6 +72,8 @@ pub struct Summary {
     pub total_params: usize,
     /// Trainable parameters.
     pub trainable_params: usize,
+    /// For neuroscope's shipped weights: what trained them and their test accuracy.
+    pub weights: Option<String>,
 }
 
 const MB: f64 = 1024.0 * 1024.0;
@@ -136,6 +138,9 @@ impl Summary {
             self.params_mb(),
             self.input_mb() + self.activations_mb() + self.params_mb()
         ));
+        if let Some(w) = &self.weights {
+            h.push_str(&format!("<p>Weights: {}</p>\n", escape(w)));
+        }
         h
     }
 
@@ -199,7 +204,11 @@ impl fmt::Display for Summary {
             "Estimated Total Size (MB): {:.2}",
             self.input_mb() + self.activations_mb() + self.params_mb()
         )?;
-        write!(f, "{rule}")
+        write!(f, "{rule}")?;
+        if let Some(w) = &self.weights {
+            write!(f, "\nWeights: {w}")?;
+        }
+        Ok(())
     }
 }
 
@@ -264,6 +273,7 @@ impl Model {
             rows,
             total_params,
             trainable_params: total_params,
+            weights: self.trained().map(|t| t.describe()),
         })
     }
 }

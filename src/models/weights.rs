@@ -40,6 +40,18 @@ pub enum Weights {
     /// PyTorch already downloaded is reused; with the `download` feature a missing file is
     /// fetched there and checked against the SHA-256 prefix in its name, as torch hub does.
     Pretrained,
+    /// The weights neuroscope trained itself and ships inside the crate (no download, no
+    /// cache), for `mnist_cnn` (the 60,000 MNIST training images) and `fashion_cnn` (67,998
+    /// Fashion-MNIST images, the embedded 2,000 held out); see [`crate::models::trained`].
+    ///
+    /// ```
+    /// use neuroscope::models::{load, Weights};
+    /// let net = load("mnist_cnn", &Weights::Trained, &neuroscope::device::Device::Cpu)?;
+    /// assert!(net.summary()?.to_string().contains("98."));
+    /// assert!(load("resnet50", &Weights::Trained, &neuroscope::device::Device::Cpu).is_err());
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    Trained,
 }
 
 /// torchvision's `IMAGENET1K_V1` weight file of each architecture that has one.
@@ -398,6 +410,22 @@ impl Builder {
                 Source::Tensors(t.clone()),
                 "in-memory state dict".to_string(),
             ),
+            Weights::Trained => {
+                let t = super::trained::find(arch).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "neuroscope ships trained weights for {} only, not for {arch}; for \
+                         torchvision's ImageNet networks use Weights::Pretrained (--weights \
+                         pretrained)",
+                        super::trained::TRAINED
+                            .iter()
+                            .map(|t| t.arch)
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ))
+                })?;
+                let map = candle_core::safetensors::load_buffer(t.bytes(), &Device::Cpu)?;
+                (Source::Tensors(map), t.describe())
+            }
             Weights::Pretrained => {
                 let p = pretrained_path(arch)?;
                 (

@@ -43,6 +43,25 @@ pub struct Heatmap {
     row_seps: Vec<usize>,
     col_seps: Vec<usize>,
     annotate: bool,
+    aspect: Aspect,
+}
+
+/// The shape of a heatmap's cells, as matplotlib's `imshow(aspect=...)`.
+///
+/// ```
+/// use neuroscope::plot::{Aspect, Heatmap};
+/// let wide = ndarray::Array2::<f64>::zeros((16, 500));   // 16 predictions x 500 units
+/// let fig = Heatmap::new(&wide)?.aspect(Aspect::Auto).figure().size(900, 420);
+/// assert!(fig.to_svg()?.contains("<svg"));
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Aspect {
+    /// Square cells (`aspect='equal'`, the default): a 16 x 500 matrix is a thin strip.
+    #[default]
+    Equal,
+    /// Cells stretched to fill the plot area (`aspect='auto'`), for long, thin matrices.
+    Auto,
 }
 
 fn block_ticks<N: AsRef<str>>(groups: &[i64], names: &[N]) -> (Vec<(f64, String)>, Vec<usize>) {
@@ -93,6 +112,7 @@ impl Heatmap {
             row_seps: Vec::new(),
             col_seps: Vec::new(),
             annotate: false,
+            aspect: Aspect::Equal,
         })
     }
 
@@ -157,6 +177,11 @@ impl Heatmap {
     pub fn col_labels<N: AsRef<str>>(mut self, names: &[N]) -> Result<Self> {
         self.col_ticks = Self::names(self.cols, "column labels", names)?;
         Ok(self)
+    }
+    /// Square cells (the default) or cells that fill the area ([`Aspect::Auto`]).
+    pub fn aspect(mut self, aspect: Aspect) -> Self {
+        self.aspect = aspect;
+        self
     }
     /// The same names for rows and columns (a square layer-by-layer matrix).
     pub fn labels<N: AsRef<str>>(self, names: &[N]) -> Result<Self> {
@@ -270,12 +295,16 @@ impl Heatmap {
                 - 20.0,
         };
         let (mut x0, mut y0, mut x1, mut y1) = frame.place(area, ctx)?;
-        // Square cells: shrink the longer side and centre.
+        // Square cells: shrink the longer side and centre (or, `Aspect::Auto`, fill the area).
         let (aw, ah) = ((x1 - x0) as f64, (y1 - y0) as f64);
         let cell = (aw / self.cols as f64).min(ah / self.rows as f64);
+        let (cw, ch) = match self.aspect {
+            Aspect::Equal => (cell, cell),
+            Aspect::Auto => (aw / self.cols as f64, ah / self.rows as f64),
+        };
         let (w, h) = (
-            (cell * self.cols as f64).round() as i32,
-            (cell * self.rows as f64).round() as i32,
+            (cw * self.cols as f64).round() as i32,
+            (ch * self.rows as f64).round() as i32,
         );
         x0 += ((aw as i32) - w) / 2;
         y0 += ((ah as i32) - h) / 2;
@@ -293,15 +322,15 @@ impl Heatmap {
 
         let t = ctx.px(1.0).max(1);
         for &r in &self.row_seps {
-            let y = y0 + (r as f64 * cell).round() as i32;
+            let y = y0 + (r as f64 * ch).round() as i32;
             ctx.rect(x0, y, w as u32, t, [255, 255, 255]);
         }
         for &c in &self.col_seps {
-            let x = x0 + (c as f64 * cell).round() as i32;
+            let x = x0 + (c as f64 * cw).round() as i32;
             ctx.rect(x, y0, t, h as u32, [255, 255, 255]);
         }
         if self.annotate && self.rows <= 30 && self.cols <= 30 {
-            let size = (cell / ctx.s * 0.3).clamp(6.0, 12.0);
+            let size = (cw.min(ch) / ctx.s * 0.3).clamp(6.0, 12.0);
             for r in 0..self.rows {
                 for c in 0..self.cols {
                     let v = self.values[r * self.cols + c];
@@ -313,8 +342,8 @@ impl Heatmap {
                         [0, 0, 0]
                     };
                     ctx.text(
-                        x0 + ((c as f64 + 0.5) * cell).round() as i32,
-                        y0 + ((r as f64 + 0.5) * cell).round() as i32,
+                        x0 + ((c as f64 + 0.5) * cw).round() as i32,
+                        y0 + ((r as f64 + 0.5) * ch).round() as i32,
                         size,
                         ink,
                         format!("{v:.2}"),
@@ -332,12 +361,12 @@ impl Heatmap {
             ctx,
             col_ticks
                 .iter()
-                .map(|(pos, name)| (x0 + (pos * cell).round() as i32, name.as_str())),
+                .map(|(pos, name)| (x0 + (pos * cw).round() as i32, name.as_str())),
             y1,
             rotate,
         )?;
         for (pos, name) in &row_ticks {
-            let y = y0 + (pos * cell).round() as i32 - by;
+            let y = y0 + (pos * ch).round() as i32 - by;
             area.draw(&PathElement::new(
                 vec![(x0 - bx - tick, y), (x0 - bx, y)],
                 line,

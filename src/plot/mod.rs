@@ -37,7 +37,7 @@ mod scatter;
 
 pub use bars::Bars;
 pub use colormap::{category_color, Colormap};
-pub use heatmap::Heatmap;
+pub use heatmap::{Aspect, Heatmap};
 pub use images::{images_from_tensor, Images, Layout, Scaling};
 pub use interactive::InteractiveScatter;
 pub use lines::Lines;

@@ -29,6 +29,10 @@ pub fn class_names_for(model: &Model, dataset_names: &[String]) -> Vec<String> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        "fashion_cnn" => crate::data::embedded::FASHION_MNIST_CLASSES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         "cifar_cnn" => crate::data::cifar::CLASSES
             .iter()
             .map(|s| s.to_string())
