@@ -344,6 +344,29 @@ fn record_estimates_memory_before_it_runs() {
 }
 
 #[test]
+fn record_refuses_a_batch_that_cannot_fit() {
+    // 2,000 images of 224 px through ResNet-50 in one forward pass: tens of GB of activations.
+    let sb = sandbox("batch");
+    refused(
+        &sb,
+        &[
+            "record",
+            "--arch",
+            "resnet50",
+            "--dataset",
+            "mnist:2000",
+            "--layers",
+            "fc",
+            "--batch-size",
+            "1000000000",
+            "--out",
+            &sb.path("r.safetensors"),
+        ],
+        "--batch-size",
+    );
+}
+
+#[test]
 fn featvis_refuses_bad_settings_before_work() {
     let sb = sandbox("featvis");
     let out = sb.path("existing.png");

@@ -215,24 +215,24 @@ parity!(
     mobilenet_v2
 );
 
-#[test]
-fn checkpoint_with_state_dict_key_loads() {
-    let path = dir().join("mnist_cnn_checkpoint.pth");
-    if reference("mnist_cnn").is_none() {
-        return;
-    }
-    let a = models::load("mnist_cnn", &Weights::File(path), &Device::Cpu).unwrap();
-    let b = models::load(
-        "mnist_cnn",
-        &Weights::File(dir().join("mnist_cnn.pth")),
-        &Device::Cpu,
-    )
-    .unwrap();
+/// mnist_cnn loaded from `file` computes exactly what it computes from the plain state dict.
+fn loads_as_the_plain_state_dict(file: &str) {
+    let load = |f: &str| models::load("mnist_cnn", &Weights::File(dir().join(f)), &Device::Cpu);
+    let (a, b) = (load(file).unwrap(), load("mnist_cnn.pth").unwrap());
     let x = Tensor::randn(0f32, 1., (3, 1, 28, 28), &Device::Cpu).unwrap();
     assert_eq!(
         rel_err(&a.forward(&x).unwrap(), &b.forward(&x).unwrap()),
-        0.0
+        0.0,
+        "{file}"
     );
+}
+
+#[test]
+fn checkpoint_with_state_dict_key_loads() {
+    if reference("mnist_cnn").is_none() {
+        return;
+    }
+    loads_as_the_plain_state_dict("mnist_cnn_checkpoint.pth");
 }
 
 #[test]
@@ -240,23 +240,7 @@ fn checkpoint_with_model_key_loads_and_legacy_format_is_explained() {
     if reference("mnist_cnn").is_none() {
         return;
     }
-    let a = models::load(
-        "mnist_cnn",
-        &Weights::File(dir().join("mnist_cnn_model_key.pth")),
-        &Device::Cpu,
-    )
-    .unwrap();
-    let b = models::load(
-        "mnist_cnn",
-        &Weights::File(dir().join("mnist_cnn.pth")),
-        &Device::Cpu,
-    )
-    .unwrap();
-    let x = Tensor::randn(0f32, 1., (3, 1, 28, 28), &Device::Cpu).unwrap();
-    assert_eq!(
-        rel_err(&a.forward(&x).unwrap(), &b.forward(&x).unwrap()),
-        0.0
-    );
+    loads_as_the_plain_state_dict("mnist_cnn_model_key.pth");
     let e = models::load(
         "mnist_cnn",
         &Weights::File(dir().join("mnist_cnn_legacy.pth")),

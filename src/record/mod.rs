@@ -409,10 +409,32 @@ impl<'m> Recorder<'m> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        // One forward pass of a batch holds the recorded outputs plus a few live
+        // activations at a time; the largest module output, six times over, per sample in the
+        // batch, bounds that (a huge --batch-size is refused here, not by the allocator).
+        let widest = {
+            let all = self.model.layer_names();
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            self.model
+                .record(&sample, &all)
+                .map(|o| o.values().map(|t| t.elem_count()).max().unwrap_or(0))
+                .unwrap_or(0)
+        };
+        let recorded: usize = outs.values().map(|t| t.elem_count()).sum();
+        let batch_bytes = (self.batch_size.min(n) * (6 * widest + recorded) * 4) as u64;
         if self.budget_bytes.is_none() {
             // No budget given: what the machine can hold (issue: `--layers all --reduce none`
             // on ResNet-50 used to reserve 275 GB and grow until the machine ran out).
             // Twice the buffers: the arrays are copied once more when a recording is saved.
+            crate::device::check_memory(
+                batch_bytes,
+                &format!(
+                    "a forward pass over batches of {} samples through {}",
+                    self.batch_size.min(n),
+                    self.model.arch()
+                ),
+                "a smaller batch size (--batch-size)",
+            )?;
             crate::device::check_memory(
                 2 * bytes,
                 &format!("recording {n} samples ({})", per_layer_mb()),
