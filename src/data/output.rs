@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 ///
 /// ```
 /// let p = std::env::temp_dir().join("neuroscope-doc-atomic.txt");
-/// neuroscope::data::output::write_atomic(&p, b"first").unwrap();
-/// neuroscope::data::output::write_atomic(&p, b"second").unwrap();
-/// assert_eq!(std::fs::read(&p).unwrap(), b"second");
+/// neuroscope::data::output::write_atomic(&p, b"first")?;
+/// neuroscope::data::output::write_atomic(&p, b"second")?;
+/// assert_eq!(std::fs::read(&p)?, b"second");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
@@ -117,9 +118,10 @@ fn same_file(a: &Path, b: &Path) -> bool {
 ///
 /// ```
 /// let f = std::env::temp_dir().join("neuroscope-doc-not-a-dir.txt");
-/// std::fs::write(&f, b"x").unwrap();
+/// std::fs::write(&f, b"x")?;
 /// assert!(neuroscope::data::output::check_output_dir(&f).is_err());
 /// assert!(neuroscope::data::output::check_output_dir(&std::env::temp_dir()).is_ok());
+/// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn check_output_dir(dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {

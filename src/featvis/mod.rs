@@ -93,10 +93,8 @@ pub const MAX_SIZE: usize = 4096;
 fn check_memory(model: &Model, n: usize, c: usize, h: usize, w: usize) -> Result<()> {
     let (ph, pw) = model.input_spec().size.unwrap_or((64, 64));
     let probe = Tensor::zeros((1, c, ph, pw), candle_core::DType::F32, model.device())?;
-    let names = model.layer_names();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     // A network that cannot take the probe's size is left to the run itself to report.
-    let Ok(outs) = model.record(&probe, &names) else {
+    let Ok(outs) = model.record_all(&probe) else {
         return Ok(());
     };
     let per_image: usize = outs.values().map(|t| t.elem_count()).sum::<usize>() + c * ph * pw;

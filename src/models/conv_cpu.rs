@@ -212,12 +212,12 @@ pub(crate) fn sgemm(
     let ((a_rs, a_cs), (b_rs, b_cs)) = (strides(a), strides(b));
     // One gemm call per depth block (see `depth_block`), each adding to what the previous
     // ones wrote: the same operations gemm performs for its own blocks, in the same order.
+    // (k == 0 makes one call, which clears `c` unless `acc`.)
     let block = depth_block(m, n, k);
     let mut k0 = 0;
-    while k0 < k.max(1) {
+    loop {
         let kb = block.min(k - k0);
-        let first = k0 == 0;
-        let read = acc || !first;
+        let read = acc || k0 > 0;
         // SAFETY: the bounds of every element the strides address are checked above for the
         // whole depth `k`; a block `k0..k0 + kb` addresses a subset of those elements (the
         // offsets move along the depth axis only). `c` is exclusively borrowed.
@@ -245,7 +245,7 @@ pub(crate) fn sgemm(
             )
         }
         k0 += kb;
-        if k == 0 {
+        if k0 >= k {
             break;
         }
     }
@@ -266,7 +266,7 @@ const GEMM_KC: usize = 512;
 /// every machine; we cut them as gemm does on the 8-way L1 (`ceil(k / 512)` equal blocks), so
 /// results made on such machines stay what they were. Small products (at most 64 rows and 64
 /// columns) and gemm's vector paths block by fixed rules already and are left whole.
-pub(crate) fn depth_block(m: usize, n: usize, k: usize) -> usize {
+fn depth_block(m: usize, n: usize, k: usize) -> usize {
     let general = (m > 64 || n > 64) && m * n > 256 && m > 1 && n > 1;
     if k <= GEMM_KC || !general {
         return k.max(1);

@@ -343,18 +343,25 @@ pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let batch = candle_core::Shape::from(&a.dims()[..ra - 2])
         .broadcast_shape_binary_op(&candle_core::Shape::from(&b.dims()[..rb - 2]), "matmul")?;
     let nb = batch.elem_count();
-    let full = |t: &Tensor, r: usize, c: usize| -> candle_core::Result<Tensor> {
+    // An operand without batch elements of its own (the feature-visualisation image's Fourier
+    // bases, shared by every image and channel) is passed once with batch 1 and read for every
+    // batch element, not copied `nb` times; other broadcasts are expanded.
+    let operand = |t: &Tensor, r: usize, c: usize| -> candle_core::Result<Tensor> {
+        if t.elem_count() == r * c {
+            return t.contiguous()?.reshape((1, r, c));
+        }
         let mut dims = batch.dims().to_vec();
         dims.extend([r, c]);
         t.broadcast_as(dims)?.contiguous()?.reshape((nb, r, c))
     };
-    let y = full(a, m, k)?.apply_op2(&full(b, k, n)?, BatchMatmul)?;
+    let y = operand(a, m, k)?.apply_op2(&operand(b, k, n)?, BatchMatmul)?;
     let mut dims = batch.dims().to_vec();
     dims.extend([m, n]);
     Ok(y.reshape(dims)?)
 }
 
-/// `(B, m, k) @ (B, k, n)`, both contiguous, on `conv_cpu::sgemm`.
+/// `(Ba, m, k) @ (Bb, k, n)`, both contiguous, on `conv_cpu::sgemm`; a batch of 1 is shared
+/// by every element of the other operand's batch.
 struct BatchMatmul;
 
 impl candle_core::CustomOp2 for BatchMatmul {
@@ -370,25 +377,30 @@ impl candle_core::CustomOp2 for BatchMatmul {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         use super::conv_cpu::{mat, sgemm};
-        let (&[nb, m, k], &[nb2, k2, n]) = (l1.dims(), l2.dims()) else {
+        let (&[na, m, k], &[nb2, k2, n]) = (l1.dims(), l2.dims()) else {
             candle_core::bail!(
                 "batch matmul: {:?} @ {:?} are not two 3-D operands",
                 l1.dims(),
                 l2.dims()
             );
         };
-        if nb != nb2 || k != k2 {
+        if !(na == nb2 || na == 1 || nb2 == 1) || k != k2 {
             candle_core::bail!("batch matmul: {:?} @ {:?} do not fit", l1.dims(), l2.dims());
         }
+        let nb = na.max(nb2);
         let a = cpu_slice(s1, l1, "batch matmul")?;
         let b = cpu_slice(s2, l2, "batch matmul")?;
+        // Element i of an operand: its own, or its only one.
+        let ia = |i: usize| if na == 1 { 0 } else { i };
+        let ib = |i: usize| if nb2 == 1 { 0 } else { i };
         let mut out = vec![0f32; nb * m * n];
         if m * n > 0 {
             out.par_chunks_mut(m * n).enumerate().for_each(|(i, o)| {
+                let (i, j) = (ia(i), ib(i));
                 sgemm(
                     (m, n, k),
                     mat(&a[i * m * k..(i + 1) * m * k], k),
-                    mat(&b[i * k * n..(i + 1) * k * n], n),
+                    mat(&b[j * k * n..(j + 1) * k * n], n),
                     o,
                     n,
                     false,
@@ -406,16 +418,24 @@ impl candle_core::CustomOp2 for BatchMatmul {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        // dA = G B^T, dB = A^T G, each again one pinned product per batch element.
+        // dA = G B^T, dB = A^T G, each again one pinned product per batch element; a shared
+        // operand (batch 1) gets the sum over the batch.
         let t = |x: &Tensor| x.transpose(1, 2)?.contiguous();
         let g = grad.contiguous()?;
+        let shared = |gx: Tensor, x: &Tensor| {
+            if x.dim(0)? == 1 && gx.dim(0)? > 1 {
+                gx.sum_keepdim(0)
+            } else {
+                Ok(gx)
+            }
+        };
         let ga = if a.track_op() {
-            Some(g.apply_op2(&t(b)?, BatchMatmul)?)
+            Some(shared(g.apply_op2(&t(b)?, BatchMatmul)?, a)?)
         } else {
             None
         };
         let gb = if b.track_op() {
-            Some(t(a)?.apply_op2(&g, BatchMatmul)?)
+            Some(shared(t(a)?.apply_op2(&g, BatchMatmul)?, b)?)
         } else {
             None
         };

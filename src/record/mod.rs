@@ -375,15 +375,25 @@ impl<'m> Recorder<'m> {
                 self.model.layer_names().join(", ")
             )));
         }
-        let names: Vec<&str> = self.layers.iter().map(String::as_str).collect();
+        let valid = self.model.layer_names();
+        if let Some(bad) = self.layers.iter().find(|l| !valid.contains(l)) {
+            return Err(Error::unknown("layer", bad, &valid));
+        }
         // images may come from the CPU for a model on a GPU, as every batch does
         let sample = sample.to_device(self.model.device())?;
-        let outs = self.model.record(&sample, &names)?;
+        // One pass over every module: the recorded layers' shapes, and the widest output for
+        // the memory estimate of a batch.
+        let outs = self.model.record_all(&sample)?;
+        let out = |name: &str| {
+            outs.get(name).ok_or_else(|| {
+                Error::InvalidArgument(format!("layer {name} produced no output for a sample"))
+            })
+        };
         let mut shapes = BTreeMap::new();
         let mut units = BTreeMap::new();
         let mut bytes = 0u64;
         for name in &self.layers {
-            let per_sample = &outs[name].dims()[1..];
+            let per_sample = &out(name)?.dims()[1..];
             let r = self.reduce_for(name);
             let kept = r.kept_shape(per_sample);
             if let Reduce::Subsample { n: k, seed } = r {
@@ -412,15 +422,12 @@ impl<'m> Recorder<'m> {
         // One forward pass of a batch holds the recorded outputs plus a few live
         // activations at a time; the largest module output, six times over, per sample in the
         // batch, bounds that (a huge --batch-size is refused here, not by the allocator).
-        let widest = {
-            let all = self.model.layer_names();
-            let all: Vec<&str> = all.iter().map(String::as_str).collect();
-            self.model
-                .record(&sample, &all)
-                .map(|o| o.values().map(|t| t.elem_count()).max().unwrap_or(0))
-                .unwrap_or(0)
-        };
-        let recorded: usize = outs.values().map(|t| t.elem_count()).sum();
+        let widest = outs.values().map(|t| t.elem_count()).max().unwrap_or(0);
+        let recorded = self
+            .layers
+            .iter()
+            .map(|l| out(l).map(|t| t.elem_count()))
+            .sum::<Result<usize>>()?;
         let batch_bytes = (self.batch_size.min(n) * (6 * widest + recorded) * 4) as u64;
         if self.budget_bytes.is_none() {
             // No budget given: what the machine can hold (issue: `--layers all --reduce none`

@@ -76,6 +76,7 @@ impl Recorder<'_> {
     /// let _ = std::fs::remove_dir_all(&dir);
     /// let rec = Recorder::new(&net).layers(&["conv1"]).progress(false);
     /// assert_eq!(rec.run_to_disk(&ds, &tf, &dir, 20)?, 50);     // 3 shards: 20, 20, 10
+    /// assert_eq!(rec.run_to_disk(&ds, &tf, &dir, 20)?, 50);     // complete: nothing to do
     /// let back = Recording::load_sharded(&dir)?;
     /// assert_eq!(back.data["conv1"], rec.run(&ds, &tf)?.data["conv1"]);
     /// # Ok::<(), neuroscope::Error>(())
@@ -127,7 +128,12 @@ impl Recorder<'_> {
         self.plan(&sample.images, shard.min(n))?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let shards = n.div_ceil(shard);
-        let mut recorded = done.len().min(shards) * shard;
+        // Samples on disk: the shards the index lists (the last one may be short).
+        let on_disk = |done: &[Value]| -> usize {
+            done.iter()
+                .map(|s| s["samples"].as_u64().unwrap_or(0) as usize)
+                .sum()
+        };
         for i in done.len()..shards {
             let start = i * shard;
             let part = Range {
@@ -147,7 +153,6 @@ impl Recorder<'_> {
                 json!({"file": path.file_name().map(|f| f.to_string_lossy().into_owned()),
                              "start": start, "samples": part.len}),
             );
-            recorded = start + part.len;
             let index = json!({
                 "format": "neuroscope sharded recording 1",
                 "settings": want,
@@ -159,7 +164,7 @@ impl Recorder<'_> {
                 break;
             }
         }
-        Ok(recorded)
+        Ok(on_disk(&done))
     }
 }
 
