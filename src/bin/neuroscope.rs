@@ -1286,15 +1286,16 @@ fn load_model(
     let weights = weights_arg(weights, seed);
     let net = models::load(arch, &weights, device)?;
     // Only weights read from a file can hold what a diverged run wrote (the seeded and the
-    // shipped ones are finite). x - x is 0 for a finite x and NaN otherwise: one sum per
+    // shipped ones are finite). 0 * x is 0 for a finite x and NaN otherwise: one sum per
     // tensor, no copy of the weights to the host.
     if !matches!(weights, Weights::File(_) | Weights::Pretrained) {
         return Ok(net);
     }
     let mut bad = Vec::new();
     for (name, t) in net.state_dict() {
-        let probe = (&t - &t)?
+        let probe = t
             .to_dtype(candle_core::DType::F32)?
+            .affine(0.0, 0.0)?
             .sum_all()?
             .to_scalar::<f32>()?;
         if probe.is_nan() {
