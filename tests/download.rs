@@ -168,4 +168,32 @@ fn fetch_checks_md5_and_ensure_loads_a_dataset() {
     .unwrap();
     use neuroscope::data::Dataset;
     assert_eq!(ds.len(), 2000);
+
+    // A server that accepts the connection and never answers: the download gives up after
+    // $NEUROSCOPE_DOWNLOAD_TIMEOUT seconds with an error, removing its partial file (without
+    // a timeout it waited for ever: a notebook on a captive network hung).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = format!("http://{}", listener.local_addr().unwrap());
+    let hold = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        drop(stream);
+    });
+    std::env::set_var("NEUROSCOPE_MIRROR", &silent);
+    std::env::set_var("NEUROSCOPE_DOWNLOAD_TIMEOUT", "1");
+    let started = std::time::Instant::now();
+    let dest = root.join("stall").join("w.pth");
+    let e = remote::fetch(
+        "https://example.invalid/w.pth",
+        &dest,
+        remote::Check::Sha256Prefix("00"),
+        None,
+    )
+    .unwrap_err();
+    let took = started.elapsed().as_secs_f64();
+    std::env::remove_var("NEUROSCOPE_DOWNLOAD_TIMEOUT");
+    assert!(took < 3.5, "gave up after {took:.1} s, not about 1 s");
+    assert!(e.to_string().contains("w.pth"), "{e}");
+    assert!(!dest.exists() && !dest.with_extension("part").exists());
+    hold.join().unwrap();
 }

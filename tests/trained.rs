@@ -161,3 +161,98 @@ fn the_training_command_reproduces_the_committed_first_epoch() {
         "the first epoch's weights differ"
     );
 }
+
+/// The command-line chain: record every layer of the trained and the untrained
+/// fashion_cnn on the 2,000 embedded images, embed the pooled features with UMAP, k-means
+/// into 10, adjusted Rand against the recorded labels.
+#[cfg(feature = "cli")]
+#[test]
+fn command_line_chain_shows_trained_features_cluster_by_class() {
+    let dir = std::env::temp_dir().join(format!("neuroscope-chain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| -> String {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
+            .args(args)
+            .env("NEUROSCOPE_QUIET", "1")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let ari = |weights: &[&str], name: &str| -> f64 {
+        let rec = dir.join(format!("{name}.safetensors"));
+        let (emb, km) = (
+            dir.join(format!("{name}-umap.npy")),
+            dir.join(format!("{name}-km.npy")),
+        );
+        let rec_s = rec.to_str().unwrap();
+        let mut args = vec![
+            "record",
+            "--arch",
+            "fashion_cnn",
+            "--dataset",
+            "fashion-mnist-2k",
+            "--layers",
+            "all",
+            "--reduce",
+            "mean",
+            "--device",
+            "cpu",
+            "--out",
+            rec_s,
+        ];
+        args.extend_from_slice(weights);
+        run(&args);
+        let layer = format!("{rec_s}:avgpool");
+        run(&[
+            "embed",
+            "--method",
+            "umap",
+            "--input",
+            &layer,
+            "--seed",
+            "0",
+            "--out",
+            emb.to_str().unwrap(),
+        ]);
+        run(&[
+            "cluster",
+            "--method",
+            "kmeans",
+            "--n-clusters",
+            "10",
+            "--seed",
+            "0",
+            "--input",
+            emb.to_str().unwrap(),
+            "--out",
+            km.to_str().unwrap(),
+        ]);
+        let labels = format!("{rec_s}:labels");
+        let out = run(&[
+            "score",
+            "--metric",
+            "ari",
+            "--true",
+            &labels,
+            "--pred",
+            km.to_str().unwrap(),
+        ]);
+        out.split_whitespace()
+            .filter_map(|w| w.parse::<f64>().ok())
+            .last()
+            .unwrap_or_else(|| panic!("no number in {out:?}"))
+    };
+    let trained = ari(&["--weights", "trained"], "trained");
+    let untrained = ari(&["--seed", "0"], "untrained");
+    eprintln!("UMAP + k-means adjusted Rand: trained {trained:.3}, untrained {untrained:.3}");
+    assert!(
+        trained >= untrained + 0.2,
+        "trained {trained}, untrained {untrained}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -166,16 +166,17 @@ enum Command {
         /// channel:A-B optimises channels A..B (B excluded) together, one image each.
         #[arg(long, default_value = "channel:0")]
         objective: String,
-        /// Adam steps (preset default: plain 30, lucent 512).
+        /// Adam steps (preset default: plain 30, lucent 512, mnist 256).
         #[arg(long)]
         steps: Option<usize>,
-        /// Learning rate (preset default: plain 10, lucent 0.05).
+        /// Learning rate (preset default: plain 10, lucent 0.05, mnist 0.05).
         #[arg(long)]
         lr: Option<f64>,
         /// Image size in pixels (preset default: 128, or the model's fixed size).
         #[arg(long)]
         size: Option<usize>,
-        /// plain (seed 5) or lucent (FFT, decorrelated colour, transforms, normalisation).
+        /// plain (seed 5), lucent (FFT, decorrelated colour, transforms, normalisation) or mnist
+        /// (for small networks trained on light strokes on black: low frequencies, dark background).
         #[arg(long, default_value = "plain")]
         preset: String,
         /// auto, cpu, cuda, cuda:N, metal.
@@ -191,7 +192,8 @@ enum Command {
     /// PCA of a samples x features .npy matrix: writes the explained variance ratio of every
     /// component (share of the total variance) and prints components needed for 50-99%.
     Pca {
-        /// Input matrix (.npy, any numeric dtype, N x F; higher ranks are flattened per sample).
+        /// Input matrix (.npy, any numeric dtype, N x F; higher ranks are flattened per sample),
+        /// or one layer of a recording: REC.safetensors:LAYER.
         #[arg(long)]
         input: PathBuf,
         /// Output .npy (float64) of explained variance ratios.
@@ -212,7 +214,7 @@ enum Command {
         /// kmeans, dbscan, hdbscan, optics, agglomerative or gmm.
         #[arg(long)]
         method: String,
-        /// Input matrix (.npy, N x F).
+        /// Input matrix (.npy, N x F), or one layer of a recording: REC.safetensors:LAYER.
         #[arg(long)]
         input: PathBuf,
         /// Output labels (.npy, int64).
@@ -247,7 +249,8 @@ enum Command {
         /// Score name.
         #[arg(long)]
         metric: String,
-        /// True labels (.npy integers); not needed for the data-based scores.
+        /// True labels (.npy integers, or REC.safetensors:labels); not needed for the data-based
+        /// scores.
         #[arg(long = "true")]
         truth: Option<PathBuf>,
         /// Predicted labels (.npy integers).
@@ -282,7 +285,7 @@ enum Command {
         /// tsne, umap or pca.
         #[arg(long)]
         method: String,
-        /// Input matrix (.npy, N x F).
+        /// Input matrix (.npy, N x F), or one layer of a recording: REC.safetensors:LAYER.
         #[arg(long)]
         input: PathBuf,
         /// Output coordinates (.npy, float64).
@@ -316,7 +319,8 @@ enum Command {
         /// UMAP epochs [default: 500 up to 10,000 samples, else 200, as umap-learn].
         #[arg(long)]
         n_epochs: Option<usize>,
-        /// Labels (.npy) to report trustworthiness (k=10) and 5-NN accuracy against.
+        /// Labels (.npy, or REC.safetensors:labels) to report trustworthiness (k=10) and 5-NN
+        /// accuracy against.
         #[arg(long)]
         labels: Option<PathBuf>,
         /// New samples (.npy, same columns as --input) to place into the fitted embedding
@@ -357,9 +361,49 @@ fn main() -> ExitCode {
     }
 }
 
-/// A `.npy` file as a samples x features f64 matrix (trailing axes flattened).
+/// `REC.safetensors:NAME`, one tensor of a file such as `neuroscope record` writes (a layer,
+/// or `labels`), split into the file and the name; `None` for a plain path.
+fn tensor_source(path: &std::path::Path) -> Option<(PathBuf, String)> {
+    let s = path.to_str()?;
+    let (file, name) = s.rsplit_once(':')?;
+    (file.ends_with(".safetensors") && !name.is_empty()).then(|| (PathBuf::from(file), name.into()))
+}
+
+/// The file an input argument reads (the `.safetensors` of `REC.safetensors:NAME`).
+fn input_file(path: &std::path::Path) -> PathBuf {
+    tensor_source(path).map_or_else(|| path.to_path_buf(), |(f, _)| f)
+}
+
+/// A `.npy` file, or one tensor of a `.safetensors` (`REC.safetensors:LAYER`), as f64.
+fn read_array(path: &std::path::Path) -> neuroscope::Result<ndarray::ArrayD<f64>> {
+    match tensor_source(path) {
+        Some((file, name)) => neuroscope::data::tensors::Tensors::load(&file)?.f64(&name),
+        None => npy::read_f64(path),
+    }
+}
+
+/// Integer labels from a `.npy` file or a `.safetensors` tensor (`REC.safetensors:labels`).
+fn read_labels(path: &std::path::Path) -> neuroscope::Result<Vec<i64>> {
+    match tensor_source(path) {
+        Some((file, name)) => {
+            let a = neuroscope::data::tensors::Tensors::load(&file)?.i64(&name)?;
+            if a.ndim() != 1 {
+                return Err(neuroscope::Error::Shape {
+                    what: format!("{}", path.display()),
+                    expected: "one label per sample (one-dimensional)".into(),
+                    got: format!("{:?}", a.shape()),
+                });
+            }
+            Ok(a.iter().copied().collect())
+        }
+        None => npy::read_i64(path),
+    }
+}
+
+/// A `.npy` file (or `REC.safetensors:LAYER`) as a samples x features f64 matrix (trailing
+/// axes flattened).
 fn read_matrix(path: &std::path::Path) -> neuroscope::Result<ndarray::Array2<f64>> {
-    let a = npy::read_f64(path)?;
+    let a = read_array(path)?;
     if a.ndim() < 2 {
         return Err(neuroscope::Error::Shape {
             what: format!("{}", path.display()),
@@ -486,7 +530,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
             pred,
             data,
         } => {
-            let p = npy::read_i64(&pred)?;
+            let p = read_labels(&pred)?;
             let v = match metric.as_str() {
                 "silhouette" | "calinski_harabasz" | "davies_bouldin" => {
                     let d = data.ok_or_else(|| {
@@ -507,7 +551,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                             "--metric {metric} needs --true A.npy"
                         ))
                     })?;
-                    metrics::score_by_name(&metric, &npy::read_i64(&t)?, &p)?
+                    metrics::score_by_name(&metric, &read_labels(&t)?, &p)?
                 }
             };
             println!("{v}");
@@ -708,7 +752,7 @@ fn run_analysis(cmd: Command) -> neuroscope::Result<()> {
                 );
             }
             if let Some(l) = labels {
-                let l = npy::read_i64(&l)?;
+                let l = read_labels(&l)?;
                 println!(
                     "trustworthiness (k=10): {:.4}",
                     metrics::trustworthiness(&x, &y, 10)?
@@ -728,7 +772,9 @@ fn check_before_work(cmd: &Command) -> neuroscope::Result<()> {
     use neuroscope::data::output::{check_output, check_output_dir};
     use std::path::Path;
     let p = |o: &Option<PathBuf>| o.clone();
-    let ins = |v: &[Option<PathBuf>]| -> Vec<PathBuf> { v.iter().flatten().cloned().collect() };
+    let ins = |v: &[Option<PathBuf>]| -> Vec<PathBuf> {
+        v.iter().flatten().map(|p| input_file(p)).collect()
+    };
     let check = |out: &Path, exts: &[&str], inputs: &[PathBuf]| {
         let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
         check_output(out, exts, &inputs)
@@ -804,7 +850,7 @@ fn check_before_work(cmd: &Command) -> neuroscope::Result<()> {
             }
         }
         Command::Pca { input, out, .. } | Command::Cluster { input, out, .. } => {
-            check(out, &["npy"], std::slice::from_ref(input))?
+            check(out, &["npy"], &[input_file(input)])?
         }
         Command::Rsa { acts, out, .. } => check(out, &["safetensors"], std::slice::from_ref(acts))?,
         Command::Embed {

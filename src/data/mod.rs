@@ -36,7 +36,7 @@ pub mod transforms;
 
 pub use self::image::Image;
 pub use loader::{batches, Batch};
-pub use transforms::{Compose, Transform};
+pub use transforms::{Compose, Normalize, Transform};
 
 use crate::rng::Rng;
 use crate::{Error, Result};

@@ -442,9 +442,26 @@ pub fn verify_sha256_prefix(path: &Path, prefix: &str) -> Result<()> {
     }
 }
 
-/// Downloads `url` to `dest` (through `dest.part`), printing progress to stderr, then checks
-/// it (and its size, if given). `$NEUROSCOPE_MIRROR`, when set, replaces everything before the
-/// file name in `url` (for a course's local mirror, and for tests).
+/// Seconds without progress after which a download gives up: resolving the host, connecting,
+/// waiting for the response, and each read of the body (`$NEUROSCOPE_DOWNLOAD_TIMEOUT`,
+/// default 30). A machine without a network fails at once; a stalled server is not waited on
+/// for ever.
+#[cfg(feature = "download")]
+fn stall_timeout() -> std::time::Duration {
+    let secs = std::env::var("NEUROSCOPE_DOWNLOAD_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .unwrap_or(30.0);
+    std::time::Duration::from_secs_f64(secs)
+}
+
+/// Downloads `url` to `dest` (through `dest.part`, renamed only once checked), then checks
+/// it (and its size, if given). Progress goes to stderr as a progress line, silent under
+/// `NEUROSCOPE_QUIET` like every other (a notebook run headless treats stderr as a failure).
+/// A stall longer than `$NEUROSCOPE_DOWNLOAD_TIMEOUT` seconds (default 30) ends it with an
+/// error. `$NEUROSCOPE_MIRROR`, when set, replaces everything before the file name in `url`
+/// (for a course's local mirror, and for tests).
 #[cfg(feature = "download")]
 pub fn fetch(url: &str, dest: &Path, check: Check, size: Option<u64>) -> Result<()> {
     use std::io::{Read, Write};
@@ -464,28 +481,44 @@ pub fn fetch(url: &str, dest: &Path, check: Check, size: Option<u64>) -> Result<
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
     let part = dest.with_extension("part");
-    eprintln!("downloading {url} -> {}", dest.display());
-    let mut resp = ureq::get(&url).call().map_err(|e| dl_err(e.to_string()))?;
+    let stall = Some(stall_timeout());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_resolve(stall)
+        .timeout_connect(stall)
+        .timeout_send_request(stall)
+        .timeout_recv_response(stall)
+        .timeout_per_read(stall)
+        .build()
+        .into();
+    let mut resp = agent.get(&url).call().map_err(|e| dl_err(e.to_string()))?;
     let total = resp.body().content_length().or(size);
     let mut reader = resp.body_mut().as_reader();
     let mut file = std::fs::File::create(&part).map_err(|e| Error::io(&part, e))?;
     let mut buf = vec![0u8; 1 << 16];
-    let (mut done, mut shown) = (0u64, 0u64);
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Kilobytes: the progress line counts units.
+    let mut bar = crate::progress::Progress::new(
+        format!("downloading {name} (kB)"),
+        total.map_or(0, |t| t.div_ceil(1000) as usize),
+    );
+    let mut done = 0u64;
     loop {
-        let n = reader.read(&mut buf).map_err(|e| dl_err(e.to_string()))?;
+        let n = reader.read(&mut buf).map_err(|e| {
+            let _ = std::fs::remove_file(&part);
+            dl_err(e.to_string())
+        })?;
         if n == 0 {
             break;
         }
         file.write_all(&buf[..n]).map_err(|e| Error::io(&part, e))?;
+        let before = done / 1000;
         done += n as u64;
-        if let Some(t) = total {
-            let pct = done * 10 / t.max(1);
-            if pct > shown {
-                shown = pct;
-                eprintln!("  {}% of {:.1} MB", pct * 10, t as f64 / 1e6);
-            }
-        }
+        bar.inc((done / 1000 - before) as usize);
     }
+    bar.finish();
     drop(file);
     let checked = match check {
         Check::Md5(md5) => verify(&part, md5, size),

@@ -524,7 +524,7 @@ impl Normalize {
 }
 
 impl Normalize {
-    fn check(&self, c: usize) -> Result<()> {
+    pub(crate) fn check(&self, c: usize) -> Result<()> {
         if !(self.mean.len() == 1 || self.mean.len() == c)
             || !(self.std.len() == 1 || self.std.len() == c)
         {

@@ -30,7 +30,7 @@ pub use objective::Objective;
 pub use param::Param;
 pub use transform::{resize, Transform};
 
-use crate::data::Image;
+use crate::data::{Image, Normalize};
 use crate::models::Model;
 use crate::plot::{Colormap, Figure, Images, Lines, Scaling};
 use crate::progress::Progress;
@@ -39,8 +39,17 @@ use crate::train::Optimizer;
 use crate::{Error, Result};
 use candle_core::{DType, Tensor};
 
-/// ImageNet's channel means and standard deviations (torchvision's `Normalize`).
-pub const IMAGENET_NORM: ([f32; 3], [f32; 3]) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
+/// How the optimised image is normalised before the network.
+#[derive(Clone, Debug, PartialEq)]
+enum Norm {
+    /// Fed as it is (seed 5).
+    None,
+    /// With the statistics the network was trained on ([`crate::models::training_normalize`]):
+    /// ImageNet's for torchvision's networks, Fashion-MNIST's for `fashion_cnn`, ...
+    Model,
+    /// With these.
+    Given(Normalize),
+}
 
 /// Settings of one feature-visualisation run (seed 5's `hook_visualise`, generalised).
 ///
@@ -68,9 +77,10 @@ pub struct FeatVis {
     seed: u64,
     param: Param,
     transforms: Vec<Transform>,
-    normalize: Option<([f32; 3], [f32; 3])>,
+    normalize: Norm,
     tv: f64,
     l2: f64,
+    l2_constant: f64,
     progress: bool,
 }
 
@@ -127,9 +137,10 @@ impl FeatVis {
             seed: 0,
             param: Param::default(),
             transforms: Vec::new(),
-            normalize: None,
+            normalize: Norm::None,
             tv: 0.0,
             l2: 0.0,
+            l2_constant: 0.5,
             progress: true,
         }
     }
@@ -142,6 +153,18 @@ impl FeatVis {
     /// ```
     pub fn channels(layer: &str, channels: std::ops::Range<usize>) -> FeatVis {
         FeatVis::each(channels.map(|c| Objective::channel(layer, c)).collect())
+    }
+
+    /// One image per class logit in `classes`, captioned by class index (name them with
+    /// [`Visualization::captions`]). For small networks trained on dark-background images
+    /// (MNIST, Fashion-MNIST), [`Preset::Mnist`] gives images a student recognises.
+    ///
+    /// ```
+    /// let f = neuroscope::featvis::FeatVis::classes(0..10);
+    /// assert_eq!(f.objectives()[1].to_string(), "class 1");
+    /// ```
+    pub fn classes(classes: std::ops::Range<usize>) -> FeatVis {
+        FeatVis::each(classes.map(Objective::class).collect())
     }
 
     /// Lucent's `render_vis` defaults: FFT parameterisation with decorrelated colour, its
@@ -165,10 +188,26 @@ impl FeatVis {
         if preset == Preset::Lucent {
             f.param = Param::fft();
             f.transforms = Transform::lucent();
-            f.normalize = Some(IMAGENET_NORM);
+            f.normalize = Norm::Model;
             f.lr = 0.05;
             f.steps = 512;
             f.size = Some(128);
+        }
+        if preset == Preset::Mnist {
+            f.param = Param::Fft {
+                sd: 0.01,
+                decay_power: 2.0,
+                decorrelate: false,
+            };
+            f.transforms = vec![
+                Transform::Jitter(2),
+                Transform::Rotate((-5..=5).map(|a| a as f32).collect()),
+            ];
+            f.normalize = Norm::Model;
+            f.l2 = 2.0;
+            f.l2_constant = 0.0;
+            f.lr = 0.05;
+            f.steps = 256;
         }
         f
     }
@@ -211,9 +250,41 @@ impl FeatVis {
     }
 
     /// Normalise the (transformed) image with these channel means and standard deviations
-    /// before the network, as torchvision's pretrained models expect ([`IMAGENET_NORM`]).
-    pub fn normalize(mut self, mean_std: Option<([f32; 3], [f32; 3])>) -> Self {
-        self.normalize = mean_std;
+    /// before the network (`None`: feed it as it is, seed 5's choice). The Lucent preset
+    /// normalises with the statistics the network was trained on
+    /// ([`models::training_normalize`](crate::models::training_normalize)): ImageNet's for
+    /// torchvision's networks, Fashion-MNIST's for `fashion_cnn`.
+    ///
+    /// ```
+    /// use neuroscope::data::Normalize;
+    /// use neuroscope::featvis::{FeatVis, Objective};
+    /// let net = neuroscope::models::load("fashion_cnn", &neuroscope::models::Weights::Trained,
+    ///     &neuroscope::device::Device::Cpu)?;
+    /// let vis = FeatVis::new(Objective::class(1)).normalize(Some(Normalize::fashion_mnist()))
+    ///     .lr(0.05).steps(3).progress(false).run(&net)?;
+    /// assert!(vis.history[0].mean[2] > vis.history[0].mean[0]);   // the Trouser logit rose
+    /// // ImageNet's three channel statistics do not fit a one-channel network: refused.
+    /// let err = FeatVis::new(Objective::class(1)).normalize(Some(Normalize::imagenet()))
+    ///     .run(&net).unwrap_err();
+    /// assert!(err.to_string().contains("3 means"), "{err}");
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn normalize(mut self, normalize: Option<Normalize>) -> Self {
+        self.normalize = match normalize {
+            Some(n) => Norm::Given(n),
+            None => Norm::None,
+        };
+        self
+    }
+
+    /// The pixel value the L2 penalty pulls towards (Lucent's `L2(constant=...)`; default 0.5,
+    /// mid-grey; 0 for images of light strokes on black, as [`Preset::Mnist`] sets it).
+    ///
+    /// ```
+    /// let f = neuroscope::featvis::FeatVis::classes(0..2).l2(2.0).l2_constant(0.0);
+    /// ```
+    pub fn l2_constant(mut self, value: f64) -> Self {
+        self.l2_constant = value;
         self
     }
 
@@ -307,11 +378,18 @@ impl FeatVis {
             )));
         }
         check_memory(model, n, c, h, w)?;
-        if self.normalize.is_some() && c != 3 {
-            return Err(Error::InvalidArgument(format!(
-                "ImageNet normalisation needs 3 channels; {} takes {c}",
-                model.arch()
-            )));
+        let normalize = match &self.normalize {
+            Norm::None => None,
+            Norm::Model => Some(crate::models::training_normalize(model.arch(), c)),
+            Norm::Given(n) => Some(n.clone()),
+        };
+        if let Some(n) = &normalize {
+            n.check(c).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "{e} ({} takes {c} channel(s); FeatVis::normalize(None) feeds the image as it is)",
+                    model.arch()
+                ))
+            })?;
         }
         let mut names: Vec<String> = self.objectives.iter().flat_map(|o| o.layers()).collect();
         names.sort();
@@ -323,11 +401,15 @@ impl FeatVis {
         let mut rng = Rng::new(self.seed ^ 0x7472_616e_7366_6f72);
         let image = param::Image::new(self.param, (n, c, h, w), &device, self.seed)?;
         let mut opt = crate::train::optim::State::new(Optimizer::adam(), self.lr);
-        let norm = match self.normalize {
-            Some((m, s)) => Some((
-                Tensor::from_slice(&m, (1, 3, 1, 1), &device)?,
-                Tensor::from_slice(&s, (1, 3, 1, 1), &device)?,
-            )),
+        let norm = match &normalize {
+            Some(nz) => {
+                let per_channel =
+                    |v: &[f32]| -> Vec<f32> { (0..c).map(|i| v[i.min(v.len() - 1)]).collect() };
+                Some((
+                    Tensor::from_vec(per_channel(&nz.mean), (1, c, 1, 1), &device)?,
+                    Tensor::from_vec(per_channel(&nz.std), (1, c, 1, 1), &device)?,
+                ))
+            }
             None => None,
         };
 
@@ -379,7 +461,7 @@ impl FeatVis {
                         loss = (loss + (total_variation(&xi)? * self.tv)?)?;
                     }
                     if self.l2 != 0.0 {
-                        let l2 = ((xi - 0.5)?.sqr()?.sum_all()? + 1e-6)?.sqrt()?;
+                        let l2 = ((xi - self.l2_constant)?.sqr()?.sum_all()? + 1e-6)?.sqrt()?;
                         loss = (loss + (l2 * self.l2)?)?;
                     }
                 }
@@ -442,6 +524,7 @@ impl FeatVis {
             end,
             interrupted,
             pixels: matches!(self.param, Param::Pixels { .. }),
+            captions: None,
         })
     }
 
@@ -458,7 +541,8 @@ impl FeatVis {
 /// ```
 /// use neuroscope::featvis::Preset;
 /// assert_eq!(Preset::parse("lucent").unwrap(), Preset::Lucent);
-/// assert!(Preset::parse("fancy").unwrap_err().to_string().contains("plain, lucent"));
+/// assert_eq!("mnist".parse::<Preset>().unwrap(), Preset::Mnist);
+/// assert!(Preset::parse("fancy").unwrap_err().to_string().contains("plain, lucent, mnist"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {
@@ -466,20 +550,38 @@ pub enum Preset {
     Plain,
     /// Lucent's `render_vis` defaults.
     Lucent,
+    /// For small networks trained on light strokes on black (MNIST, Fashion-MNIST): a Fourier
+    /// image at the network's size with a strong low-frequency prior (decay 2, one channel),
+    /// jitter 2 px and rotation by up to 5 degrees, an L2 penalty (weight 2) pulling pixels to
+    /// black, the network's training normalisation, Adam lr 0.05, 256 steps. Lucent's recipe
+    /// on such a network tiles strokes over the whole square; this one leaves the background
+    /// dark, so a class image is one object (trousers for Fashion-MNIST's class 1).
+    Mnist,
 }
 
 impl Preset {
-    /// `plain` or `lucent`.
+    /// The names [`Preset::parse`] accepts.
+    pub const NAMES: [&'static str; 3] = ["plain", "lucent", "mnist"];
+
+    /// `plain`, `lucent` or `mnist` (also through `str::parse`).
     pub fn parse(s: &str) -> Result<Preset> {
         match s {
             "plain" => Ok(Preset::Plain),
             "lucent" => Ok(Preset::Lucent),
+            "mnist" => Ok(Preset::Mnist),
             _ => Err(Error::unknown(
                 "preset",
                 s,
-                ["plain", "lucent"].map(String::from).to_vec(),
+                Preset::NAMES.map(String::from).to_vec(),
             )),
         }
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Preset> {
+        Preset::parse(s)
     }
 }
 
@@ -544,6 +646,7 @@ pub struct Visualization {
     /// the run early; the history holds the steps that ran.
     pub interrupted: bool,
     pixels: bool,
+    captions: Option<Vec<String>>,
 }
 
 impl Visualization {
@@ -560,23 +663,53 @@ impl Visualization {
         Image::new(c, h, w, t.flatten_all()?.to_vec1()?)
     }
 
+    /// Captions for [`figure`](Self::figure)'s images in place of the objectives' names
+    /// (class names for [`FeatVis::classes`]); one per image.
+    ///
+    /// ```
+    /// use neuroscope::featvis::FeatVis;
+    /// let net = neuroscope::models::load("fashion_cnn", &neuroscope::models::Weights::Trained,
+    ///     &neuroscope::device::Device::Cpu)?;
+    /// let vis = FeatVis::classes(0..2).steps(1).progress(false).run(&net)?;
+    /// let vis = vis.captions(vec!["T-shirt/top".into(), "Trouser".into()])?;
+    /// assert!(vis.clone().captions(vec!["one".into()]).is_err());
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn captions(mut self, captions: Vec<String>) -> Result<Self> {
+        if captions.len() != self.objectives.len() {
+            return Err(Error::InvalidArgument(format!(
+                "{} captions for {} images: give one per image",
+                captions.len(),
+                self.objectives.len()
+            )));
+        }
+        self.captions = Some(captions);
+        Ok(self)
+    }
+
     /// All best images as a grid captioned by objective (8 columns for 64 images).
     pub fn figure(&self) -> Figure {
         let n = self.objectives.len();
         let images: Vec<Image> = (0..n).filter_map(|i| self.image(i).ok()).collect();
-        let captions: Vec<String> = self
-            .objectives
-            .iter()
-            .map(|o| match o {
-                Objective::Channel { channel, .. } if n > 1 => format!("channel {channel}"),
-                o => o.to_string(),
-            })
-            .collect();
         let columns = (n as f64).sqrt().ceil().max(1.0) as usize;
         let layers: Vec<String> = {
             let mut l: Vec<String> = self.objectives.iter().flat_map(|o| o.layers()).collect();
             l.dedup();
             l
+        };
+        // "channel 3" alone only when every image reads the same layer (the title names it).
+        let captions: Vec<String> = match &self.captions {
+            Some(c) => c.clone(),
+            None => self
+                .objectives
+                .iter()
+                .map(|o| match o {
+                    Objective::Channel { channel, .. } if n > 1 && layers.len() == 1 => {
+                        format!("channel {channel}")
+                    }
+                    o => o.to_string(),
+                })
+                .collect(),
         };
         let title = if n == 1 {
             format!("Feature visualisation: {}", self.objectives[0])

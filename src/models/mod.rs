@@ -389,24 +389,37 @@ pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
 /// assert_eq!(out.shape(), (3, 224, 224));
 /// ```
 pub fn default_transform(arch: &str) -> crate::data::Compose {
-    use crate::data::transforms::{Compose, Normalize};
+    use crate::data::transforms::Compose;
+    let norm = training_normalize(arch, 3);
     match arch {
-        "mnist_cnn" => Compose::new()
-            .resize(28, 28)
-            .grayscale(1)
-            .normalize(Normalize::mnist()),
-        "fashion_cnn" => Compose::new()
-            .resize(28, 28)
-            .grayscale(1)
-            .normalize(Normalize::fashion_mnist()),
-        "cifar_cnn" => Compose::new()
-            .resize(32, 32)
-            .gray_to_rgb()
-            .normalize(Normalize::half()),
+        "mnist_cnn" | "fashion_cnn" => Compose::new().resize(28, 28).grayscale(1).normalize(norm),
+        "cifar_cnn" => Compose::new().resize(32, 32).gray_to_rgb().normalize(norm),
         _ => Compose::new()
             .resize(224, 224)
             .gray_to_rgb()
-            .normalize(Normalize::imagenet()),
+            .normalize(norm),
+    }
+}
+
+/// The input statistics `arch` was trained with: MNIST's for `mnist_cnn`, Fashion-MNIST's for
+/// `fashion_cnn`, (0.5, 0.5) for `cifar_cnn`, ImageNet's for torchvision's networks; for an
+/// unknown network, ImageNet's when it takes 3 channels and (0, 1) (none) otherwise.
+/// Feature visualisation's Lucent preset normalises its images with it.
+///
+/// ```
+/// use neuroscope::{data::Normalize, models::training_normalize};
+/// assert_eq!(training_normalize("fashion_cnn", 1), Normalize::fashion_mnist());
+/// assert_eq!(training_normalize("resnet50", 3), Normalize::imagenet());
+/// assert_eq!(training_normalize("my_net", 1), Normalize::new(&[0.0], &[1.0]));
+/// ```
+pub fn training_normalize(arch: &str, channels: usize) -> crate::data::Normalize {
+    use crate::data::transforms::Normalize;
+    match arch {
+        "mnist_cnn" => Normalize::mnist(),
+        "fashion_cnn" => Normalize::fashion_mnist(),
+        "cifar_cnn" => Normalize::half(),
+        _ if ARCHS.contains(&arch) || channels == 3 => Normalize::imagenet(),
+        _ => Normalize::new(&[0.0], &[1.0]),
     }
 }
 
