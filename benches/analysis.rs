@@ -9,7 +9,7 @@ use neuroscope::analysis::{
     pca::{Pca, Solver},
     rsa::{similarity, Metric},
 };
-use neuroscope::data::npy;
+use neuroscope::io::npy;
 use std::time::Instant;
 
 fn best<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {

@@ -1,4 +1,4 @@
-//! Benchmark: milliseconds per iteration of seed 5's activation maximisation (grey noise, Adam
+//! Benchmark: milliseconds per iteration of workflow 5's activation maximisation (grey noise, Adam
 //! lr 10, minus the channel's mean), for ResNet-50 `layer2.0.conv3` channel 0 at 128 px and
 //! AlexNet `features.10` channel 0 at 224 px, random weights. Peer: `bench/torch_featvis.py`,
 //! run side by side by `bench/run_featvis.sh`.

@@ -21,7 +21,7 @@ fn main() -> neuroscope::Result<()> {
     for _ in 0..repeats {
         let t0 = Instant::now();
         // Decoding the gzip'd IDX bytes is part of "loading": do it inside the timer.
-        let ds = neuroscope::data::idx::from_bytes(
+        let ds = neuroscope::data::files::from_bytes(
             &std::fs::read(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/data/mnist-10k-images-idx3-ubyte.gz"

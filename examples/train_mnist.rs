@@ -1,4 +1,4 @@
-//! Seed 3's training: `cargo run --release --example train_mnist -- [momentum] [epochs] [n_test]
+//! Workflow 3's training: `cargo run --release --example train_mnist -- [momentum] [epochs] [n_test]
 //! [full]` prints the test accuracy and the time per epoch.
 //!
 //! Without `full` it trains on the embedded MNIST digits less `n_test` held out; with `full` on

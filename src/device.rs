@@ -299,13 +299,13 @@ pub fn check_memory(bytes: u64, what: &str, instead: &str) -> Result<()> {
 /// ```
 /// assert_eq!(neuroscope::device::CANDLE_POOL_SPIN_LIMIT, 100);
 /// ```
-pub const CANDLE_POOL_SPIN_LIMIT: u32 = 100;
+pub const CANDLE_POOL_SPIN_LIMIT: u32 = crate::kernels::threads::SPIN_LIMIT;
 
-/// How candle's CPU element-wise pool is set up, as [`tune_candle_cpu_pool`] left the
+/// How candle's CPU element-wise pool is set up, as [`candle_pool`] reports it from the
 /// environment (`CANDLE_NUM_THREADS`, `CANDLE_BARRIER_POOL_SPIN_LIMIT`).
 ///
 /// ```
-/// let pool = neuroscope::device::tune_candle_cpu_pool();
+/// let pool = neuroscope::device::candle_pool();
 /// println!("{pool:?}");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,32 +317,30 @@ pub struct CandlePool {
     pub spin_limit: u32,
 }
 
-/// Sets up candle's CPU element-wise pool for neuroscope's workloads, unless the user chose
-/// (`CANDLE_NUM_THREADS`, `CANDLE_BARRIER_POOL_SPIN_LIMIT`): on machines where neuroscope's own
-/// kernels run on at most 2 threads, candle's element-wise operations run on the calling
-/// thread; elsewhere its workers spin at most [`CANDLE_POOL_SPIN_LIMIT`] pauses before they
-/// sleep. Returns what is now set.
+/// How candle's CPU element-wise pool is set up for neuroscope's workloads, setting it up
+/// first if nothing has yet (see below); a value the user set (`CANDLE_NUM_THREADS`,
+/// `CANDLE_BARRIER_POOL_SPIN_LIMIT`) stays.
+///
+/// Unless the user chose, on machines where neuroscope's own kernels run on at most 2 threads
+/// candle's element-wise operations run on the calling thread; elsewhere its workers spin at
+/// most [`CANDLE_POOL_SPIN_LIMIT`] pauses before they sleep.
 ///
 /// Why: candle runs element-wise operations on 64K+ values (the gradient sums of every
 /// backward pass, for one) on its own thread pool, whose workers then spin for up to 25,000
 /// pause instructions waiting for the next operation, on a core that neuroscope's convolution
 /// and pooling kernels (on rayon's pool) need; a sleeping worker instead costs a wake-up per
 /// operation, which is most of the time of an operation this size. On 2 cores, against candle's
-/// defaults (medians of side-by-side runs, BENCHMARKS.md): one epoch of seed 3's training from
+/// defaults (medians of side-by-side runs, BENCHMARKS.md): one epoch of workflow 3's training from
 /// 1.03x to 0.90x PyTorch's time, a ResNet-50 feature-visualisation step from 1.18x to 0.75x
-/// PyTorch's forward stopped at the layer. With more cores the parallel element-wise
-/// operations are kept (with the short spin), as large batches need them. Candle reads these
-/// variables once, when its pool starts, so [`crate::models::load`], `Train::fit`,
-/// `FeatVis::run` and every forward pass (`models::Ctx::new`) call this first; a program that
-/// runs its own large candle operations before any of those can call it at the top of `main`.
-/// The numbers computed do not change.
-///
-/// It sets these process environment variables once, before the first candle operation that
-/// neuroscope runs; a value already there is the user's choice and stays.
+/// PyTorch's forward stopped at the layer. Candle reads these variables once, when its pool
+/// starts, so loading a model, training, feature visualisation and forward passes set them up
+/// (once per process) before their first candle operation; a program that runs its own large
+/// candle operations before any of those can call this at the top of `main`. The numbers
+/// computed do not change.
 ///
 /// ```
 /// let user_chose = std::env::var_os("CANDLE_NUM_THREADS").is_some();
-/// let pool = neuroscope::device::tune_candle_cpu_pool();
+/// let pool = neuroscope::device::candle_pool();
 /// if !user_chose && rayon::current_num_threads() <= 2 {
 ///     assert_eq!(pool.threads, Some(1)); // candle's element-wise ops on the calling thread
 /// }
@@ -352,23 +350,15 @@ pub struct CandlePool {
 ///     pool.spin_limit.to_string()
 /// );
 /// ```
-pub fn tune_candle_cpu_pool() -> CandlePool {
-    const THREADS: &str = "CANDLE_NUM_THREADS";
-    const SPIN: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os(THREADS).is_none() && rayon::current_num_threads() <= 2 {
-            std::env::set_var(THREADS, "1");
-        }
-        if std::env::var_os(SPIN).is_none() {
-            std::env::set_var(SPIN, CANDLE_POOL_SPIN_LIMIT.to_string());
-        }
-    });
+pub fn candle_pool() -> CandlePool {
+    crate::kernels::threads::set_up_candle_pool();
     let read = |k: &str| std::env::var(k).ok();
     CandlePool {
-        threads: read(THREADS)
+        threads: read("CANDLE_NUM_THREADS")
             .and_then(|v| v.parse().ok())
             .filter(|&n: &usize| n > 0),
-        spin_limit: read(SPIN).and_then(|v| v.parse().ok()).unwrap_or(25_000),
+        spin_limit: read("CANDLE_BARRIER_POOL_SPIN_LIMIT")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(25_000),
     }
 }

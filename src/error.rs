@@ -134,7 +134,7 @@ pub struct WeightsMismatch {
 
 impl std::fmt::Display for WeightsMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&crate::models::weights::report(
+        f.write_str(&report(
             &self.arch,
             &self.origin,
             &self.missing,
@@ -186,4 +186,44 @@ impl Error {
             valid: valid.join(", "),
         }
     }
+}
+
+/// Formats a load report the way PyTorch's `load_state_dict` does.
+fn report(
+    arch: &str,
+    origin: &str,
+    missing: &[String],
+    unexpected: &[String],
+    mismatched: &[(String, String, String)],
+) -> String {
+    let quote = |v: &[String]| {
+        v.iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = format!("Error(s) in loading state_dict for {arch} from {origin}:");
+    if !missing.is_empty() {
+        s.push_str(&format!(
+            "\n\tMissing key(s) in state_dict ({}): {}.",
+            missing.len(),
+            quote(missing)
+        ));
+    }
+    if !unexpected.is_empty() {
+        s.push_str(&format!(
+            "\n\tUnexpected key(s) in state_dict ({}): {}.",
+            unexpected.len(),
+            quote(unexpected)
+        ));
+    }
+    for (name, got, want) in mismatched {
+        s.push_str(&format!(
+            "\n\tsize mismatch for {name}: copying a param with shape {got} from checkpoint, the shape in current model is {want}."
+        ));
+    }
+    if !missing.is_empty() && !unexpected.is_empty() {
+        s.push_str("\nIs this file for another architecture? `neuroscope layers --arch A` lists each architecture's names.");
+    }
+    s
 }

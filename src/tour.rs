@@ -79,12 +79,12 @@ fn dataset_section<D: Dataset + ?Sized>(report: &mut Report, ds: &D) -> Result<(
     Ok(())
 }
 
-/// Seed 5 on the network trained above: what input makes each conv2 channel fire, then
+/// Workflow 5 on the network trained above: what input makes each conv2 channel fire, then
 /// Lucent's regularised recipe on AlexNet (random weights here: pretrained ones cannot be
 /// downloaded offline, so the picture shows the method, not ImageNet features).
 fn featvis_section(report: &mut Report, trained: &models::Model) -> Result<()> {
     use crate::featvis::{FeatVis, Objective};
-    report.heading("Activation maximisation (seed 5)");
+    report.heading("Activation maximisation (workflow 5)");
     let vis = FeatVis::channels("conv2", 0..16)
         .lr(0.05)
         .steps(30)
@@ -160,13 +160,13 @@ fn models_section(report: &mut Report) -> Result<(models::Model, crate::record::
         })
         .collect::<Result<_>>()?;
     report.paragraph(
-        "Seed 3's taps h1..h6 recorded for 500 seeded random MNIST digits (untrained network):",
+        "Workflow 3's taps h1..h6 recorded for 500 seeded random MNIST digits (untrained network):",
     );
     report.table(&["layer", "recorded", "mean", "positive"], &rows);
     Ok((net, rec))
 }
 
-/// Seeds 1-3's analyses on the recording above: dimensionality per layer, RSA between layers,
+/// Workflows 1-3's analyses on the recording above: dimensionality per layer, RSA between layers,
 /// interdim's reduce -> cluster -> score chain, and a t-SNE of the last layer.
 /// What the analysis section computed that the figures draw again (not computed twice).
 struct Computed {
@@ -210,7 +210,7 @@ fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Resu
             format!("{:.1}", dimensionality::two_nn(&m)?),
         ]);
     }
-    report.paragraph("Dimensionality of each layer over the 500 digits: PCA components needed for 80% of the total variance (seed 2), participation ratio, TwoNN intrinsic dimension.");
+    report.paragraph("Dimensionality of each layer over the 500 digits: PCA components needed for 80% of the total variance (workflow 2), participation ratio, TwoNN intrinsic dimension.");
     report.table(
         &["layer", "PCs for 80%", "participation ratio", "TwoNN"],
         &rows,
@@ -228,13 +228,13 @@ fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Resu
                 .collect()
         })
         .collect();
-    report.paragraph("RSA (seed 2): Pearson first-order matrices over the digits, Spearman correlation of their lower triangles between layers.");
+    report.paragraph("RSA (workflow 2): Pearson first-order matrices over the digits, Spearman correlation of their lower triangles between layers.");
     report.table(&header, &so_rows);
     let mut a = Analysis::from_recording(rec)?.seed(0);
-    a.reduce(Reducer::Pca(10))?
+    a.reduce(Reducer::pca(10))?
         .cluster(Method::KMeans(KMeans::new(10)))?
         .score()?;
-    report.paragraph("interdim's chain (seed 1) per layer: PCA to 10 components, k-means with 10 clusters (seed 0), scores against the digit labels and of the embedding.");
+    report.paragraph("interdim's chain (workflow 1) per layer: PCA to 10 components, k-means with 10 clusters (seed 0), scores against the digit labels and of the embedding.");
     report.raw(&a.to_html());
     let last = rec.layers.last().cloned().unwrap_or_default();
     let m = rec.matrix(&last)?;
@@ -253,9 +253,9 @@ fn analysis_section(report: &mut Report, rec: &crate::record::Recording) -> Resu
     })
 }
 
-/// The seeds' figures on the recording: seed 3's t-SNE of the input and every layer, seed 1's
-/// interactive scatter with clusters, seed 2's variance curves, components for 80 %, per-layer
-/// matrices ordered by class and the second-order matrix, seed 4's filters, feature maps and
+/// The workflows' figures on the recording: workflow 3's t-SNE of the input and every layer, workflow 1's
+/// interactive scatter with clusters, workflow 2's variance curves, components for 80 %, per-layer
+/// matrices ordered by class and the second-order matrix, workflow 4's filters, feature maps and
 /// fully-connected activations of a confident and an unsure prediction.
 fn figures_section(
     report: &mut Report,
@@ -280,7 +280,7 @@ fn figures_section(
         layers.push((l.clone(), rec.matrix(l)?));
     }
 
-    // Seed 3: t-SNE of the input and of every hidden layer, one panel each (the last layer's
+    // Workflow 3: t-SNE of the input and of every hidden layer, one panel each (the last layer's
     // from the analysis section).
     let mut panels = Vec::new();
     let mut embeddings = Vec::new();
@@ -306,7 +306,7 @@ fn figures_section(
             .to_html()?,
     );
 
-    // Seed 1: the interactive scatter of the last layer, switchable to k-means clusters.
+    // Workflow 1: the interactive scatter of the last layer, switchable to k-means clusters.
     if let (Some(e), Some((_, h6))) = (embeddings.last(), layers.last()) {
         let clusters = KMeans::new(10).seed(0).fit(h6)?.labels().to_vec();
         report.paragraph("Hover a point to see its digit; the switch recolours by k-means clusters of h6 (k = 10, seed 0).");
@@ -320,7 +320,7 @@ fn figures_section(
         );
     }
 
-    // Seed 2: variance explained per layer and components for 80 %.
+    // Workflow 2: variance explained per layer and components for 80 %.
     let mut curves = Lines::new();
     let mut needed = Vec::new();
     let input_pca = Pca::new().fit(&layers[0].1)?;
@@ -361,7 +361,7 @@ fn figures_section(
             .to_html()?,
     );
 
-    // Seed 2: first-order matrices over 100 digits ordered by class, then the second order.
+    // Workflow 2: first-order matrices over 100 digits ordered by class, then the second order.
     let mut order: Vec<usize> = (0..100.min(labels.len())).collect();
     order.sort_by_key(|&i| (labels[i], i));
     let groups: Vec<usize> = order.iter().map(|&i| labels[i]).collect();
@@ -397,7 +397,7 @@ fn figures_section(
             .to_html()?,
     );
 
-    // Seed 4: conv1's filters and feature maps of one digit.
+    // Workflow 4: conv1's filters and feature maps of one digit.
     let weights = net
         .state_dict()
         .into_iter()
@@ -443,7 +443,7 @@ fn figures_section(
             .to_html()?,
     );
 
-    // Seed 4: h5 (fully connected) for the most and least confident predictions.
+    // Workflow 4: h5 (fully connected) for the most and least confident predictions.
     let layer = |n: &str| layers.iter().find(|(name, _)| name == n).map(|(_, m)| m);
     if let (Some(h5), Some(h6)) = (layer("h5"), layer("h6")) {
         let conf: Vec<(f64, usize)> = h6
@@ -507,8 +507,8 @@ fn figures_section(
     Ok(())
 }
 
-/// Seed 3's training on the embedded digits: one epoch, the curves, the trained filters, and
-/// seed 4's confident and unsure predictions.
+/// Workflow 3's training on the embedded digits: one epoch, the curves, the trained filters, and
+/// workflow 4's confident and unsure predictions.
 fn training_section(report: &mut Report) -> Result<models::Model> {
     use crate::train::{predict, split, Optimizer, Train};
     report.heading("Training the seed-3 network on the embedded digits");

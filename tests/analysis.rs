@@ -542,7 +542,7 @@ fn intrinsic_dimension_estimates() {
 #[cfg(feature = "cli")]
 #[test]
 fn cli_pca_cluster_score_rsa() {
-    use neuroscope::data::npy;
+    use neuroscope::io::npy;
     use std::process::Command;
     let bin = env!("CARGO_BIN_EXE_neuroscope");
     let dir = std::env::temp_dir().join(format!("neuroscope-cli-analysis-{}", std::process::id()));
@@ -618,18 +618,20 @@ fn cli_pca_cluster_score_rsa() {
     ]);
     assert!(!ok && out.contains("kmeans, dbscan"), "{out}");
     // rsa on a recording file
-    let mut rec = neuroscope::record::Recording::default();
     let layers: Vec<Array2<f64>> = fixture()["rsa"]["layers"]
         .as_array()
         .unwrap()
         .iter()
         .map(mat)
         .collect();
-    for (i, l) in layers.iter().enumerate() {
-        rec.layers.push(format!("layer{i}"));
-        rec.data
-            .insert(format!("layer{i}"), l.mapv(|v| v as f32).into_dyn());
-    }
+    let rec = neuroscope::record::Recording::from_layers(
+        layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (format!("layer{i}"), l.mapv(|v| v as f32).into_dyn()))
+            .collect(),
+    )
+    .unwrap();
     let acts = dir.join("acts.safetensors");
     rec.save_safetensors(&acts).unwrap();
     let rsa_out = dir.join("rsa.safetensors");
@@ -641,7 +643,7 @@ fn cli_pca_cluster_score_rsa() {
         rsa_out.to_str().unwrap(),
     ]);
     assert!(ok, "{out}");
-    let t = neuroscope::data::tensors::Tensors::load(&rsa_out).unwrap();
+    let t = neuroscope::io::tensors::Tensors::load(&rsa_out).unwrap();
     assert_eq!(t.metadata["layers"], r#"["layer0","layer1","layer2"]"#);
     let so = t.f64("second_order").unwrap();
     let want = mat(&fixture()["rsa"]["spearman"]);
@@ -680,7 +682,7 @@ fn npy_f64_reads_fortran_order_as_numpy_means_it() {
     }
     let p = std::env::temp_dir().join(format!("neuroscope-fortran-{}.npy", std::process::id()));
     std::fs::write(&p, bytes).unwrap();
-    let a = neuroscope::data::npy::read_f64(&p).unwrap();
+    let a = neuroscope::io::npy::read_f64(&p).unwrap();
     assert_eq!(
         a,
         ndarray::array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]].into_dyn()

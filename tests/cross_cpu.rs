@@ -82,7 +82,7 @@ fn input_gradient(arch: &str, layer: &str, px: usize) -> u64 {
 fn probe() -> Vec<(String, u64)> {
     let mut out = Vec::new();
     let t0 = std::time::Instant::now();
-    // Training: seed 3's network, 3 SGD steps with momentum (fc1 is an 800-deep product).
+    // Training: workflow 3's network, 3 SGD steps with momentum (fc1 is an 800-deep product).
     let net = models::load("mnist_cnn", &Weights::Random { seed: 1 }, &Device::Cpu).unwrap();
     let digits = embedded::mnist().subset(192, 0).unwrap();
     let trained = Train::new()

@@ -1,11 +1,12 @@
 //! The data layer against real data and against torchvision.
 
 use neuroscope::data::{
-    cifar, embedded, idx, loader, npy,
+    cifar, embedded, files, loader,
     transforms::{CenterCrop, Compose, GrayToRgb, Normalize, Resize, Transform},
-    Dataset, Image,
+    Dataset, Image, NpyDataset,
 };
 use neuroscope::device::Device;
+use neuroscope::io::{idx, npy};
 use neuroscope::Error;
 use std::collections::HashMap;
 use std::io::Write;
@@ -133,7 +134,7 @@ fn idx_files_on_disk_plain_and_gzipped() {
     gz.write_all(&labels).unwrap();
     std::fs::write(dir.join("lab-idx1-ubyte.gz"), gz.finish().unwrap()).unwrap();
     let names: Vec<String> = (0..10).map(|c| c.to_string()).collect();
-    let loaded = idx::load_pair(
+    let loaded = files::load_pair(
         dir.join("img-idx3-ubyte"),
         dir.join("lab-idx1-ubyte.gz"),
         "t",
@@ -200,7 +201,7 @@ fn corrupt_idx_files_give_errors_that_name_file_and_problem() {
     // Labels that do not fit the class names, and label/image count mismatch.
     std::fs::write(dir.join("img"), good).unwrap();
     std::fs::write(dir.join("lab"), [0u8, 0, 8, 1, 0, 0, 0, 2, 0, 7]).unwrap();
-    let e = idx::load_pair(
+    let e = files::load_pair(
         dir.join("img"),
         dir.join("lab"),
         "t",
@@ -209,7 +210,7 @@ fn corrupt_idx_files_give_errors_that_name_file_and_problem() {
     .unwrap_err();
     assert!(e.to_string().contains("label 7"), "{e}");
     std::fs::write(dir.join("lab3"), [0u8, 0, 8, 1, 0, 0, 0, 3, 0, 1, 0]).unwrap();
-    let e = idx::load_pair(
+    let e = files::load_pair(
         dir.join("img"),
         dir.join("lab3"),
         "t",
@@ -360,11 +361,9 @@ fn batches_into_tensors_in_order_with_labels() {
     let row: Vec<f32> = t.get(1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
     assert_eq!(row, img.data());
     // Images of different sizes cannot be stacked: the error says what to add.
-    let mixed = neuroscope::data::npy::NpyDataset::from_array(
-        ndarray::ArrayD::zeros(vec![2, 1, 4, 4]),
-        None,
-    )
-    .unwrap();
+    let mixed =
+        neuroscope::data::NpyDataset::from_array(ndarray::ArrayD::zeros(vec![2, 1, 4, 4]), None)
+            .unwrap();
     struct Odd<D>(D);
     impl<D: Dataset> Dataset for Odd<D> {
         fn len(&self) -> usize {
@@ -397,7 +396,7 @@ fn npy_round_trip_and_errors() {
     .unwrap();
     npy::write(dir.join("a.npy"), &a).unwrap();
     npy::write_labels(dir.join("l.npy"), &[1, 0]).unwrap();
-    let ds = npy::NpyDataset::open(dir.join("a.npy"), Some(&dir.join("l.npy"))).unwrap();
+    let ds = NpyDataset::open(dir.join("a.npy"), Some(&dir.join("l.npy"))).unwrap();
     assert_eq!(ds.len(), 2);
     assert_eq!(
         ds.get(1).unwrap(),

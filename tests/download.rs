@@ -1,7 +1,8 @@
 //! The `download` feature against a server on loopback that this test starts (no network).
 #![cfg(feature = "download")]
 
-use neuroscope::data::remote::{self, Remote, Resource};
+use neuroscope::data::remote::{Remote, Resource};
+use neuroscope::io::download;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 
@@ -52,7 +53,7 @@ fn md5_of(bytes: &[u8]) -> String {
     let p = std::env::temp_dir().join(format!("ns-md5-{}", std::process::id()));
     std::fs::write(&p, bytes).unwrap();
     // verify() tells us the actual MD5 in its error message.
-    let e = remote::verify(&p, "x", None).unwrap_err().to_string();
+    let e = download::verify(&p, "x", None).unwrap_err().to_string();
     e.split("MD5 ")
         .nth(1)
         .unwrap()
@@ -89,20 +90,20 @@ fn fetch_checks_md5_and_ensure_loads_a_dataset() {
 
     // A wrong checksum is refused and leaves no file that looks finished.
     let dest = root.join("bad").join("t10k-labels-idx1-ubyte.gz");
-    let e = remote::fetch(
+    let e = download::fetch(
         "https://example.invalid/t10k-labels-idx1-ubyte.gz",
         &dest,
-        remote::Check::Md5("0123"),
+        download::Check::Md5("0123"),
         None,
     )
     .unwrap_err();
     assert!(e.to_string().contains("MD5"), "{e}");
     assert!(!dest.exists() && !dest.with_extension("part").exists());
     // A missing file is a download error naming the address.
-    let e = remote::fetch(
+    let e = download::fetch(
         "https://example.invalid/nothing.gz",
         &root.join("n.gz"),
-        remote::Check::Md5("0"),
+        download::Check::Md5("0"),
         None,
     )
     .unwrap_err();
@@ -119,18 +120,18 @@ fn fetch_checks_md5_and_ensure_loads_a_dataset() {
         String::from_utf8(out.stdout).unwrap()[..8].to_string()
     };
     let dest = root.join("hub").join("t10k-labels-idx1-ubyte.gz");
-    remote::fetch(
+    download::fetch(
         "https://example.invalid/t10k-labels-idx1-ubyte.gz",
         &dest,
-        remote::Check::Sha256Prefix(&sha),
+        download::Check::Sha256Prefix(&sha),
         None,
     )
     .unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), labels);
-    let e = remote::fetch(
+    let e = download::fetch(
         "https://example.invalid/t10k-labels-idx1-ubyte.gz",
         &root.join("x.gz"),
-        remote::Check::Sha256Prefix("00000000"),
+        download::Check::Sha256Prefix("00000000"),
         None,
     )
     .unwrap_err();
@@ -159,7 +160,7 @@ fn fetch_checks_md5_and_ensure_loads_a_dataset() {
     assert!(!r.is_cached());
     r.ensure().unwrap();
     assert!(r.is_cached());
-    let ds = neuroscope::data::idx::load_pair(
+    let ds = neuroscope::data::files::load_pair(
         r.find(res[0].file).unwrap(),
         r.find(res[1].file).unwrap(),
         "toy",
@@ -183,10 +184,10 @@ fn fetch_checks_md5_and_ensure_loads_a_dataset() {
     std::env::set_var("NEUROSCOPE_DOWNLOAD_TIMEOUT", "1");
     let started = std::time::Instant::now();
     let dest = root.join("stall").join("w.pth");
-    let e = remote::fetch(
+    let e = download::fetch(
         "https://example.invalid/w.pth",
         &dest,
-        remote::Check::Sha256Prefix("00"),
+        download::Check::Sha256Prefix("00"),
         None,
     )
     .unwrap_err();

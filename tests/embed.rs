@@ -276,7 +276,7 @@ fn three_dimensional_outputs() {
 #[cfg(feature = "cli")]
 #[test]
 fn cli_embed_writes_coordinates() {
-    use neuroscope::data::npy;
+    use neuroscope::io::npy;
     let (x, y) = blobs(&fixture());
     let x = x.slice(ndarray::s![..200, ..]).to_owned();
     let dir = std::env::temp_dir().join(format!("neuroscope-cli-embed-{}", std::process::id()));
@@ -285,13 +285,16 @@ fn cli_embed_writes_coordinates() {
     npy::write_f64(&xp, &x.into_dyn()).unwrap();
     npy::write_i64(&yp, &y[..200].iter().map(|&v| v as i64).collect::<Vec<_>>()).unwrap();
     for m in ["tsne", "umap", "pca"] {
+        // --perplexity is t-SNE's alone: the other methods refuse it (below)
+        let extra: &[&str] = if m == "tsne" {
+            &["--perplexity", "20"]
+        } else {
+            &[]
+        };
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
+            .args(["embed", "--method", m])
+            .args(extra)
             .args([
-                "embed",
-                "--method",
-                m,
-                "--perplexity",
-                "20",
                 "--input",
                 xp.to_str().unwrap(),
                 "--out",
@@ -351,7 +354,22 @@ fn cli_embed_writes_coordinates() {
     let (ok, err, _) = run(&["--method", "tsne", "--n-epochs", "60"]);
     assert!(!ok && err.contains("--max-iter"), "{err}");
     let (ok, err, _) = run(&["--method", "pca", "--neighbor-search", "exact"]);
-    assert!(!ok && err.contains("pca has no neighbours"), "{err}");
+    assert!(
+        !ok && err.contains("--neighbor-search is not an option of pca"),
+        "{err}"
+    );
+    let (ok, err, _) = run(&["--method", "umap", "--perplexity", "20"]);
+    assert!(
+        !ok && err.contains("--perplexity is not an option of umap") && err.contains("--n-epochs"),
+        "{err}"
+    );
+    // every reduction of the library by name, with its own parameters through --param
+    let (ok, err, svd) = run(&["--method", "truncated_svd", "--dims", "3"]);
+    assert!(ok && svd.is_some_and(|a| a.shape() == [200, 3]), "{err}");
+    let (ok, err, _) = run(&["--method", "pca", "--param", "solver=randomized"]);
+    assert!(ok, "{err}");
+    let (ok, err, _) = run(&["--method", "mds", "--transform", xp.to_str().unwrap()]);
+    assert!(!ok && err.contains("cannot place new samples"), "{err}");
     // t-SNE takes the option too; on 200 points NN-descent compares every pair
     let tsne = ["--method", "tsne", "--max-iter", "250"];
     let (ok, err, exact) = run(&[&tsne[..], &["--neighbor-search", "exact"]].concat());
@@ -401,7 +419,7 @@ fn tsne_with_nn_descent_neighbours_keeps_quality() {
 #[test]
 fn cli_embed_transform_places_new_samples() {
     use neuroscope::analysis::embed::Tsne;
-    use neuroscope::data::npy;
+    use neuroscope::io::npy;
     let (x, _) = blobs(&fixture());
     let (xr, xn) = (
         x.slice(ndarray::s![..150, ..]).to_owned(),
@@ -413,21 +431,22 @@ fn cli_embed_transform_places_new_samples() {
     npy::write_f64(&rp, &xr.clone().into_dyn()).unwrap();
     npy::write_f64(&np_, &xn.clone().into_dyn()).unwrap();
     let run = |method: &str, new: &std::path::Path| {
-        common::neuroscope(&[
+        let mut args = vec![
             "embed",
             "--method",
             method,
-            "--perplexity",
-            "20",
-            "--max-iter",
-            "300",
             "--input",
             rp.to_str().unwrap(),
             "--out",
             out.to_str().unwrap(),
             "--transform",
             new.to_str().unwrap(),
-        ])
+        ];
+        // t-SNE's own options (the other methods refuse them)
+        if method == "tsne" {
+            args.extend(["--perplexity", "20", "--max-iter", "300"]);
+        }
+        common::neuroscope(&args)
     };
     let (ok, text) = run("tsne", &np_);
     assert!(ok, "{text}");
@@ -483,7 +502,7 @@ fn seed1_chain_umap_then_dbscan_recovers_the_blobs() {
     use neuroscope::analysis::{cluster::Method, Analysis, Reducer};
     let (x, y) = blobs(&fixture());
     let mut a = Analysis::from_matrix("blobs", x, Some(y)).unwrap().seed(0);
-    a.reduce(Reducer::Umap(15))
+    a.reduce(Reducer::umap(15))
         .unwrap()
         .cluster(Method::parse("dbscan", &[]).unwrap())
         .unwrap()

@@ -681,7 +681,7 @@ fn outputs_are_replaced_whole_through_a_temporary_file() {
 
 #[test]
 fn a_recording_larger_than_memory_streams_to_disk() {
-    // Under an address-space limit of 850 MB (`ulimit -v`), seed 3's conv1 over the 10,000
+    // Under an address-space limit of 850 MB (`ulimit -v`), workflow 3's conv1 over the 10,000
     // embedded digits (440 MB kept, twice that to save) is refused in memory before any work,
     // and streams to disk in shards of 1,000 (about 45 MB each); the shards equal the
     // in-memory recording made without the limit.
@@ -738,14 +738,17 @@ fn a_recording_larger_than_memory_streams_to_disk() {
         sb.dir.join("shards/shard-00000.safetensors"),
     )
     .unwrap();
-    let rows = mem.data["conv1"]
+    let rows = (*mem.layer("conv1").unwrap())
         .slice(ndarray::s![..1000, .., .., ..])
         .to_owned()
         .into_dyn();
-    assert_eq!(first.data["conv1"], rows);
+    assert_eq!((*first.layer("conv1").unwrap()), rows);
     let all = neuroscope::record::Recording::load_sharded(&dir).unwrap();
-    assert_eq!(all.data["conv1"], mem.data["conv1"]);
-    assert_eq!(all.labels, mem.labels);
+    assert_eq!(
+        (*all.layer("conv1").unwrap()),
+        (*mem.layer("conv1").unwrap())
+    );
+    assert_eq!(all.labels(), mem.labels());
 }
 
 #[test]

@@ -52,19 +52,20 @@ fn a_stop_request_keeps_what_was_done() {
     };
     request_stop();
     let part = rec();
-    assert!(part.interrupted);
-    assert_eq!(part.indices, vec![0, 1, 2, 3]);
-    assert_eq!(part.labels.as_ref().map(Vec::len), Some(4));
-    assert_eq!(part.data["h5"].shape(), &[4, 500]);
+    assert!(part.interrupted());
+    assert_eq!(part.indices(), vec![0, 1, 2, 3]);
+    assert_eq!(part.labels().map(<[usize]>::len), Some(4));
+    assert_eq!((*part.layer("h5").unwrap()).shape(), &[4, 500]);
     let full = rec();
-    assert!(!full.interrupted);
-    assert_eq!(full.data["h5"].shape(), &[10, 500]);
-    let first4 = full.data["h5"]
+    assert!(!full.interrupted());
+    assert_eq!((*full.layer("h5").unwrap()).shape(), &[10, 500]);
+    let first4 = (*full.layer("h5").unwrap())
         .slice(ndarray::s![..4, ..])
         .to_owned()
         .into_dyn();
     assert_eq!(
-        part.data["h5"], first4,
+        (*part.layer("h5").unwrap()),
+        first4,
         "the kept samples are the full run's first four"
     );
 

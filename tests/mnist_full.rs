@@ -75,7 +75,7 @@ fn real_mnist_has_its_published_class_counts_and_holds_the_embedded_digits() {
     assert!((0..emb.len()).all(|i| !in_test.contains_key(emb.bytes(i).unwrap())));
 }
 
-/// One epoch of seed 3's network, SGD lr 0.01, batch 64, on all 60,000 training images; the
+/// One epoch of workflow 3's network, SGD lr 0.01, batch 64, on all 60,000 training images; the
 /// accuracy on the 10,000 test images.
 fn one_epoch(train: &Arc<InMemory>, test: &Arc<InMemory>, momentum: f64) -> f64 {
     let net = models::load(
@@ -114,7 +114,7 @@ fn seed3_network_reaches_97_percent_on_real_mnist_after_one_epoch() {
     // 0.9851, 0.9852, 0.9870.
     let acc = one_epoch(&train, &test, 0.9);
     assert!(acc >= 0.97, "test accuracy {acc} (measured 0.9843)");
-    // Seed 3's own setting, momentum 0: measured 0.9444 (seeds 2, 3: 0.9545, 0.9511); PyTorch
+    // Workflow 3's own setting, momentum 0: measured 0.9444 (seeds 2, 3: 0.9545, 0.9511); PyTorch
     // 0.9543, 0.9306, 0.9469. One epoch without momentum lands near 95 % in both.
     let acc = one_epoch(&train, &test, 0.0);
     assert!(acc >= 0.93, "test accuracy {acc} (measured 0.9444)");

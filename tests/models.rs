@@ -181,14 +181,11 @@ fn recorder_reductions_labels_and_budget() {
         .keep_images(true)
         .run(&ds, &tf)
         .unwrap();
-    assert_eq!(rec.data["conv1"].shape(), &[50, 20]);
-    assert_eq!(rec.data["h4"].shape(), &[50, 100]);
-    assert_eq!(rec.data["fc1"].shape(), &[50, 500]);
-    assert_eq!(
-        rec.labels.as_deref().unwrap(),
-        ds.labels().unwrap().as_slice()
-    );
-    assert_eq!(rec.images.as_ref().unwrap().shape(), &[50, 1, 28, 28]);
+    assert_eq!((*rec.layer("conv1").unwrap()).shape(), &[50, 20]);
+    assert_eq!((*rec.layer("h4").unwrap()).shape(), &[50, 100]);
+    assert_eq!((*rec.layer("fc1").unwrap()).shape(), &[50, 500]);
+    assert_eq!(rec.labels().unwrap(), ds.labels().unwrap().as_slice());
+    assert_eq!(rec.images().unwrap().shape(), &[50, 1, 28, 28]);
     // Values equal a direct forward of the same sample (up to float summation order: a batch
     // of 16 and a batch of 1 take different matrix-multiply blockings).
     let close = |a: &[f32], b: &[f32]| {
@@ -203,7 +200,7 @@ fn recorder_reductions_labels_and_budget() {
     let got: Vec<f32> = rec.matrix("fc1").unwrap().row(17).to_vec();
     close(&got, &values(&direct["fc1"]));
     let h4 = values(&direct["h4"]);
-    let units = &rec.units["h4"];
+    let units = rec.units("h4").unwrap();
     let sub: Vec<f32> = units.iter().map(|&u| h4[u]).collect();
     close(&rec.matrix("h4").unwrap().row(17).to_vec(), &sub);
     // The same seed picks the same units.
@@ -212,7 +209,7 @@ fn recorder_reductions_labels_and_budget() {
         .reduce(Reduce::Subsample { n: 100, seed: 7 })
         .run(&ds.parent().take(3), &tf)
         .unwrap();
-    assert_eq!(&again.units["h4"], units);
+    assert_eq!(again.units("h4").unwrap(), units);
     // A recording over the budget is refused before it starts, with the per-layer sizes.
     let e = Recorder::new(&net)
         .layers(&["conv1"])

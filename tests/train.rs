@@ -17,7 +17,7 @@ fn weights(m: &models::Model) -> HashMap<String, Vec<f32>> {
         .collect()
 }
 
-/// Seed 3's network (weights seed 1) after one epoch of SGD lr 0.01, momentum 0.9, batch 64,
+/// Workflow 3's network (weights seed 1) after one epoch of SGD lr 0.01, momentum 0.9, batch 64,
 /// seed 1, on the embedded digits but `held` held out (seeded split), tested on those: the run
 /// and the held-out digits.
 fn seed3_one_epoch(
@@ -42,7 +42,7 @@ fn seed3_one_epoch(
 
 #[test]
 fn seed3_network_learns_the_embedded_digits() {
-    // Seed 3's network and batch size, SGD lr 0.01 with momentum 0.9, one epoch over 8000
+    // Workflow 3's network and batch size, SGD lr 0.01 with momentum 0.9, one epoch over 8000
     // embedded digits, tested on the 2000 held out (seeded split).
     let (trained, test) = seed3_one_epoch(2000);
     let e = &trained.history().epochs[0];
@@ -53,7 +53,7 @@ fn seed3_network_learns_the_embedded_digits() {
     );
     // PyTorch with the same settings on a seeded 8,000 / 2,000 split of the same digits
     // (`DATA=embedded MOMENTUM=0.9 SEED=s python bench/torch_train.py`, seeds 1-4) reaches
-    // 0.938-0.948; this run measured 0.930. (Momentum 0, seed 3's setting, gives 0.81 in
+    // 0.938-0.948; this run measured 0.930. (Momentum 0, workflow 3's setting, gives 0.81 in
     // PyTorch and 0.75-0.82 here: one epoch of 8,000 digits is too little for 95%.)
     assert!(
         acc >= 0.90,
@@ -79,11 +79,11 @@ fn seed3_network_learns_the_embedded_digits() {
 }
 
 /// Issue 7's figure: >= 95 % on a held-out part of the embedded digits after one epoch of
-/// seed 3's network, batch 64, SGD lr 0.01, with the momentum 0.9 that seed 3's text adds
+/// workflow 3's network, batch 64, SGD lr 0.01, with the momentum 0.9 that workflow 3's text adds
 /// ("When adding momentum ... momentum = 0.9"), 9,500 digits for training and 500 (5 %) held
 /// out. Measured here, weight seeds 1-4: 0.954, 0.956, 0.958, 0.962. PyTorch, the same recipe
 /// and split sizes (`DATA=embedded HELD=500 MOMENTUM=0.9 SEED=s python bench/torch_train.py`,
-/// its own seeded split): 0.936, 0.956, 0.950, 0.958. Seed 3's default momentum 0 does not
+/// its own seeded split): 0.936, 0.956, 0.950, 0.958. Workflow 3's default momentum 0 does not
 /// reach it in either (0.81 in PyTorch on 8,000 digits): see the test above.
 #[test]
 fn seed3_network_reaches_95_percent_on_held_out_embedded_digits() {
@@ -121,7 +121,7 @@ fn save_load_continue_equals_training_straight_through() {
         .fit(&net, &data, None::<&neuroscope::data::InMemory>)
         .unwrap();
     assert!(dir.join("epoch-1.safetensors").is_file() && dir.join("state.json").is_file());
-    // The checkpoint loads as ordinary weights (seed 3's torch.load / load_state_dict).
+    // The checkpoint loads as ordinary weights (workflow 3's torch.load / load_state_dict).
     let reloaded = models::load(
         "mnist_cnn",
         &Weights::File(dir.join("epoch-1.safetensors")),
@@ -220,7 +220,7 @@ fn frozen_layers_stay_put_and_bad_input_is_refused() {
 }
 
 /// Training a network with batch norm updates the trained copy's running statistics and leaves
-/// the given network's alone (seed 4's CIFAR network, on digits made 3 x 32 x 32).
+/// the given network's alone (workflow 4's CIFAR network, on digits made 3 x 32 x 32).
 #[test]
 fn training_updates_running_statistics_of_the_copy_only() {
     use neuroscope::data::Compose;

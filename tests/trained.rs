@@ -244,7 +244,7 @@ fn command_line_chain_shows_trained_features_cluster_by_class() {
         ]);
         out.split_whitespace()
             .filter_map(|w| w.parse::<f64>().ok())
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("no number in {out:?}"))
     };
     let trained = ari(&["--weights", "trained"], "trained");

@@ -2,14 +2,6 @@
 //!
 //! Kept in one place so that the choice of library is one file's business: ndarray matrices in,
 //! ndarray matrices out, row-major throughout.
-//!
-//! ```
-//! use ndarray::array;
-//! use neuroscope::analysis::linalg;
-//! let x = array![[1.0, 2.0], [3.0, 4.0]];
-//! let g = linalg::gram(&x);                       // x x^T
-//! assert_eq!(g, array![[5.0, 11.0], [11.0, 25.0]]);
-//! ```
 
 use crate::{Error, Result};
 use faer::{linalg::matmul::matmul, Accum, MatRef, Par, Side};
@@ -52,12 +44,6 @@ fn par() -> Par {
 }
 
 /// `a b` for row-major matrices.
-///
-/// ```
-/// use ndarray::array;
-/// let c = neuroscope::analysis::linalg::matmul_nn(&array![[1.0, 2.0]], &array![[3.0], [4.0]]);
-/// assert_eq!(c, array![[11.0]]);
-/// ```
 pub fn matmul_nn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     let (a, b) = (std_layout(a), std_layout(b));
     product(a.nrows(), b.ncols(), |out| {
@@ -66,12 +52,6 @@ pub fn matmul_nn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
 }
 
 /// `a^T b`.
-///
-/// ```
-/// use ndarray::array;
-/// let c = neuroscope::analysis::linalg::matmul_tn(&array![[1.0], [2.0]], &array![[3.0], [4.0]]);
-/// assert_eq!(c, array![[11.0]]);
-/// ```
 pub fn matmul_tn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     let (a, b) = (std_layout(a), std_layout(b));
     product(a.ncols(), b.ncols(), |out| {
@@ -87,12 +67,6 @@ pub fn matmul_tn(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
 }
 
 /// `a b^T`.
-///
-/// ```
-/// use ndarray::array;
-/// let c = neuroscope::analysis::linalg::matmul_nt(&array![[1.0, 2.0]], &array![[3.0, 4.0]]);
-/// assert_eq!(c, array![[11.0]]);
-/// ```
 pub fn matmul_nt(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     let (a, b) = (std_layout(a), std_layout(b));
     product(a.nrows(), b.nrows(), |out| {
@@ -147,12 +121,6 @@ pub(crate) fn matmul_nt_seq_f32(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f32>
 /// Few rows and very many columns (64 stimuli x 290,400 units) is the RSA shape: the product
 /// is then split over fixed column slabs, one per task, and the partial sums added in slab
 /// order, so the result does not depend on the thread count.
-///
-/// ```
-/// use ndarray::array;
-/// let g = neuroscope::analysis::linalg::gram(&array![[1.0, 0.0], [1.0, 1.0]]);
-/// assert_eq!(g[[0, 1]], g[[1, 0]]);
-/// ```
 pub fn gram(x: &Array2<f64>) -> Array2<f64> {
     let (n, p) = x.dim();
     let x = std_layout(x);
@@ -210,12 +178,6 @@ fn mirror_lower(g: &mut Array2<f64>) {
 }
 
 /// The cross-product matrix `x^T x` (features x features), symmetrised exactly.
-///
-/// ```
-/// use ndarray::array;
-/// let c = neuroscope::analysis::linalg::cross(&array![[1.0, 2.0]]);
-/// assert_eq!(c, array![[1.0, 2.0], [2.0, 4.0]]);
-/// ```
 pub fn cross(x: &Array2<f64>) -> Array2<f64> {
     let x = std_layout(x);
     let mut c = syrk_lower(view(&x).transpose(), par());
@@ -225,14 +187,6 @@ pub fn cross(x: &Array2<f64>) -> Array2<f64> {
 
 /// Eigendecomposition of a symmetric matrix, eigenvalues in DEcreasing order (the order PCA
 /// wants), eigenvectors as columns.
-///
-/// ```
-/// use ndarray::array;
-/// let (w, v) = neuroscope::analysis::linalg::eigh_desc(&array![[2.0, 0.0], [0.0, 3.0]])?;
-/// assert_eq!(w.to_vec(), vec![3.0, 2.0]);
-/// assert_eq!(v[[1, 0]].abs(), 1.0);
-/// # Ok::<(), neuroscope::Error>(())
-/// ```
 pub fn eigh_desc(a: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
     let a = std_layout(a);
     faer::set_global_parallelism(par());
@@ -250,14 +204,6 @@ pub fn eigh_desc(a: &Array2<f64>) -> Result<(Array1<f64>, Array2<f64>)> {
 }
 
 /// Thin SVD `a = u diag(s) vt`, singular values in decreasing order.
-///
-/// ```
-/// use ndarray::array;
-/// let (u, s, vt) = neuroscope::analysis::linalg::svd(&array![[3.0, 0.0], [0.0, 4.0]])?;
-/// assert_eq!(s.to_vec(), vec![4.0, 3.0]);
-/// assert_eq!((u.dim(), vt.dim()), ((2, 2), (2, 2)));
-/// # Ok::<(), neuroscope::Error>(())
-/// ```
 pub fn svd(a: &Array2<f64>) -> Result<(Array2<f64>, Array1<f64>, Array2<f64>)> {
     let a = std_layout(a);
     faer::set_global_parallelism(par());
@@ -272,12 +218,6 @@ pub fn svd(a: &Array2<f64>) -> Result<(Array2<f64>, Array1<f64>, Array2<f64>)> {
 }
 
 /// An orthonormal basis of the columns of `a` (thin Q of a QR decomposition).
-///
-/// ```
-/// use ndarray::array;
-/// let q = neuroscope::analysis::linalg::orthonormalize(&array![[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]);
-/// assert!((q.column(0).dot(&q.column(1))).abs() < 1e-12);
-/// ```
 pub fn orthonormalize(a: &Array2<f64>) -> Array2<f64> {
     let a = std_layout(a);
     faer::set_global_parallelism(par());
@@ -302,5 +242,79 @@ pub(crate) fn flip_rows(vt: &mut Array2<f64>, mut u: Option<&mut Array2<f64>>) {
                 u.column_mut(k).mapv_inplace(|v| -v);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    //! The examples of the functions above (crate-private, so rustdoc does not run them).
+
+    #[test]
+    fn module() {
+        use super as linalg;
+        use ndarray::array;
+        let x = array![[1.0, 2.0], [3.0, 4.0]];
+        let g = linalg::gram(&x); // x x^T
+        assert_eq!(g, array![[5.0, 11.0], [11.0, 25.0]]);
+    }
+
+    #[test]
+    fn matmul_nn() {
+        use ndarray::array;
+        let c = super::matmul_nn(&array![[1.0, 2.0]], &array![[3.0], [4.0]]);
+        assert_eq!(c, array![[11.0]]);
+    }
+
+    #[test]
+    fn matmul_tn() {
+        use ndarray::array;
+        let c = super::matmul_tn(&array![[1.0], [2.0]], &array![[3.0], [4.0]]);
+        assert_eq!(c, array![[11.0]]);
+    }
+
+    #[test]
+    fn matmul_nt() {
+        use ndarray::array;
+        let c = super::matmul_nt(&array![[1.0, 2.0]], &array![[3.0, 4.0]]);
+        assert_eq!(c, array![[11.0]]);
+    }
+
+    #[test]
+    fn gram() {
+        use ndarray::array;
+        let g = super::gram(&array![[1.0, 0.0], [1.0, 1.0]]);
+        assert_eq!(g[[0, 1]], g[[1, 0]]);
+    }
+
+    #[test]
+    fn cross() {
+        use ndarray::array;
+        let c = super::cross(&array![[1.0, 2.0]]);
+        assert_eq!(c, array![[1.0, 2.0], [2.0, 4.0]]);
+    }
+
+    #[test]
+    fn eigh_desc() -> crate::Result<()> {
+        use ndarray::array;
+        let (w, v) = super::eigh_desc(&array![[2.0, 0.0], [0.0, 3.0]])?;
+        assert_eq!(w.to_vec(), vec![3.0, 2.0]);
+        assert_eq!(v[[1, 0]].abs(), 1.0);
+        Ok(())
+    }
+
+    #[test]
+    fn svd() -> crate::Result<()> {
+        use ndarray::array;
+        let (u, s, vt) = super::svd(&array![[3.0, 0.0], [0.0, 4.0]])?;
+        assert_eq!(s.to_vec(), vec![4.0, 3.0]);
+        assert_eq!((u.dim(), vt.dim()), ((2, 2), (2, 2)));
+        Ok(())
+    }
+
+    #[test]
+    fn orthonormalize() {
+        use ndarray::array;
+        let q = super::orthonormalize(&array![[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]);
+        assert!((q.column(0).dot(&q.column(1))).abs() < 1e-12);
     }
 }

@@ -2,7 +2,7 @@
 //! other reductions.
 //!
 //! Every function takes an `ndarray` matrix with one row per sample (stimulus) and one column per
-//! feature (unit), in `f32` or `f64`; results are `f64`, because the statistics the seeds compute
+//! feature (unit), in `f32` or `f64`; results are `f64`, because the statistics the workflows compute
 //! (variance ratios, correlations of correlations) lose digits in single precision. Names,
 //! parameters and defaults follow scikit-learn and SciPy, so a notebook ported from Python reads
 //! the same, and the parity tests (`tests/analysis.rs`) check the numbers against them.
@@ -30,23 +30,21 @@
 //! ```
 
 pub mod cluster;
-#[cfg(feature = "cuda")]
-pub(crate) mod cuda;
-#[cfg(test)]
-mod cuda_emulation;
 pub mod dimensionality;
 pub mod embed;
-pub mod linalg;
+pub(crate) mod linalg;
 pub mod metrics;
 pub mod neighbors;
+mod params;
 pub mod pca;
 mod pipeline;
 pub mod reduce;
+mod reducer;
 pub mod rsa;
 
 #[doc(hidden)]
-pub use pipeline::Reducer as pipeline_reducer;
-pub use pipeline::{Analysis, Clustering, Embedding, Reducer};
+pub use pipeline::{Analysis, Clustering, Embedding};
+pub use reducer::{FittedReducer, Reducer, REDUCERS};
 
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayBase, Data, Ix2};

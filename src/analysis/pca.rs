@@ -59,6 +59,35 @@ pub enum Solver {
     Randomized,
 }
 
+impl Solver {
+    /// The names [`Solver::parse`] accepts (scikit-learn's `svd_solver`).
+    pub const NAMES: [&'static str; 4] = ["auto", "full", "svd", "randomized"];
+
+    /// `auto`, `full`, `svd` or `randomized` (also through `str::parse`).
+    ///
+    /// ```
+    /// use neuroscope::analysis::pca::Solver;
+    /// assert_eq!("randomized".parse::<Solver>()?, Solver::Randomized);
+    /// assert!(Solver::parse("arpack").unwrap_err().to_string().contains("randomized"));
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn parse(s: &str) -> Result<Solver> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Solver::Auto),
+            "full" => Ok(Solver::Full),
+            "svd" => Ok(Solver::Svd),
+            "randomized" => Ok(Solver::Randomized),
+            _ => Err(crate::Error::unknown(
+                "PCA solver",
+                s,
+                Solver::NAMES.map(String::from).to_vec(),
+            )),
+        }
+    }
+}
+
+from_str_by_parse!(Solver);
+
 /// PCA parameters (builder); [`Pca::fit`] returns a [`FittedPca`].
 ///
 /// ```
@@ -353,7 +382,7 @@ impl FittedPca {
     /// The number of components needed for the cumulative ratio to exceed `share` (as
     /// scikit-learn's `n_components=share`); `None` if the kept components do not reach it.
     ///
-    /// Seed 2 computes `np.argwhere(cum > .8).min()`, a 0-based index: that is this number
+    /// Workflow 2 computes `np.argwhere(cum > .8).min()`, a 0-based index: that is this number
     /// minus one.
     pub fn n_components_for(&self, share: f64) -> Option<usize> {
         self.cumulative_variance_ratio()

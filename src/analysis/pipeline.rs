@@ -3,8 +3,7 @@
 
 use super::cluster::Method;
 use super::metrics;
-use super::pca::Pca;
-use super::reduce::{FastIca, Isomap, Mds, Nmf, ProjectionKind, RandomProjection, TruncatedSvd};
+use super::reducer::Reducer;
 use crate::record::Recording;
 use crate::{Error, Result};
 use ndarray::Array2;
@@ -30,82 +29,17 @@ pub struct Clustering {
     pub labels: Vec<i64>,
 }
 
-/// A reduction [`Analysis::reduce`] can run.
-#[derive(Debug, Clone)]
-pub enum Reducer {
-    /// t-SNE to 2-D with this perplexity (scikit-learn's other defaults).
-    Tsne(f64),
-    /// UMAP to 2-D with this many neighbours (umap-learn's other defaults).
-    Umap(usize),
-    /// PCA to `k` components.
-    Pca(usize),
-    /// Truncated SVD to `k` components.
-    TruncatedSvd(usize),
-    /// FastICA with `k` components.
-    FastIca(usize),
-    /// NMF with `k` components (non-negative data only).
-    Nmf(usize),
-    /// Gaussian random projection to `k` dimensions.
-    RandomProjection(usize),
-    /// Isomap to `k` dimensions with `n_neighbors`.
-    Isomap(usize, usize),
-    /// Metric MDS (SMACOF) to `k` dimensions.
-    Mds(usize),
-}
-
-impl Reducer {
-    fn name(&self) -> &'static str {
-        match self {
-            Reducer::Tsne(_) => "tsne",
-            Reducer::Umap(_) => "umap",
-            Reducer::Pca(_) => "pca",
-            Reducer::TruncatedSvd(_) => "truncated_svd",
-            Reducer::FastIca(_) => "fast_ica",
-            Reducer::Nmf(_) => "nmf",
-            Reducer::RandomProjection(_) => "random_projection",
-            Reducer::Isomap(..) => "isomap",
-            Reducer::Mds(_) => "mds",
-        }
-    }
-    fn run(&self, x: &Array2<f64>, seed: u64) -> Result<Array2<f64>> {
-        match *self {
-            Reducer::Tsne(p) => Ok(super::embed::Tsne::new()
-                .perplexity(p)
-                .seed(seed)
-                .fit(x)?
-                .into_embedding()),
-            Reducer::Umap(k) => Ok(super::embed::Umap::new()
-                .n_neighbors(k)
-                .seed(seed)
-                .fit(x)?
-                .into_embedding()),
-            Reducer::Pca(k) => Pca::new().n_components(k).seed(seed).fit(x)?.transform(x),
-            Reducer::TruncatedSvd(k) => TruncatedSvd::new(k).seed(seed).fit(x)?.transform(x),
-            Reducer::FastIca(k) => FastIca::new(k).seed(seed).fit(x)?.transform(x),
-            Reducer::Nmf(k) => Ok(Nmf::new(k).fit(x)?.w().clone()),
-            Reducer::RandomProjection(k) => RandomProjection::new(k, ProjectionKind::Gaussian)
-                .seed(seed)
-                .fit_transform(x),
-            Reducer::Isomap(k, nn) => Isomap::new()
-                .n_components(k)
-                .n_neighbors(nn)
-                .fit_transform(x),
-            Reducer::Mds(k) => Ok(Mds::new().n_components(k).fit(x)?.embedding().clone()),
-        }
-    }
-}
-
 /// One analysis over the layers of a recording (or one plain matrix), like interdim's pipeline.
 ///
 /// ```
 /// use ndarray::Array2;
 /// use neuroscope::analysis::{Analysis, cluster::{Method, KMeans}};
-/// use neuroscope::analysis::pipeline_reducer as Reducer;
+/// use neuroscope::analysis::Reducer;
 /// // three well separated blobs in 5-D, 20 samples each
 /// let x = Array2::from_shape_fn((60, 5), |(i, j)| (i / 20) as f64 * 10.0 + ((i * 7 + j * 3) % 5) as f64 * 0.1);
 /// let labels: Vec<usize> = (0..60).map(|i| i / 20).collect();
 /// let mut a = Analysis::from_matrix("blobs", x, Some(labels))?.seed(0);
-/// a.reduce(Reducer::Pca(2))?
+/// a.reduce(Reducer::pca(2))?
 ///  .cluster(Method::KMeans(KMeans::new(3)))?
 ///  .score()?;
 /// assert_eq!(a.score_of("blobs", "adjusted_rand"), Some(1.0));
@@ -186,8 +120,11 @@ impl Analysis {
     pub fn reduce(&mut self, r: Reducer) -> Result<&mut Self> {
         for l in &self.layers {
             let coords = r
-                .run(&self.data[l], self.seed)
-                .map_err(|e| annotate(l, e))?;
+                .clone()
+                .seed(self.seed)
+                .fit(&self.data[l])
+                .map_err(|e| annotate(l, e))?
+                .into_embedding();
             self.embeddings.insert(
                 l.clone(),
                 Embedding {

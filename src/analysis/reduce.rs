@@ -57,6 +57,11 @@ impl TruncatedSvd {
             seed: 0,
         }
     }
+    /// Number of components (scikit-learn's `n_components`).
+    pub fn n_components(mut self, k: usize) -> Self {
+        self.n_components = k;
+        self
+    }
     /// Seed of the random test matrix.
     pub fn seed(mut self, s: u64) -> Self {
         self.seed = s;
@@ -178,6 +183,11 @@ impl FastIca {
             tol: 1e-4,
             seed: 0,
         }
+    }
+    /// Number of components (scikit-learn's `n_components`).
+    pub fn n_components(mut self, k: usize) -> Self {
+        self.n_components = k;
+        self
     }
     /// Seed of the unmixing matrix's start.
     pub fn seed(mut self, s: u64) -> Self {
@@ -341,6 +351,11 @@ impl Nmf {
             max_iter: 200,
             tol: 1e-4,
         }
+    }
+    /// Number of components (scikit-learn's `n_components`).
+    pub fn n_components(mut self, k: usize) -> Self {
+        self.n_components = k;
+        self
     }
     /// Iteration cap.
     pub fn max_iter(mut self, m: usize) -> Self {
@@ -528,6 +543,11 @@ impl RandomProjection {
             kind,
             seed: 0,
         }
+    }
+    /// Number of components (scikit-learn's `n_components`).
+    pub fn n_components(mut self, k: usize) -> Self {
+        self.n_components = k;
+        self
     }
     /// Seed of the matrix.
     pub fn seed(mut self, s: u64) -> Self {

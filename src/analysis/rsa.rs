@@ -1,4 +1,4 @@
-//! Representational similarity analysis (seed 2) and centred kernel alignment.
+//! Representational similarity analysis (workflow 2) and centred kernel alignment.
 //!
 //! First order: for one layer, how similar is the response to stimulus `i` to the response to
 //! stimulus `j` ([`similarity`], an `n x n` matrix; [`rdm`] for dissimilarities). Second order:
@@ -58,6 +58,8 @@ impl Metric {
     }
 }
 
+from_str_by_parse!(Metric);
+
 /// How second-order matrices compare layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Correlation {
@@ -90,6 +92,8 @@ impl Correlation {
         }
     }
 }
+
+from_str_by_parse!(Correlation);
 
 /// First-order matrix of a layer: rows of `x` are stimuli (flattened activations).
 pub fn similarity<S: Data<Elem = T>, T: Scalar>(
@@ -388,7 +392,7 @@ pub fn correlate_rows(rows: &Array2<f64>, method: Correlation) -> Result<Array2<
 }
 
 /// Second-order matrix between layers: correlate the lower triangles (`k=-1`) of their
-/// first-order matrices, as seed 2's `spearman_corrcoef(flattened_similarity_matrices)`.
+/// first-order matrices, as workflow 2's `spearman_corrcoef(flattened_similarity_matrices)`.
 pub fn second_order(first_order: &[Array2<f64>], method: Correlation) -> Result<Array2<f64>> {
     let Some(first) = first_order.first() else {
         return Err(Error::InvalidArgument(
@@ -586,7 +590,7 @@ pub fn reorder(m: &Array2<f64>, order: &[usize]) -> Result<Array2<f64>> {
 }
 
 /// Stimulus order for block-structured matrices: by class (ascending), then by `feature`
-/// (descending, so "high redness first" as seed 2), then by original index.
+/// (descending, so "high redness first" as workflow 2), then by original index.
 ///
 /// ```
 /// let order = neuroscope::analysis::rsa::order_by_class_then(&[1, 0, 1, 0], Some(&[0.1, 0.2, 0.9, 0.5]))?;
@@ -633,7 +637,7 @@ pub fn redness(image: &Image) -> Result<f64> {
     Ok(s / hw as f64)
 }
 
-/// Seed 2's `pick_redness_extrema`: for each class (ascending), the `per_class / 2` reddest
+/// Workflow 2's `pick_redness_extrema`: for each class (ascending), the `per_class / 2` reddest
 /// images followed by the `per_class / 2` least red. Returns indices into `images`.
 ///
 /// ```
@@ -676,7 +680,7 @@ pub fn pick_redness_extrema(
 }
 
 /// First-order matrices of every layer of a recording and the second-order matrix between
-/// them: seed 2's whole RSA in one value.
+/// them: workflow 2's whole RSA in one value.
 #[derive(Debug, Clone)]
 pub struct Rsa {
     /// Layer names, in the recording's order.
@@ -698,11 +702,9 @@ impl Rsa {
     /// ```
     /// use neuroscope::record::Recording;
     /// use neuroscope::analysis::rsa::{Rsa, Metric, Correlation};
-    /// let mut rec = Recording::default();
-    /// for (k, name) in ["conv", "fc"].iter().enumerate() {
-    ///     rec.layers.push(name.to_string());
-    ///     rec.data.insert(name.to_string(), ndarray::ArrayD::from_shape_fn(vec![5, 4], |d| (((d[0] + 1) * (d[1] + k + 1) + d[0] * d[0]) % 7) as f32));
-    /// }
+    /// let rec = Recording::from_layers(["conv", "fc"].iter().enumerate().map(|(k, name)| {
+    ///     (name.to_string(), ndarray::ArrayD::from_shape_fn(vec![5, 4], |d| (((d[0] + 1) * (d[1] + k + 1) + d[0] * d[0]) % 7) as f32))
+    /// }).collect())?;
     /// let r = Rsa::of_recording(&rec, Metric::Pearson, Correlation::Spearman)?;
     /// assert_eq!(r.second_order.dim(), (2, 2));
     /// # Ok::<(), neuroscope::Error>(())
@@ -742,7 +744,7 @@ impl Rsa {
     /// Save as `.safetensors`: `first_order/<layer>` and `second_order` (float64), with the
     /// layer order, metric and correlation in the metadata.
     pub fn save_safetensors(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
-        use crate::data::tensors::{Array, Tensors};
+        use crate::io::tensors::{Array, Tensors};
         let mut t = Tensors::default();
         for (l, m) in self.layers.iter().zip(&self.first_order) {
             t.insert(format!("first_order/{l}"), Array::F64(m.clone().into_dyn()));
@@ -752,7 +754,7 @@ impl Rsa {
             Array::F64(self.second_order.clone().into_dyn()),
         );
         t.metadata
-            .insert("layers".into(), crate::record::json_list(&self.layers));
+            .insert("layers".into(), crate::io::tensors::json_list(&self.layers));
         t.metadata
             .insert("metric".into(), format!("{:?}", self.metric).to_lowercase());
         t.metadata.insert(

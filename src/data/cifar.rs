@@ -25,7 +25,7 @@ const RECORD: usize = 1 + 3 * 32 * 32;
 
 /// One parsed batch file: `N x 3 x 32 x 32` pixels and `N` labels.
 #[derive(Clone, Debug)]
-pub struct Batch {
+pub struct BatchFile {
     /// Channel-first pixels of all images.
     pub pixels: Vec<u8>,
     /// One label per image.
@@ -41,7 +41,7 @@ pub struct Batch {
 /// assert_eq!(b.labels, vec![3]);
 /// assert!(neuroscope::data::cifar::parse_batch(&rec[..100], "inline").is_err());
 /// ```
-pub fn parse_batch(bytes: &[u8], origin: impl AsRef<Path>) -> Result<Batch> {
+pub fn parse_batch(bytes: &[u8], origin: impl AsRef<Path>) -> Result<BatchFile> {
     let origin = origin.as_ref();
     if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(Error::format(
@@ -66,11 +66,11 @@ pub fn parse_batch(bytes: &[u8], origin: impl AsRef<Path>) -> Result<Batch> {
         labels.push(rec[0] as usize);
         pixels.extend_from_slice(&rec[1..]);
     }
-    Ok(Batch { pixels, labels })
+    Ok(BatchFile { pixels, labels })
 }
 
 /// Reads one batch file.
-pub fn read_batch(path: impl AsRef<Path>) -> Result<Batch> {
+pub fn read_batch(path: impl AsRef<Path>) -> Result<BatchFile> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse_batch(&bytes, path)

@@ -12,7 +12,7 @@
 //! rebuilds the files from the npm packages byte for byte; `data/CHECKSUMS.txt` records the
 //! source tarballs' hashes and per-class pixel sums that the tests check.
 
-use super::{idx, InMemory};
+use super::InMemory;
 use std::sync::{Arc, OnceLock};
 
 /// MNIST's class names, the digits `0`..`9`.
@@ -47,9 +47,9 @@ fn classes(names: &[&str]) -> Vec<String> {
 fn decode(images: &[u8], labels: &[u8], name: &str, class_names: &[&str]) -> InMemory {
     // The bytes are compiled in and checked by the test suite; failing here means the crate
     // itself is broken, which no caller can handle.
-    idx::from_bytes(images, name, labels, name, name, classes(class_names)).unwrap_or_else(|e| {
-        panic!("embedded dataset {name} is corrupt (a build problem, please report): {e}")
-    })
+    super::files::from_bytes(images, name, labels, name, name, classes(class_names)).unwrap_or_else(
+        |e| panic!("embedded dataset {name} is corrupt (a build problem, please report): {e}"),
+    )
 }
 
 /// The 10,000 embedded MNIST digits (1 x 28 x 28, labels 0-9). Decoded once per process and

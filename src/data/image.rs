@@ -173,7 +173,10 @@ impl Image {
     pub fn evcxr_display(&self) {
         let scale = (112 / self.height.max(self.width).max(1)).max(1);
         match self.to_png(scale) {
-            Ok(png) => crate::display::evcxr_emit("image/png", &crate::display::base64(&png)),
+            Ok(png) => {
+                use crate::display::html::{base64, evcxr_emit};
+                evcxr_emit("image/png", &base64(&png))
+            }
             Err(e) => eprintln!("cannot display image: {e}"),
         }
     }

@@ -1,14 +1,14 @@
 //! Data: images, labelled datasets, readers for the file formats vision courses use, the
 //! datasets compiled into the crate, transforms and batching into candle tensors.
 //!
-//! The pieces mirror torchvision so that a seed notebook translates line by line:
+//! The pieces mirror torchvision so that a workflow (`../shared/seeds/`) translates line by line:
 //!
 //! | torchvision | neuroscope |
 //! |---|---|
 //! | `datasets.MNIST(...)` / `FashionMNIST` | [`embedded::mnist`], [`embedded::fashion_mnist`], [`remote::mnist`] |
 //! | `datasets.CIFAR10` | [`cifar::load`], [`remote::cifar10`] |
 //! | `datasets.ImageFolder` | [`folder::ImageFolder`] |
-//! | `np.load` | [`npy::read`], [`npy::NpyDataset`] |
+//! | `np.load` | [`crate::io::npy::read`], [`NpyDataset`] |
 //! | `transforms.Compose([...])` | [`transforms::Compose`] |
 //! | `Subset(ds, np.random.choice(...))` | [`Dataset::subset`] |
 //! | `DataLoader(ds, batch_size=64)` | [`loader::batches`] |
@@ -24,17 +24,15 @@
 
 pub mod cifar;
 pub mod embedded;
+pub mod files;
 pub mod folder;
-pub mod idx;
 pub mod image;
 pub mod loader;
-pub mod npy;
-pub mod output;
 pub mod remote;
-pub mod tensors;
 pub mod transforms;
 
 pub use self::image::Image;
+pub use files::NpyDataset;
 pub use loader::{batches, Batch};
 pub use transforms::{Compose, Normalize, Transform};
 

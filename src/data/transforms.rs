@@ -517,7 +517,7 @@ impl Normalize {
     pub fn fashion_mnist() -> Self {
         Normalize::new(&[0.2860], &[0.3530])
     }
-    /// Mean 0.5, std 0.5: maps `[0, 1]` to `[-1, 1]` (seed 1's choice).
+    /// Mean 0.5, std 0.5: maps `[0, 1]` to `[-1, 1]` (workflow 1's choice).
     pub fn half() -> Self {
         Normalize::new(&[0.5], &[0.5])
     }

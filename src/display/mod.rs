@@ -8,51 +8,12 @@ use crate::data::{Dataset, Image};
 use crate::Result;
 use std::path::Path;
 
-/// Standard base64 (RFC 4648) of `bytes`, for `data:` URLs.
-///
-/// ```
-/// assert_eq!(neuroscope::display::base64(b"Man"), "TWFu");
-/// assert_eq!(neuroscope::display::base64(b"Ma"), "TWE=");
-/// ```
-pub fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+pub(crate) mod html;
 
-/// Escapes text for HTML.
-///
-/// ```
-/// assert_eq!(neuroscope::display::escape("a<b & c"), "a&lt;b &amp; c");
-/// ```
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+pub(crate) use html::evcxr_emit;
+pub use html::{base64, escape};
 
-/// Prints `content` as an evcxr rich-output block of type `mime`.
-pub(crate) fn evcxr_emit(mime: &str, content: &str) {
-    println!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
-}
-
-/// A titled grid of images, each with a caption (a class name, a prediction): seed 2's
+/// A titled grid of images, each with a caption (a class name, a prediction): workflow 2's
 /// `plot_images_grid` as HTML, crisp at any zoom.
 ///
 /// ```
@@ -226,6 +187,6 @@ impl Report {
     /// Writes the page to `path`, creating its folder.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        crate::data::output::write_atomic(path, self.to_html().as_bytes())
+        crate::io::output::write_atomic(path, self.to_html().as_bytes())
     }
 }

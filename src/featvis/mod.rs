@@ -1,12 +1,12 @@
 //! Activation maximisation (feature visualisation): optimise an input image so that a neuron,
-//! a channel or a whole layer of a network fires as strongly as possible (seed 5), plainly or
+//! a channel or a whole layer of a network fires as strongly as possible (workflow 5), plainly or
 //! with Lucent's regularisations.
 //!
 //! ```no_run
 //! use neuroscope::featvis::{FeatVis, Objective};
 //! use neuroscope::models::{self, Weights};
 //! let net = models::load("resnet50", &Weights::Pretrained, &candle_core::Device::Cpu)?;
-//! // Seed 5: channel 0 of layer2.0.conv3, 30 Adam steps from grey noise, lr 10.
+//! // Workflow 5: channel 0 of layer2.0.conv3, 30 Adam steps from grey noise, lr 10.
 //! let vis = FeatVis::new(Objective::channel("layer2.0.conv3", 0)).run(&net)?;
 //! vis.figure().save("resnet_l2_c3_f0.png")?;
 //! vis.activations_figure(0)?.save("resnet_l2_c3_f0_activations.png")?;
@@ -17,7 +17,7 @@
 //! # Ok::<(), neuroscope::Error>(())
 //! ```
 //!
-//! Unlike seed 5's code, the forward pass stops after the deepest layer an objective reads
+//! Unlike workflow 5's code, the forward pass stops after the deepest layer an objective reads
 //! (a layer objective on `layer2.0.conv3` never runs `layer3`, `layer4` or `fc`), and the
 //! kept "best" image is the one whose loss was measured (the seed clones the image after the
 //! optimiser step, one step later than the loss it records).
@@ -28,7 +28,7 @@ mod transform;
 
 pub use objective::Objective;
 pub use param::Param;
-pub use transform::{resize, Transform};
+pub use transform::{resize, Augment};
 
 use crate::data::{Image, Normalize};
 use crate::models::Model;
@@ -42,7 +42,7 @@ use candle_core::{DType, Tensor};
 /// How the optimised image is normalised before the network.
 #[derive(Clone, Debug, PartialEq)]
 enum Norm {
-    /// Fed as it is (seed 5).
+    /// Fed as it is (workflow 5).
     None,
     /// With the statistics the network was trained on ([`crate::models::training_normalize`]):
     /// ImageNet's for torchvision's networks, Fashion-MNIST's for `fashion_cnn`, ...
@@ -51,9 +51,9 @@ enum Norm {
     Given(Normalize),
 }
 
-/// Settings of one feature-visualisation run (seed 5's `hook_visualise`, generalised).
+/// Settings of one feature-visualisation run (workflow 5's `hook_visualise`, generalised).
 ///
-/// Defaults are seed 5's: raw pixels from grey 0.5 plus uniform noise of width 0.005, Adam
+/// Defaults are workflow 5's: raw pixels from grey 0.5 plus uniform noise of width 0.005, Adam
 /// with lr 10, 30 steps, 128 x 128 pixels (or the model's fixed input size), no transforms,
 /// no input normalisation, eval mode.
 ///
@@ -76,7 +76,7 @@ pub struct FeatVis {
     size: Option<usize>,
     seed: u64,
     param: Param,
-    transforms: Vec<Transform>,
+    transforms: Vec<Augment>,
     normalize: Norm,
     tv: f64,
     l2: f64,
@@ -121,7 +121,7 @@ fn check_memory(model: &Model, n: usize, c: usize, h: usize, w: usize) -> Result
 }
 
 impl FeatVis {
-    /// One image for one objective, with seed 5's settings.
+    /// One image for one objective, with workflow 5's settings.
     pub fn new(objective: Objective) -> FeatVis {
         FeatVis::each(vec![objective])
     }
@@ -145,7 +145,7 @@ impl FeatVis {
         }
     }
 
-    /// One image per channel of `layer` in `channels` (seed 5's grid of the first 64).
+    /// One image per channel of `layer` in `channels` (workflow 5's grid of the first 64).
     ///
     /// ```
     /// let f = neuroscope::featvis::FeatVis::channels("layer2.0.conv3", 0..64);
@@ -187,7 +187,7 @@ impl FeatVis {
         let mut f = FeatVis::each(objectives).seed(seed).progress(self.progress);
         if preset == Preset::Lucent {
             f.param = Param::fft();
-            f.transforms = Transform::lucent();
+            f.transforms = Augment::lucent();
             f.normalize = Norm::Model;
             f.lr = 0.05;
             f.steps = 512;
@@ -200,8 +200,8 @@ impl FeatVis {
                 decorrelate: false,
             };
             f.transforms = vec![
-                Transform::Jitter(2),
-                Transform::Rotate((-5..=5).map(|a| a as f32).collect()),
+                Augment::Jitter(2),
+                Augment::Rotate((-5..=5).map(|a| a as f32).collect()),
             ];
             f.normalize = Norm::Model;
             f.l2 = 2.0;
@@ -212,13 +212,13 @@ impl FeatVis {
         f
     }
 
-    /// Number of Adam steps (seed 5: 30).
+    /// Number of Adam steps (workflow 5: 30).
     pub fn steps(mut self, n: usize) -> Self {
         self.steps = n;
         self
     }
 
-    /// Adam's learning rate (seed 5: 10.0; Lucent: 0.05).
+    /// Adam's learning rate (workflow 5: 10.0; Lucent: 0.05).
     pub fn lr(mut self, lr: f64) -> Self {
         self.lr = lr;
         self
@@ -243,14 +243,14 @@ impl FeatVis {
         self
     }
 
-    /// Random transforms applied before every forward pass (see [`Transform::lucent`]).
-    pub fn transforms(mut self, t: Vec<Transform>) -> Self {
+    /// Random transforms applied before every forward pass (see [`Augment::lucent`]).
+    pub fn transforms(mut self, t: Vec<Augment>) -> Self {
         self.transforms = t;
         self
     }
 
     /// Normalise the (transformed) image with these channel means and standard deviations
-    /// before the network (`None`: feed it as it is, seed 5's choice). The Lucent preset
+    /// before the network (`None`: feed it as it is, workflow 5's choice). The Lucent preset
     /// normalises with the statistics the network was trained on
     /// ([`models::training_normalize`](crate::models::training_normalize)): ImageNet's for
     /// torchvision's networks, Fashion-MNIST's for `fashion_cnn`.
@@ -323,18 +323,18 @@ impl FeatVis {
 
     /// Runs the optimisation on `model` (always in eval mode).
     pub fn run(&self, model: &Model) -> Result<Visualization> {
-        crate::device::tune_candle_cpu_pool();
+        crate::kernels::threads::set_up_candle_pool();
         // In evcxr every cell is its own library with its own copy of candle's statics, so
         // tensor ids restart at 1 in each cell: a network built in an earlier cell holds
         // weights numbered by that cell's counter, while this run's image and activations are
         // numbered by this cell's, and candle's backward pass (which walks the graph and keys
         // gradients by id) then confuses two tensors: "shape mismatch in sub" 64 channels into
-        // seed 5's notebook, or silently different gradients (4 of the 64 channel images of
+        // workflow 5's notebook, or silently different gradients (4 of the 64 channel images of
         // that notebook's grid came out differently from a fresh network's, and changed again
         // on a second run with the same network). Rebuilding a built-in architecture here
         // from copies of its weights (new ids from this cell's counter) makes every tensor of
         // the pass come from one counter; ResNet-50's 100 MB copy takes 10-60 ms on a 2-core
-        // machine, against about 1 s for seed 5's 30 steps.
+        // machine, against about 1 s for workflow 5's 30 steps.
         let rebuilt;
         let model = if crate::models::ARCHS.contains(&model.arch()) {
             let copies = model
@@ -361,7 +361,7 @@ impl FeatVis {
         // "result" (or walk away from the objective): refused.
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::InvalidArgument(format!(
-                "learning rate {}: give a positive finite number (seed 5 uses 10, Lucent 0.05)",
+                "learning rate {}: give a positive finite number (workflow 5 uses 10, Lucent 0.05)",
                 self.lr
             )));
         }
@@ -374,7 +374,7 @@ impl FeatVis {
         };
         if h == 0 || h > MAX_SIZE {
             return Err(Error::InvalidArgument(format!(
-                "image size {h} px: give 1 to {MAX_SIZE} (seed 5 uses 128, Lucent 224)"
+                "image size {h} px: give 1 to {MAX_SIZE} (workflow 5 uses 128, Lucent 224)"
             )));
         }
         check_memory(model, n, c, h, w)?;
@@ -413,7 +413,7 @@ impl FeatVis {
             None => None,
         };
 
-        let mut history = vec![History::default(); n];
+        let mut history = vec![StepHistory::default(); n];
         let mut best_loss = vec![f32::INFINITY; n];
         let mut best_step = vec![0usize; n];
         let mut best: Vec<Option<Tensor>> = vec![None; n];
@@ -546,7 +546,7 @@ impl FeatVis {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {
-    /// Seed 5: raw pixels, no regularisation, lr 10, 30 steps.
+    /// Workflow 5: raw pixels, no regularisation, lr 10, 30 steps.
     Plain,
     /// Lucent's `render_vis` defaults.
     Lucent,
@@ -578,12 +578,7 @@ impl Preset {
     }
 }
 
-impl std::str::FromStr for Preset {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Preset> {
-        Preset::parse(s)
-    }
-}
+from_str_by_parse!(Preset);
 
 /// Lucent's total variation: the sum of absolute differences between neighbouring pixels.
 fn total_variation(x: &Tensor) -> Result<Tensor> {
@@ -597,9 +592,9 @@ fn total_variation(x: &Tensor) -> Result<Tensor> {
     Ok((dy + dx)?)
 }
 
-/// Per-step statistics of one image's target activation (seed 5's `history`).
+/// Per-step statistics of one image's target activation (workflow 5's `history`).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct History {
+pub struct StepHistory {
     /// The loss (negative objective plus penalties).
     pub loss: Vec<f32>,
     /// Mean of the target activation.
@@ -610,7 +605,7 @@ pub struct History {
     pub min: Vec<f32>,
 }
 
-impl History {
+impl StepHistory {
     fn push(&mut self, loss: f32, act: &[f32]) {
         self.loss.push(loss);
         self.mean
@@ -637,10 +632,10 @@ pub struct Visualization {
     /// Each best image's target activation (a map, a layer, a unit).
     pub best_activation: Vec<Tensor>,
     /// Per-image history.
-    pub history: Vec<History>,
-    /// The target activation at the first step (seed 5's `start_act`).
+    pub history: Vec<StepHistory>,
+    /// The target activation at the first step (workflow 5's `start_act`).
     pub start: Vec<Tensor>,
-    /// The target activation at the last step run (seed 5's `end_act`).
+    /// The target activation at the last step run (workflow 5's `end_act`).
     pub end: Vec<Tensor>,
     /// Whether a stop request ([`crate::progress::request_stop`], Ctrl-C in the CLI) ended
     /// the run early; the history holds the steps that ran.
@@ -650,7 +645,7 @@ pub struct Visualization {
 }
 
 impl Visualization {
-    /// Best image `i` clamped to `[0, 1]` for display (seed 5's `torch.clamp(image, 0, 1)`).
+    /// Best image `i` clamped to `[0, 1]` for display (workflow 5's `torch.clamp(image, 0, 1)`).
     pub fn image(&self, i: usize) -> Result<Image> {
         let n = self.objectives.len();
         if i >= n {
@@ -734,7 +729,7 @@ impl Visualization {
             .size(side, (side / columns as u32) * rows + 90)
     }
 
-    /// Seed 5's history plot for image `i`: mean, max and min activation and the loss per step.
+    /// Workflow 5's history plot for image `i`: mean, max and min activation and the loss per step.
     pub fn history_figure(&self, i: usize) -> Result<Figure> {
         let h = self.history.get(i).ok_or_else(|| {
             Error::InvalidArgument(format!(
@@ -765,7 +760,7 @@ impl Visualization {
             .size(1000, 380))
     }
 
-    /// Seed 5's `display_activations`: the target's map at the start and at the end, on one
+    /// Workflow 5's `display_activations`: the target's map at the start and at the end, on one
     /// shared colour scale (a layer target shows its mean over channels).
     pub fn activations_figure(&self, i: usize) -> Result<Figure> {
         let (Some(s), Some(e)) = (self.start.get(i), self.end.get(i)) else {
@@ -822,7 +817,7 @@ impl Visualization {
     }
 
     /// Saves the result: one objective and a `.png` path give the best image itself at its
-    /// size (seed 5's `optimized_image`); otherwise the captioned grid ([`figure`]) as `.svg`,
+    /// size (workflow 5's `optimized_image`); otherwise the captioned grid ([`figure`]) as `.svg`,
     /// `.png` or `.html`.
     ///
     /// [`figure`]: Visualization::figure
@@ -832,7 +827,7 @@ impl Visualization {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("png"));
         if self.objectives.len() == 1 && png {
-            crate::data::output::write_atomic(path, &self.image(0)?.to_png(1)?)
+            crate::io::output::write_atomic(path, &self.image(0)?.to_png(1)?)
         } else {
             self.figure().save(path)
         }
@@ -841,10 +836,10 @@ impl Visualization {
     /// Writes [`history_json`](Visualization::history_json) to `path`.
     pub fn save_history(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
-        crate::data::output::write_atomic(path, self.history_json().as_bytes())
+        crate::io::output::write_atomic(path, self.history_json().as_bytes())
     }
 
-    /// True when the images are raw pixels (seed 5), which may lie outside `[0, 1]`.
+    /// True when the images are raw pixels (workflow 5), which may lie outside `[0, 1]`.
     pub fn is_raw_pixels(&self) -> bool {
         self.pixels
     }

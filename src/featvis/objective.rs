@@ -5,7 +5,7 @@ use crate::{Error, Result};
 use candle_core::{DType, Tensor};
 use std::collections::BTreeMap;
 
-/// One objective, scored per image of a batch; the loss is its negative (seed 5's `VisLoss`).
+/// One objective, scored per image of a batch; the loss is its negative (workflow 5's `VisLoss`).
 ///
 /// Layer names are the model's module names (`Model::layer_names`); channel indices count
 /// from 0. Convolutional outputs are `N x C x H x W`, fully-connected ones `N x F` (there a
@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Objective {
     /// One unit: channel `channel` at `at = (row, column)` of the layer's grid, the centre
-    /// (`H / 2`, `W / 2`) when `None`, as seed 5 and Lucent choose it.
+    /// (`H / 2`, `W / 2`) when `None`, as workflow 5 and Lucent choose it.
     Neuron {
         /// Module name.
         layer: String,
@@ -30,14 +30,14 @@ pub enum Objective {
         /// Position `(row, column)`; the centre when `None`.
         at: Option<(usize, usize)>,
     },
-    /// The mean of one channel over all positions (seed 5's default).
+    /// The mean of one channel over all positions (workflow 5's default).
     Channel {
         /// Module name.
         layer: String,
         /// Channel index.
         channel: usize,
     },
-    /// The mean of the whole layer (`squared: false`, seed 5's `layer`) or the mean of its
+    /// The mean of the whole layer (`squared: false`, workflow 5's `layer`) or the mean of its
     /// squares (`squared: true`, DeepDream as Lucid defines it).
     Layer {
         /// Module name.
@@ -109,7 +109,7 @@ impl Objective {
         }
     }
 
-    /// The channel objective (seed 5's default).
+    /// The channel objective (workflow 5's default).
     ///
     /// ```
     /// let o = neuroscope::featvis::Objective::channel("layer2.0.conv3", 0);
@@ -122,7 +122,7 @@ impl Objective {
         }
     }
 
-    /// The whole-layer mean (seed 5's `layer`).
+    /// The whole-layer mean (workflow 5's `layer`).
     ///
     /// ```
     /// assert_eq!(neuroscope::featvis::Objective::layer("h2").to_string(), "h2 layer");
@@ -193,6 +193,43 @@ impl Objective {
             ["class", k] => Objective::class(num(k)?),
             _ => return Err(bad()),
         })
+    }
+
+    /// Like [`parse`](Self::parse), plus the CLI's `channel:A-B`: channels `A` to `B - 1`, one
+    /// objective each (one image each, optimised in one batch).
+    ///
+    /// ```
+    /// use neuroscope::featvis::Objective;
+    /// let os = Objective::parse_many("channel:0-8", "layer2.0.conv3")?;
+    /// assert_eq!(os.len(), 8);
+    /// assert_eq!(os[7], Objective::channel("layer2.0.conv3", 7));
+    /// assert_eq!(Objective::parse_many("dream", "h4")?.len(), 1);
+    /// let e = Objective::parse_many("channel:8-8", "h4").unwrap_err().to_string();
+    /// assert!(e.contains("B must be larger than A"), "{e}");
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn parse_many(spec: &str, layer: &str) -> Result<Vec<Objective>> {
+        let Some((a, b)) = spec
+            .strip_prefix("channel:")
+            .and_then(|r| r.split_once('-'))
+        else {
+            return Ok(vec![Objective::parse(spec, layer)?]);
+        };
+        let num = |v: &str| {
+            v.parse::<usize>().map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "objective {spec}: expected channel:A-B with numbers"
+                ))
+            })
+        };
+        let (a, b) = (num(a)?, num(b)?);
+        if b <= a {
+            return Err(Error::InvalidArgument(format!(
+                "objective {spec}: the range {a}-{b} holds no channel; channel:A-B optimises \
+                 channels A to B-1, so B must be larger than A (channel:0-8 is channels 0 to 7)"
+            )));
+        }
+        Ok((a..b).map(|c| Objective::channel(layer, c)).collect())
     }
 
     /// The module names this objective reads (empty for a class objective).

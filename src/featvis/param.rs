@@ -1,4 +1,4 @@
-//! How the optimised image is parameterised: raw pixels (seed 5) or Lucent's Fourier basis with
+//! How the optimised image is parameterised: raw pixels (workflow 5) or Lucent's Fourier basis with
 //! decorrelated colour, which favours low frequencies and natural colour statistics.
 
 use crate::rng::Rng;
@@ -14,10 +14,10 @@ use candle_core::{Device, Tensor, Var};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Param {
-    /// Seed 5's `generate_random_image`: grey 0.5 plus uniform noise in `±noise / 2`, the
+    /// Workflow 5's `generate_random_image`: grey 0.5 plus uniform noise in `±noise / 2`, the
     /// pixels optimised directly and fed to the network unbounded.
     Pixels {
-        /// Width of the uniform noise (seed 5: 0.005).
+        /// Width of the uniform noise (workflow 5: 0.005).
         noise: f32,
     },
     /// Lucent's `fft_image` + `to_valid_rgb`: Fourier coefficients (normal, `sd`) scaled by
@@ -202,7 +202,7 @@ impl Image {
                 // Inverse DFT along H: Y = (C + iS)(Xr + iXi).
                 let (re, im) = (re.reshape((n * c, h, wf))?, im.reshape((n * c, h, wf))?);
                 // (ops::matmul: sums that do not depend on the CPU, also above 512 px.)
-                use crate::models::ops::matmul;
+                use crate::kernels::matmul;
                 let yr = (matmul(ch, &re)? - matmul(sh, &im)?)?;
                 let yi = (matmul(sh, &re)? + matmul(ch, &im)?)?;
                 // Complex-to-real along W: x = Yr cos - Yi sin (weighted).

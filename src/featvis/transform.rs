@@ -11,16 +11,18 @@ use crate::rng::Rng;
 use crate::{Error, Result};
 use candle_core::{DType, Tensor};
 
-/// One transform. A list of them is applied in order, with fresh random choices every step.
+/// One augmentation (Lucent's `transform`s; named apart from [`crate::data::Transform`], a
+/// dataset's preprocessing). A list of them is applied in order, with fresh random choices
+/// every step.
 ///
 /// ```
-/// use neuroscope::featvis::Transform;
-/// let t = Transform::lucent();
+/// use neuroscope::featvis::Augment;
+/// let t = Augment::lucent();
 /// assert_eq!(t.len(), 5);
-/// assert_eq!(t[0], Transform::Pad { px: 12, value: 0.5 });
+/// assert_eq!(t[0], Augment::Pad { px: 12, value: 0.5 });
 /// ```
 #[derive(Clone, Debug, PartialEq)]
-pub enum Transform {
+pub enum Augment {
     /// Constant padding on every side (Lucent: 12 px of grey 0.5).
     Pad {
         /// Pixels per side.
@@ -40,19 +42,19 @@ pub enum Transform {
     Resize(usize),
 }
 
-impl Transform {
+impl Augment {
     /// Lucent's `standard_transforms`: pad 12 (grey), jitter 8, scale 0.9..1.1 in 11 steps,
     /// rotate -10..10 degrees (0 five more times), jitter 4.
-    pub fn lucent() -> Vec<Transform> {
+    pub fn lucent() -> Vec<Augment> {
         let scales = (0..11).map(|i| 1.0 + (i as f32 - 5.0) / 50.0).collect();
         let mut angles: Vec<f32> = (-10..=10).map(|a| a as f32).collect();
         angles.extend([0.0; 5]);
         vec![
-            Transform::Pad { px: 12, value: 0.5 },
-            Transform::Jitter(8),
-            Transform::Scale(scales),
-            Transform::Rotate(angles),
-            Transform::Jitter(4),
+            Augment::Pad { px: 12, value: 0.5 },
+            Augment::Jitter(8),
+            Augment::Scale(scales),
+            Augment::Rotate(angles),
+            Augment::Jitter(4),
         ]
     }
 
@@ -60,20 +62,20 @@ impl Transform {
     ///
     /// ```
     /// use candle_core::{Device, Tensor};
-    /// use neuroscope::{featvis::Transform, rng::Rng};
+    /// use neuroscope::{featvis::Augment, rng::Rng};
     /// let x = Tensor::ones((1, 3, 16, 16), candle_core::DType::F32, &Device::Cpu)?;
     /// let mut rng = Rng::new(0);
-    /// let y = Transform::Pad { px: 2, value: 0.5 }.apply(&x, &mut rng)?;
+    /// let y = Augment::Pad { px: 2, value: 0.5 }.apply(&x, &mut rng)?;
     /// assert_eq!(y.dims(), &[1, 3, 20, 20]);
-    /// let z = Transform::Rotate(vec![0.0]).apply(&x, &mut rng)?;    // identity
+    /// let z = Augment::Rotate(vec![0.0]).apply(&x, &mut rng)?;    // identity
     /// assert!((z - &x)?.abs()?.max_all()?.to_scalar::<f32>()? < 1e-5);
     /// # Ok::<(), neuroscope::Error>(())
     /// ```
     pub fn apply(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         let (_, _, h, w) = x.dims4()?;
         match self {
-            Transform::Pad { px, value } => pad(x, *px, *value),
-            Transform::Jitter(d) => {
+            Augment::Pad { px, value } => pad(x, *px, *value),
+            Augment::Jitter(d) => {
                 if *d < 2 {
                     return Err(Error::InvalidArgument(format!(
                         "jitter must be at least 2 pixels, got {d}"
@@ -83,7 +85,7 @@ impl Transform {
                 let dx = rng.below(*d as u64) as usize;
                 translate(x, dy, dx)
             }
-            Transform::Scale(scales) => {
+            Augment::Scale(scales) => {
                 let s = pick(scales, rng, "scale")?;
                 let (oh, ow) = (
                     (s as f64 * h as f64).ceil() as usize,
@@ -91,7 +93,7 @@ impl Transform {
                 );
                 resize(x, oh.max(1), ow.max(1))
             }
-            Transform::Rotate(angles) => {
+            Augment::Rotate(angles) => {
                 let a = (pick(angles, rng, "rotate")? as f64).to_radians();
                 if a == 0.0 {
                     return Ok(x.clone());
@@ -104,8 +106,8 @@ impl Transform {
                     (cy + cos * dy - sin * dx, cx + sin * dy + cos * dx)
                 })
             }
-            Transform::Blur(sigma) => blur(x, *sigma),
-            Transform::Resize(size) => {
+            Augment::Blur(sigma) => blur(x, *sigma),
+            Augment::Resize(size) => {
                 if (h, w) == (*size, *size) {
                     Ok(x.clone())
                 } else {

@@ -4,7 +4,6 @@
 //! big-endian `u32`, then the values. Every check a truncated download or a renamed file could
 //! fail is made here, and the error names the file and says what is wrong.
 
-use super::InMemory;
 use crate::{Error, Result};
 use std::io::Read;
 use std::path::Path;
@@ -13,7 +12,7 @@ use std::path::Path;
 ///
 /// ```
 /// let bytes = [0u8, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9];
-/// let a = neuroscope::data::idx::parse(&bytes, "inline").unwrap();
+/// let a = neuroscope::io::idx::parse(&bytes, "inline").unwrap();
 /// assert_eq!(a.dims, vec![3]);
 /// assert_eq!(a.data, vec![7, 8, 9]);
 /// ```
@@ -28,7 +27,7 @@ pub struct IdxArray {
 /// Reads an IDX file, gzip-compressed or not (recognised by its first bytes, not its name).
 ///
 /// ```no_run
-/// let a = neuroscope::data::idx::read("data/train-images-idx3-ubyte.gz").unwrap();
+/// let a = neuroscope::io::idx::read("data/train-images-idx3-ubyte.gz").unwrap();
 /// println!("{:?}", a.dims);
 /// ```
 pub fn read(path: impl AsRef<Path>) -> Result<IdxArray> {
@@ -137,98 +136,4 @@ fn gunzip(bytes: &[u8], origin: &Path) -> Result<Vec<u8>> {
         .read_to_end(&mut out)
         .map_err(|e| Error::format(origin, format!("corrupt or truncated gzip stream: {e}")))?;
     Ok(out)
-}
-
-/// A labelled image dataset from an IDX image file (`N x H x W`) and an IDX label file (`N`),
-/// as MNIST and Fashion-MNIST ship. Labels must be below `class_names.len()`.
-///
-/// ```no_run
-/// use neuroscope::data::{idx, Dataset};
-/// let classes: Vec<String> = (0..10).map(|d| d.to_string()).collect();
-/// let ds = idx::load_pair("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "mnist-test", classes).unwrap();
-/// assert_eq!(ds.len(), 10_000);
-/// ```
-pub fn load_pair(
-    images: impl AsRef<Path>,
-    labels: impl AsRef<Path>,
-    name: &str,
-    class_names: Vec<String>,
-) -> Result<InMemory> {
-    let (ip, lp) = (images.as_ref(), labels.as_ref());
-    from_arrays(read(ip)?, ip, read(lp)?, lp, name, class_names)
-}
-
-/// Like [`load_pair`], from bytes already in memory (`origin`s name them in errors).
-pub fn from_bytes(
-    images: &[u8],
-    images_origin: &str,
-    labels: &[u8],
-    labels_origin: &str,
-    name: &str,
-    class_names: Vec<String>,
-) -> Result<InMemory> {
-    from_arrays(
-        parse(images, images_origin)?,
-        Path::new(images_origin),
-        parse(labels, labels_origin)?,
-        Path::new(labels_origin),
-        name,
-        class_names,
-    )
-}
-
-fn from_arrays(
-    images: IdxArray,
-    ip: &Path,
-    labels: IdxArray,
-    lp: &Path,
-    name: &str,
-    class_names: Vec<String>,
-) -> Result<InMemory> {
-    if images.dims.len() != 3 {
-        return Err(Error::format(
-            ip,
-            format!(
-                "expected images of shape N x H x W, found {} dimensions {:?}",
-                images.dims.len(),
-                images.dims
-            ),
-        ));
-    }
-    if labels.dims.len() != 1 {
-        return Err(Error::format(
-            lp,
-            format!(
-                "expected labels of shape N, found dimensions {:?}",
-                labels.dims
-            ),
-        ));
-    }
-    let (n, h, w) = (images.dims[0], images.dims[1], images.dims[2]);
-    if labels.dims[0] != n {
-        return Err(Error::format(
-            lp,
-            format!(
-                "{} labels for {n} images in {}",
-                labels.dims[0],
-                ip.display()
-            ),
-        ));
-    }
-    if let Some(pos) = labels
-        .data
-        .iter()
-        .position(|&l| l as usize >= class_names.len())
-    {
-        return Err(Error::format(
-            lp,
-            format!(
-                "label {} at position {pos} but the dataset has {} classes",
-                labels.data[pos],
-                class_names.len()
-            ),
-        ));
-    }
-    let labels = labels.data.iter().map(|&l| l as usize).collect();
-    InMemory::new(name, images.data, n, (1, h, w), labels, class_names)
 }

@@ -4,7 +4,6 @@
 //! width, booleans, and Fortran order; everything becomes `f32` (or integer labels).
 //! Writing produces version 1 files that `np.load` reads.
 
-use super::{Dataset, Image};
 use crate::{Error, Result};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use std::path::Path;
@@ -34,8 +33,8 @@ struct Header {
 /// ```
 /// let path = std::env::temp_dir().join("neuroscope-doc.npy");
 /// let a = ndarray::ArrayD::from_shape_vec(vec![2, 3], (0..6).map(|v| v as f32).collect()).unwrap();
-/// neuroscope::data::npy::write(&path, &a).unwrap();
-/// assert_eq!(neuroscope::data::npy::read(&path).unwrap(), a);
+/// neuroscope::io::npy::write(&path, &a).unwrap();
+/// assert_eq!(neuroscope::io::npy::read(&path).unwrap(), a);
 /// ```
 pub fn read(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
     let path = path.as_ref();
@@ -51,12 +50,32 @@ pub fn parse(bytes: &[u8], origin: impl AsRef<Path>) -> Result<ArrayD<f32>> {
     shaped(values, &h, origin)
 }
 
+/// Reads an image array: `uint8` values scaled to `[0, 1]` like every other 8-bit source,
+/// other types as they are.
+///
+/// ```
+/// let path = std::env::temp_dir().join("neuroscope-doc-read-images.npy");
+/// neuroscope::io::npy::write(&path, &ndarray::ArrayD::<f32>::ones(vec![1, 2, 2]))?;
+/// assert_eq!(neuroscope::io::npy::read_images(&path)?.sum(), 4.0);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+pub fn read_images(path: impl AsRef<Path>) -> Result<ArrayD<f32>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (h, _) = header(&bytes, path)?;
+    let mut arr = parse(&bytes, path)?;
+    if h.kind == Kind::Uint && h.size == 1 {
+        arr.mapv_inplace(|v| v / 255.0);
+    }
+    Ok(arr)
+}
+
 /// Reads an integer (or integral float) `.npy` file of class labels, one per sample.
 ///
 /// ```
 /// let path = std::env::temp_dir().join("neuroscope-doc-labels.npy");
-/// neuroscope::data::npy::write_labels(&path, &[2, 0, 1]).unwrap();
-/// assert_eq!(neuroscope::data::npy::read_labels(&path).unwrap(), vec![2, 0, 1]);
+/// neuroscope::io::npy::write_labels(&path, &[2, 0, 1]).unwrap();
+/// assert_eq!(neuroscope::io::npy::read_labels(&path).unwrap(), vec![2, 0, 1]);
 /// ```
 pub fn read_labels(path: impl AsRef<Path>) -> Result<Vec<usize>> {
     let path = path.as_ref();
@@ -245,8 +264,8 @@ fn write_raw(path: &Path, descr: &str, shape: &[usize], data: &[u8]) -> Result<(
 /// ```
 /// let path = std::env::temp_dir().join("neuroscope-doc-f64.npy");
 /// let a = ndarray::arr2(&[[0.1f64, 0.2], [0.3, 1e-300]]).into_dyn();
-/// neuroscope::data::npy::write_f64(&path, &a).unwrap();
-/// assert_eq!(neuroscope::data::npy::read_f64(&path).unwrap(), a);
+/// neuroscope::io::npy::write_f64(&path, &a).unwrap();
+/// assert_eq!(neuroscope::io::npy::read_f64(&path).unwrap(), a);
 /// ```
 ///
 /// Fortran-ordered files (what NumPy writes for many scikit-learn results) come back in the
@@ -269,8 +288,8 @@ pub fn write_f64(path: impl AsRef<Path>, array: &ArrayD<f64>) -> Result<()> {
 ///
 /// ```
 /// let path = std::env::temp_dir().join("neuroscope-doc-i64.npy");
-/// neuroscope::data::npy::write_i64(&path, &[0, -1, 3]).unwrap();
-/// assert_eq!(neuroscope::data::npy::read_i64(&path).unwrap(), vec![0, -1, 3]);
+/// neuroscope::io::npy::write_i64(&path, &[0, -1, 3]).unwrap();
+/// assert_eq!(neuroscope::io::npy::read_i64(&path).unwrap(), vec![0, -1, 3]);
 /// ```
 pub fn read_i64(path: impl AsRef<Path>) -> Result<Vec<i64>> {
     let path = path.as_ref();
@@ -344,100 +363,4 @@ pub fn write_labels(path: impl AsRef<Path>, labels: &[usize]) -> Result<()> {
         .flat_map(|&v| (v as i64).to_le_bytes())
         .collect();
     write_raw(path.as_ref(), "<i8", &[labels.len()], &data)
-}
-
-/// Images from an `.npy` array (`N x C x H x W`, or `N x H x W` for one channel) with
-/// optional labels. Values are used as they are, except `uint8` arrays, which are scaled to
-/// `[0, 1]` like every other 8-bit source.
-///
-/// ```
-/// use neuroscope::data::{npy::NpyDataset, Dataset};
-/// let a = ndarray::ArrayD::<f32>::zeros(vec![4, 3, 8, 8]);
-/// let ds = NpyDataset::from_array(a, None).unwrap();
-/// assert_eq!(ds.get(3).unwrap().0.shape(), (3, 8, 8));
-/// assert!(NpyDataset::from_array(ndarray::ArrayD::<f32>::zeros(vec![4]), None).is_err());
-/// ```
-#[derive(Clone, Debug)]
-pub struct NpyDataset {
-    images: ArrayD<f32>,
-    labels: Vec<usize>,
-    classes: Vec<String>,
-}
-
-impl NpyDataset {
-    /// Reads images (and labels, if given) from `.npy` files.
-    pub fn open(images: impl AsRef<Path>, labels: Option<&Path>) -> Result<Self> {
-        let path = images.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (h, _) = header(&bytes, path)?;
-        let mut arr = parse(&bytes, path)?;
-        if h.kind == Kind::Uint && h.size == 1 {
-            arr.mapv_inplace(|v| v / 255.0);
-        }
-        let labels = labels.map(read_labels).transpose()?;
-        Self::from_array(arr, labels)
-    }
-
-    /// Wraps an array already in memory.
-    pub fn from_array(images: ArrayD<f32>, labels: Option<Vec<usize>>) -> Result<Self> {
-        let images = match images.ndim() {
-            3 => images.insert_axis(ndarray::Axis(1)),
-            4 => images,
-            _ => {
-                return Err(Error::Shape {
-                    what: "image array".into(),
-                    expected: "N x C x H x W or N x H x W".into(),
-                    got: format!("{:?}", images.shape()),
-                })
-            }
-        };
-        let n = images.shape()[0];
-        let labels = labels.unwrap_or_else(|| vec![0; n]);
-        if labels.len() != n {
-            return Err(Error::Shape {
-                what: "labels".into(),
-                expected: format!("{n} (one per image)"),
-                got: labels.len().to_string(),
-            });
-        }
-        let k = labels.iter().max().map_or(1, |m| m + 1);
-        let classes = (0..k).map(|c| c.to_string()).collect();
-        Ok(NpyDataset {
-            images: images.as_standard_layout().into_owned(),
-            labels,
-            classes,
-        })
-    }
-}
-
-impl Dataset for NpyDataset {
-    fn len(&self) -> usize {
-        self.labels.len()
-    }
-    fn get(&self, index: usize) -> Result<(Image, usize)> {
-        if index >= self.len() {
-            return Err(Error::InvalidArgument(format!(
-                "index {index} out of range for {} images",
-                self.len()
-            )));
-        }
-        let s = self.images.shape();
-        let (c, h, w) = (s[1], s[2], s[3]);
-        let view = self.images.index_axis(ndarray::Axis(0), index);
-        Image::new(c, h, w, view.iter().copied().collect()).map(|img| (img, self.labels[index]))
-    }
-    fn class_names(&self) -> Vec<String> {
-        self.classes.clone()
-    }
-    fn name(&self) -> String {
-        "npy".into()
-    }
-    fn label(&self, index: usize) -> Result<usize> {
-        self.labels.get(index).copied().ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "index {index} out of range for {} images",
-                self.len()
-            ))
-        })
-    }
 }

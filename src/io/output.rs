@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 ///
 /// ```
 /// let p = std::env::temp_dir().join("neuroscope-doc-atomic.txt");
-/// neuroscope::data::output::write_atomic(&p, b"first")?;
-/// neuroscope::data::output::write_atomic(&p, b"second")?;
+/// neuroscope::io::output::write_atomic(&p, b"first")?;
+/// neuroscope::io::output::write_atomic(&p, b"second")?;
 /// assert_eq!(std::fs::read(&p)?, b"second");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -57,7 +57,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 /// is none of `inputs` (the same file reached by another path counts).
 ///
 /// ```
-/// use neuroscope::data::output::check_output;
+/// use neuroscope::io::output::check_output;
 /// let dir = std::env::temp_dir();
 /// assert!(check_output(&dir.join("a.npy"), &["npy"], &[]).is_ok());
 /// let err = check_output(&dir.join("a.safetensors"), &["npy"], &[]).unwrap_err();
@@ -119,8 +119,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// ```
 /// let f = std::env::temp_dir().join("neuroscope-doc-not-a-dir.txt");
 /// std::fs::write(&f, b"x")?;
-/// assert!(neuroscope::data::output::check_output_dir(&f).is_err());
-/// assert!(neuroscope::data::output::check_output_dir(&std::env::temp_dir()).is_ok());
+/// assert!(neuroscope::io::output::check_output_dir(&f).is_err());
+/// assert!(neuroscope::io::output::check_output_dir(&std::env::temp_dir()).is_ok());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn check_output_dir(dir: &Path) -> Result<()> {

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use ndarray::{array, ArrayD};
-//! use neuroscope::data::tensors::{Tensors, Array};
+//! use neuroscope::io::tensors::{Tensors, Array};
 //! let mut t = Tensors::default();
 //! t.insert("x", Array::F64(array![[1.0, 2.0]].into_dyn()));
 //! t.metadata.insert("layers".into(), "[\"a\"]".into());
@@ -185,4 +185,31 @@ fn to_int(a: ArrayD<f64>, name: &str) -> Result<ArrayD<i64>> {
         )));
     }
     Ok(a.mapv(|v| v as i64))
+}
+
+/// A JSON list of strings, for a safetensors file's metadata (`layers`, `class_names`).
+pub(crate) fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// Reads what [`json_list`] writes (any JSON list of strings); `None` for anything else.
+pub(crate) fn parse_json_list(s: &str) -> Option<Vec<String>> {
+    serde_json::from_str(s).ok()
+}
+
+#[cfg(test)]
+mod json_tests {
+    #[test]
+    fn json_lists_round_trip_and_match_the_old_codec() {
+        let items = vec!["a\"b".to_string(), "c\\d".into(), "layer1.0".into()];
+        let s = super::json_list(&items);
+        // The bytes the hand-written codec wrote before serde_json (recordings stay identical).
+        assert_eq!(s, r#"["a\"b","c\\d","layer1.0"]"#);
+        assert_eq!(super::parse_json_list(&s), Some(items));
+        assert_eq!(
+            super::parse_json_list(r#"[ "x" , "y" ]"#),
+            Some(vec!["x".into(), "y".into()])
+        );
+        assert_eq!(super::parse_json_list("[1, 2]"), None);
+    }
 }

@@ -342,7 +342,7 @@ fn forward_with(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &Geom, limit: usi
 /// Images are split into at most [`GW_GROUPS`] consecutive groups, each accumulated image by
 /// image (band by band) on one thread with a single-threaded gemm, and the groups' sums are then
 /// added in group order. A per-image gemm spread over threads costs more in synchronisation than
-/// it computes for a small layer (seed 3's conv2: 50 x 500 x 64 per image), while the groups
+/// it computes for a small layer (workflow 3's conv2: 50 x 500 x 64 per image), while the groups
 /// keep every thread busy. The grouping depends on the shapes only, so the result has the same
 /// bits at any thread count.
 pub(crate) fn grad_weight(x: &[f32], grad: &[f32], g: &Geom) -> Vec<f32> {

@@ -1,4 +1,4 @@
-//! The CIFAR-10 network of seed 4: two conv blocks with batch norm, three linear layers with
+//! The CIFAR-10 network of workflow 4: two conv blocks with batch norm, three linear layers with
 //! dropout, in the seed's `block1`, `block2`, `fc_layers` sequentials.
 
 use super::layers::{

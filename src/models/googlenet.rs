@@ -44,7 +44,7 @@ impl Layer for BasicConv2d {
     }
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let chain: [(&str, &dyn Layer); 2] = [("conv", &self.conv), ("bn", &self.bn)];
-        super::ops::relu(&ctx.run_chain(&chain, x)?)
+        crate::kernels::relu(&ctx.run_chain(&chain, x)?)
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
         vec![("conv".into(), &self.conv), ("bn".into(), &self.bn)]

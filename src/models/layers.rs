@@ -5,8 +5,8 @@
 //! [`Layer`]: a forward pass that reports named outputs to a [`Ctx`], its children (for
 //! listings and summaries) and its own parameters.
 
-use super::ops::Epilogue;
 use super::Ctx;
+use crate::kernels::Epilogue;
 use crate::{Error, Result};
 use candle_core::{DType, Tensor, D};
 use candle_nn::{Init, VarBuilder};
@@ -215,7 +215,7 @@ impl Layer for Conv2d {
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
         self.check(x)?;
-        super::ops::conv2d_bias(
+        crate::kernels::conv2d_bias(
             x,
             &self.weight,
             self.bias.as_ref(),
@@ -226,7 +226,7 @@ impl Layer for Conv2d {
     }
     fn forward_fused(&self, x: &Tensor, _ctx: &mut Ctx, epi: &Epilogue) -> Result<Option<Tensor>> {
         self.check(x)?;
-        super::ops::conv2d_fused(
+        crate::kernels::conv2d_fused(
             x,
             &self.weight,
             self.bias.as_ref(),
@@ -325,11 +325,11 @@ impl Layer for Linear {
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
         self.check(x)?;
-        super::ops::linear(x, &self.weight, self.bias.as_ref())
+        crate::kernels::linear(x, &self.weight, self.bias.as_ref())
     }
     fn forward_fused(&self, x: &Tensor, _ctx: &mut Ctx, epi: &Epilogue) -> Result<Option<Tensor>> {
         self.check(x)?;
-        super::ops::linear_fused(x, &self.weight, self.bias.as_ref(), epi).map(Some)
+        crate::kernels::linear_fused(x, &self.weight, self.bias.as_ref(), epi).map(Some)
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())
@@ -424,7 +424,7 @@ impl Layer for BatchNorm2d {
             }),
         ) = (x.device().is_cpu(), self.as_epilogue(ctx)?)
         {
-            return super::ops::channel_affine(x, &scale, &shift);
+            return crate::kernels::channel_affine(x, &scale, &shift);
         }
         let (mean, var) = if ctx.train {
             let mean = x.mean_keepdim((0, 2, 3))?;
@@ -516,8 +516,8 @@ impl Layer for Activation {
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
         Ok(match self {
-            Activation::ReLU => super::ops::relu(x)?,
-            Activation::ReLU6 => super::ops::relu6(x)?,
+            Activation::ReLU => crate::kernels::relu(x)?,
+            Activation::ReLU6 => crate::kernels::relu6(x)?,
             Activation::LogSoftmax => candle_nn::ops::log_softmax(x, D::Minus1)?,
             Activation::Softmax => candle_nn::ops::softmax(x, D::Minus1)?,
             Activation::Flatten => x.flatten_from(1)?,
@@ -692,7 +692,7 @@ impl Layer for Pool2d {
         let extra_w = ((ow - 1) * s + k).saturating_sub(w + 2 * p);
         if self.max {
             let xp = pad_neg_inf(x, p, p + extra_h, p, p + extra_w)?;
-            let y = super::ops::max_pool2d(&xp, k, s)?;
+            let y = crate::kernels::max_pool2d(&xp, k, s)?;
             Ok(y.narrow(2, 0, oh)?.narrow(3, 0, ow)?)
         } else {
             if p > 0 || extra_h > 0 || extra_w > 0 {

@@ -1,4 +1,4 @@
-//! The small MNIST network of seed 3 (PyTorch's classic `mnist_cnn.py`): two 5x5 convs, two
+//! The small MNIST network of workflow 3 (PyTorch's classic `mnist_cnn.py`): two 5x5 convs, two
 //! linear layers, log-softmax, with the seed's taps `h1`..`h6`.
 
 use super::layers::{Activation, Conv2d, ConvSpec, InitScheme, Layer, Linear};
@@ -27,11 +27,11 @@ impl Layer for MnistCnn {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let x = ctx.run_relu("conv1", &self.conv1, x)?;
         ctx.tap("h1", &x);
-        let x = super::ops::max_pool2d(&x, 2, 2)?;
+        let x = crate::kernels::max_pool2d(&x, 2, 2)?;
         ctx.tap("h2", &x);
         let x = ctx.run_relu("conv2", &self.conv2, &x)?;
         ctx.tap("h3", &x);
-        let x = super::ops::max_pool2d(&x, 2, 2)?;
+        let x = crate::kernels::max_pool2d(&x, 2, 2)?;
         ctx.tap("h4", &x);
         let x = ctx.run_relu("fc1", &self.fc1, &x.flatten_from(1)?)?;
         ctx.tap("h5", &x);

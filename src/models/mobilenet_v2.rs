@@ -70,7 +70,7 @@ impl Layer for InvertedResidual {
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let y = ctx.run("conv", &self.conv, x)?;
         Ok(if self.residual {
-            super::ops::add(x, &y)?
+            crate::kernels::add(x, &y)?
         } else {
             y
         })

@@ -42,13 +42,11 @@
 
 pub mod alexnet;
 pub mod cifar_cnn;
-mod conv_cpu;
 pub mod fashion_cnn;
 pub mod googlenet;
 pub mod layers;
 pub mod mnist_cnn;
 pub mod mobilenet_v2;
-pub mod ops;
 pub mod resnet;
 pub mod summary;
 pub mod trained;
@@ -80,7 +78,7 @@ impl Ctx {
     /// A context that records the modules named in `wanted` (all modules when `None`).
     pub fn new(wanted: Option<HashSet<String>>) -> Self {
         // Every forward pass starts here, however the network was built.
-        crate::device::tune_candle_cpu_pool();
+        crate::kernels::threads::set_up_candle_pool();
         Ctx {
             path: Vec::new(),
             wanted,
@@ -108,19 +106,19 @@ impl Ctx {
         Ok(y)
     }
 
-    /// `relu(layer(x))`, `layer` run as the child `name` (seed 3's functional `F.relu`
+    /// `relu(layer(x))`, `layer` run as the child `name` (workflow 3's functional `F.relu`
     /// after a module). When that child's own output is neither recorded nor traced, the layer
     /// applies the ReLU in its own output buffer ([`Layer::forward_fused`]).
     pub fn run_relu(&mut self, name: &str, layer: &dyn Layer, x: &Tensor) -> Result<Tensor> {
-        match self.fused(name, layer, x, &ops::Epilogue::relu())? {
+        match self.fused(name, layer, x, &crate::kernels::Epilogue::relu())? {
             Some(y) => Ok(y),
-            None => ops::relu(&self.run(name, layer, x)?),
+            None => crate::kernels::relu(&self.run(name, layer, x)?),
         }
     }
 
     /// Runs `chain[0]` as [`run`](Self::run) does, fused with as many of the layers after it
     /// as it can apply in its own output buffer (a batch norm with fixed statistics, then a
-    /// ReLU: [`ops::Epilogue`]) when the outputs in between are neither recorded nor traced;
+    /// ReLU: [`crate::kernels::Epilogue`]) when the outputs in between are neither recorded nor traced;
     /// the last fused layer's output is recorded under its name as usual. Returns the output
     /// and how many layers of `chain` ran. Training and feature visualisation, which record
     /// little, save a pass per fused layer and candle's backward bookkeeping of the tensors
@@ -162,7 +160,7 @@ impl Ctx {
         let Some(&(name, head)) = chain.first() else {
             return Err(Error::InvalidArgument("run_fusing: empty chain".into()));
         };
-        let mut epi = ops::Epilogue::default();
+        let mut epi = crate::kernels::Epilogue::default();
         let mut taken = 0;
         for (k, &(_, layer)) in chain.iter().enumerate().skip(1) {
             if self.trace.is_some() || self.wants(&self.child_path(chain[k - 1].0)) {
@@ -203,7 +201,7 @@ impl Ctx {
         name: &str,
         layer: &dyn Layer,
         x: &Tensor,
-        epi: &ops::Epilogue,
+        epi: &crate::kernels::Epilogue,
     ) -> Result<Option<Tensor>> {
         if self.trace.is_some() || self.wants(&self.child_path(name)) {
             return Ok(None);
@@ -364,7 +362,7 @@ pub const ARCHS: [&str; 19] = [
 /// assert!(err.to_string().contains("resnet50"));
 /// ```
 pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
-    crate::device::tune_candle_cpu_pool();
+    crate::kernels::threads::set_up_candle_pool();
     match arch {
         "alexnet" => alexnet::alexnet(weights, device),
         "mnist_cnn" => mnist_cnn::mnist_cnn(weights, device),
@@ -484,7 +482,7 @@ impl Model {
     }
 
     /// Every module in PyTorch's `named_modules()` order (the root excluded), with its type
-    /// and parameter count: seed 5's `view_available_layers`.
+    /// and parameter count: workflow 5's `view_available_layers`.
     pub fn layers(&self) -> Vec<LayerInfo> {
         let mut out = Vec::new();
         fn walk(prefix: &str, layer: &dyn Layer, depth: usize, out: &mut Vec<LayerInfo>) -> usize {

@@ -80,7 +80,7 @@ impl Block {
     }
 }
 
-/// The block's closing `relu(out + identity)` as one operation ([`super::ops::add_relu`]),
+/// The block's closing `relu(out + identity)` as one operation ([`crate::kernels::add_relu`]),
 /// run as the block's `relu` module so that it is recorded under that name as before.
 #[derive(Debug)]
 struct ResidualReLU<'a>(&'a Tensor);
@@ -90,7 +90,7 @@ impl Layer for ResidualReLU<'_> {
         ReLU.kind()
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
-        super::ops::add_relu(x, self.0)
+        crate::kernels::add_relu(x, self.0)
     }
 }
 

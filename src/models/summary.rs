@@ -1,4 +1,4 @@
-//! torchsummary's table (`summary(model, input_size)`) and seed 3's state-dict listing.
+//! torchsummary's table (`summary(model, input_size)`) and workflow 3's state-dict listing.
 //!
 //! The table follows torchsummary: one row per module call in execution order, containers
 //! (`Sequential`) left out, `Param #` counting the module's own weight and bias, and the same
@@ -212,7 +212,7 @@ impl fmt::Display for Summary {
     }
 }
 
-/// The state dict as seed 3 prints it: one `name  [shape]` line per tensor.
+/// The state dict as workflow 3 prints it: one `name  [shape]` line per tensor.
 ///
 /// ```
 /// use neuroscope::models::{load, Weights};

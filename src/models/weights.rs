@@ -81,7 +81,7 @@ pub const PRETRAINED: [(&str, &str); 16] = [
 /// assert!(neuroscope::models::weights::torch_hub_dir().ends_with("hub/checkpoints"));
 /// ```
 pub fn torch_hub_dir() -> PathBuf {
-    crate::data::remote::user_cache_dir("TORCH_HOME", "torch")
+    crate::io::download::user_cache_dir("TORCH_HOME", "torch")
         .join("hub")
         .join("checkpoints")
 }
@@ -116,10 +116,10 @@ pub fn pretrained_path(arch: &str) -> Result<PathBuf> {
             .next()
             .and_then(|h| h.strip_suffix(".pth"))
             .unwrap_or("");
-        crate::data::remote::fetch(
+        crate::io::download::fetch(
             &url,
             &path,
-            crate::data::remote::Check::Sha256Prefix(hash),
+            crate::io::download::Check::Sha256Prefix(hash),
             None,
         )?;
         Ok(path)
@@ -225,7 +225,7 @@ pub fn save_safetensors(tensors: &[(String, Tensor)], path: impl AsRef<Path>) ->
     // failed write never leaves a truncated file where the previous weights were.)
     let bytes = safetensors::tensor::serialize(map.iter().map(|(k, v)| (k.as_str(), v)), None)
         .map_err(|e| Error::format(path, format!("cannot write: {e}")))?;
-    crate::data::output::write_atomic(path, &bytes)
+    crate::io::output::write_atomic(path, &bytes)
 }
 
 #[derive(Default)]
@@ -475,44 +475,4 @@ impl Builder {
                 .collect(),
         })))
     }
-}
-
-/// Formats a load report the way PyTorch's `load_state_dict` does.
-pub(crate) fn report(
-    arch: &str,
-    origin: &str,
-    missing: &[String],
-    unexpected: &[String],
-    mismatched: &[(String, String, String)],
-) -> String {
-    let quote = |v: &[String]| {
-        v.iter()
-            .map(|k| format!("\"{k}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut s = format!("Error(s) in loading state_dict for {arch} from {origin}:");
-    if !missing.is_empty() {
-        s.push_str(&format!(
-            "\n\tMissing key(s) in state_dict ({}): {}.",
-            missing.len(),
-            quote(missing)
-        ));
-    }
-    if !unexpected.is_empty() {
-        s.push_str(&format!(
-            "\n\tUnexpected key(s) in state_dict ({}): {}.",
-            unexpected.len(),
-            quote(unexpected)
-        ));
-    }
-    for (name, got, want) in mismatched {
-        s.push_str(&format!(
-            "\n\tsize mismatch for {name}: copying a param with shape {got} from checkpoint, the shape in current model is {want}."
-        ));
-    }
-    if !missing.is_empty() && !unexpected.is_empty() {
-        s.push_str("\nIs this file for another architecture? `neuroscope layers --arch A` lists each architecture's names.");
-    }
-    s
 }

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Vertical bars from 0 (negative values hang below the axis), optionally named, optionally
-/// with each value printed above its bar (seed 4's activations of a confident and an unsure
+/// with each value printed above its bar (workflow 4's activations of a confident and an unsure
 /// prediction; class probabilities).
 ///
 /// ```

@@ -83,6 +83,8 @@ impl Colormap {
     }
 }
 
+from_str_by_parse!(Colormap);
+
 /// The colour of category `i`: matplotlib's `tab10` for up to 10 categories, `tab20` beyond
 /// (cycling after 20).
 ///

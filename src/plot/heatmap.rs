@@ -190,7 +190,7 @@ impl Heatmap {
 
     /// Stimuli ordered by group (class): one tick per block at its centre named
     /// `names[group]`, and a separator line between blocks, on both axes of a square matrix
-    /// (seed 2's matrices ordered by class).
+    /// (workflow 2's matrices ordered by class).
     pub fn blocks<L: super::scatter::Label, N: AsRef<str>>(
         mut self,
         groups: &[L],

@@ -115,8 +115,8 @@ pub fn images_from_tensor(t: &Tensor, layout: Layout) -> Result<Vec<Image>> {
         .collect()
 }
 
-/// A titled grid of images with captions (seed 2's `plot_images_grid`, seed 4's 8 x 8 filters
-/// and feature maps, seed 5's 64 visualised channels). Grey images use a colour map (grey by
+/// A titled grid of images with captions (workflow 2's `plot_images_grid`, workflow 4's 8 x 8 filters
+/// and feature maps, workflow 5's 64 visualised channels). Grey images use a colour map (grey by
 /// default, any [`Colormap`] for feature maps); RGB images are shown as they are.
 ///
 /// ```

@@ -1,4 +1,4 @@
-//! Seed 1's interactive scatter without a server: one self-contained HTML fragment.
+//! Workflow 1's interactive scatter without a server: one self-contained HTML fragment.
 
 use super::scatter::label_palette;
 use super::{colormap::hex, nice_ticks, padded_range, tick_label, FAMILY};

@@ -1,4 +1,4 @@
-//! Figures: every plot the seeds draw, as SVG (inline in evcxr, the default) or PNG.
+//! Figures: every plot the workflows draw, as SVG (inline in evcxr, the default) or PNG.
 //!
 //! A [`Figure`] holds one or more panels ([`Scatter`], [`Heatmap`], [`Lines`], [`Bars`],
 //! [`Images`]) in a grid, with an optional title over all of them. Each panel type is a builder
@@ -23,7 +23,7 @@
 //!
 //! Large rasters (heatmaps of 1000 x 1000 matrices, image grids, colour bars) are placed as one
 //! embedded image each rather than as thousands of shapes, which keeps SVGs small.
-//! [`InteractiveScatter`] writes the self-contained HTML scatter of seed 1 (hover for the
+//! [`InteractiveScatter`] writes the self-contained HTML scatter of workflow 1 (hover for the
 //! image, a switch between true labels and clusters).
 
 mod bars;
@@ -192,7 +192,7 @@ impl Figure {
         }
     }
 
-    /// Small multiples: `panels` in rows of `columns` (seed 3's t-SNE per layer, seed 2's one
+    /// Small multiples: `panels` in rows of `columns` (workflow 3's t-SNE per layer, workflow 2's one
     /// matrix per layer in a row). Each cell gets its panel type's default size, scaled to 60 %
     /// beyond two columns.
     pub fn grid(panels: Vec<Panel>, columns: usize) -> Figure {
@@ -401,7 +401,7 @@ impl Figure {
                 )))
             }
         };
-        crate::data::output::write_atomic(path, &bytes)
+        crate::io::output::write_atomic(path, &bytes)
     }
 
     /// Renders inline in an evcxr notebook: `image/svg+xml`, or `image/png` after

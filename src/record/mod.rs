@@ -13,7 +13,7 @@
 //!     .run(&ds, &Compose::new().normalize(Normalize::mnist()))?;
 //! assert_eq!(rec.matrix("conv1")?.dim(), (100, 20));   // spatial mean of 20 channels
 //! assert_eq!(rec.matrix("h5")?.dim(), (100, 500));     // no spatial dimensions to average
-//! assert_eq!(rec.labels.as_ref().unwrap().len(), 100);
+//! assert_eq!(rec.labels().unwrap().len(), 100);
 //! # Ok::<(), neuroscope::Error>(())
 //! ```
 
@@ -39,13 +39,13 @@ type LayerUnits = BTreeMap<String, Vec<usize>>;
 pub enum Reduce {
     /// Keep the full output (`N x C x H x W`).
     None,
-    /// Mean over the spatial dimensions (`N x C`), as seed 1 does; outputs without spatial
+    /// Mean over the spatial dimensions (`N x C`), as workflow 1 does; outputs without spatial
     /// dimensions are kept as they are.
     SpatialMean,
     /// Flatten each sample (`N x (C*H*W)`).
     Flatten,
     /// Flatten, then keep `n` units chosen at random with `seed` (the same units for every
-    /// sample; seed 2's `subsample=1000`). Layers with fewer units are kept whole.
+    /// sample; workflow 2's `subsample=1000`). Layers with fewer units are kept whole.
     Subsample {
         /// Units to keep.
         n: usize,
@@ -78,35 +78,175 @@ impl Reduce {
     }
 }
 
+from_str_by_parse!(Reduce);
+
 /// Activations of several layers for the same samples.
 #[derive(Clone, Debug, Default)]
 pub struct Recording {
     /// Layer names in the order they were asked for.
-    pub layers: Vec<String>,
+    pub(crate) layers: Vec<String>,
     /// One array per layer, first axis the sample.
-    pub data: BTreeMap<String, ArrayD<f32>>,
+    pub(crate) data: BTreeMap<String, ArrayD<f32>>,
     /// For subsampled layers, the kept unit indices into the flattened output.
-    pub units: BTreeMap<String, Vec<usize>>,
+    pub(crate) units: BTreeMap<String, Vec<usize>>,
     /// Class labels of the samples, when recorded from a dataset.
-    pub labels: Option<Vec<usize>>,
+    pub(crate) labels: Option<Vec<usize>>,
     /// Class names, when recorded from a dataset.
-    pub class_names: Vec<String>,
+    pub(crate) class_names: Vec<String>,
     /// Indices of the samples in the dataset.
-    pub indices: Vec<usize>,
+    pub(crate) indices: Vec<usize>,
     /// The (transformed) input images, if asked for.
-    pub images: Option<ArrayD<f32>>,
+    pub(crate) images: Option<ArrayD<f32>>,
     /// Whether a stop request ([`crate::progress::request_stop`], Ctrl-C in the CLI) ended
     /// the recording early: it then holds the samples of the batches done, in order.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
 }
 
 impl Recording {
+    /// A recording built from arrays (one per layer, first axis the sample, the same number of
+    /// samples in each), in the given layer order: for analyses of activations computed
+    /// elsewhere.
+    ///
+    /// ```
+    /// use neuroscope::record::Recording;
+    /// let rec = Recording::from_layers(vec![
+    ///     ("b".into(), ndarray::ArrayD::ones(vec![2, 4])),
+    ///     ("a".into(), ndarray::ArrayD::zeros(vec![2, 3])),
+    /// ])?
+    /// .with_labels(vec![1, 0], vec!["zero".into(), "one".into()])?;
+    /// assert_eq!(rec.layer_names(), ["b", "a"]);
+    /// assert_eq!(rec.layer("a")?.shape(), &[2, 3]);
+    /// assert_eq!(rec.labels(), Some(&[1, 0][..]));
+    /// assert!(Recording::from_layers(vec![
+    ///     ("a".into(), ndarray::ArrayD::zeros(vec![2, 3])),
+    ///     ("b".into(), ndarray::ArrayD::zeros(vec![5, 3])),
+    /// ]).is_err());
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn from_layers(layers: Vec<(String, ArrayD<f32>)>) -> Result<Recording> {
+        let mut rec = Recording::default();
+        for (name, a) in layers {
+            let n = a.shape().first().copied().unwrap_or(0);
+            if !rec.data.is_empty() && n != rec.len() {
+                return Err(Error::Shape {
+                    what: format!("layer {name}"),
+                    expected: format!("{} samples (as the layers before it)", rec.len()),
+                    got: format!("{n} samples"),
+                });
+            }
+            if rec.data.insert(name.clone(), a).is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "layer {name} is given twice"
+                )));
+            }
+            rec.layers.push(name);
+        }
+        rec.indices = (0..rec.len()).collect();
+        Ok(rec)
+    }
+
+    /// The same recording with class labels (one per sample, each below the number of class
+    /// names, when names are given).
+    pub fn with_labels(
+        mut self,
+        labels: Vec<usize>,
+        class_names: Vec<String>,
+    ) -> Result<Recording> {
+        if labels.len() != self.len() {
+            return Err(Error::Shape {
+                what: "labels".into(),
+                expected: format!("{} (one per sample)", self.len()),
+                got: labels.len().to_string(),
+            });
+        }
+        if let Some(&bad) = labels
+            .iter()
+            .find(|&&l| !class_names.is_empty() && l >= class_names.len())
+        {
+            return Err(Error::InvalidArgument(format!(
+                "label {bad} with {} class names",
+                class_names.len()
+            )));
+        }
+        self.labels = Some(labels);
+        self.class_names = class_names;
+        Ok(self)
+    }
+
+    /// The recording restricted to `layers`, in that order (the RSA of chosen layers).
+    ///
+    /// ```
+    /// use neuroscope::record::Recording;
+    /// let rec = Recording::from_layers(vec![
+    ///     ("a".into(), ndarray::ArrayD::zeros(vec![2, 3])),
+    ///     ("b".into(), ndarray::ArrayD::ones(vec![2, 4])),
+    /// ])?;
+    /// assert_eq!(rec.select(&["b"])?.layer_names(), ["b"]);
+    /// assert!(rec.select(&["c"]).unwrap_err().to_string().contains("a, b"));
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn select(&self, layers: &[&str]) -> Result<Recording> {
+        let mut out = self.clone();
+        out.layers.clear();
+        out.data.clear();
+        out.units.clear();
+        for &l in layers {
+            let a = self.layer(l)?;
+            out.data.insert(l.to_string(), a.clone());
+            if let Some(u) = self.units.get(l) {
+                out.units.insert(l.to_string(), u.clone());
+            }
+            out.layers.push(l.to_string());
+        }
+        Ok(out)
+    }
+
+    /// Layer names in the order they were asked for.
+    pub fn layer_names(&self) -> &[String] {
+        &self.layers
+    }
+
+    /// One layer's activations, first axis the sample (an unknown name lists the recorded ones).
+    pub fn layer(&self, name: &str) -> Result<&ArrayD<f32>> {
+        self.data
+            .get(name)
+            .ok_or_else(|| Error::unknown("recorded layer", name, self.layers.iter()))
+    }
+
+    /// For a subsampled layer, the kept unit indices into its flattened output.
+    pub fn units(&self, layer: &str) -> Option<&[usize]> {
+        self.units.get(layer).map(Vec::as_slice)
+    }
+
+    /// Class labels of the samples, when recorded from a dataset.
+    pub fn labels(&self) -> Option<&[usize]> {
+        self.labels.as_deref()
+    }
+
+    /// Class names, when recorded from a dataset.
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    /// Indices of the samples in the dataset.
+    pub fn indices(&self) -> &[usize] {
+        &self.indices
+    }
+
+    /// The (transformed) input images, when [`Recorder::keep_images`] asked for them.
+    pub fn images(&self) -> Option<&ArrayD<f32>> {
+        self.images.as_ref()
+    }
+
+    /// Whether a stop request ([`crate::progress::request_stop`], Ctrl-C in the CLI) ended
+    /// the recording early: it then holds the samples of the batches done, in order.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+
     /// The activations of `layer` as a `samples x features` matrix (flattening every other axis).
     pub fn matrix(&self, layer: &str) -> Result<Array2<f32>> {
-        let a = self
-            .data
-            .get(layer)
-            .ok_or_else(|| Error::unknown("recorded layer", layer, self.layers.iter()))?;
+        let a = self.layer(layer)?;
         let n = a.shape()[0];
         let f = a.len() / n.max(1);
         Ok(a.view()
@@ -173,7 +313,7 @@ impl Recording {
     /// `.safetensors` (loadable with `safetensors.numpy.load_file`). The layer order and the
     /// class names go into the file's metadata (`layers`, `class_names`, JSON lists).
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
-        use crate::data::tensors::{Array, Tensors};
+        use crate::io::tensors::{Array, Tensors};
         let mut t = Tensors::default();
         for (k, a) in &self.data {
             t.insert(k.clone(), Array::F32(a.clone()));
@@ -184,10 +324,13 @@ impl Recording {
                 Array::I64(ndarray::Array1::from_iter(l.iter().map(|&x| x as i64)).into_dyn()),
             );
         }
-        t.metadata.insert("layers".into(), json_list(&self.layers));
+        t.metadata
+            .insert("layers".into(), crate::io::tensors::json_list(&self.layers));
         if !self.class_names.is_empty() {
-            t.metadata
-                .insert("class_names".into(), json_list(&self.class_names));
+            t.metadata.insert(
+                "class_names".into(),
+                crate::io::tensors::json_list(&self.class_names),
+            );
         }
         t.save(path)
     }
@@ -198,23 +341,23 @@ impl Recording {
     ///
     /// ```
     /// use neuroscope::record::Recording;
-    /// let mut r = Recording::default();
-    /// r.layers = vec!["b".into(), "a".into()];
-    /// r.data.insert("a".into(), ndarray::ArrayD::zeros(vec![2, 3]));
-    /// r.data.insert("b".into(), ndarray::ArrayD::ones(vec![2, 4]));
-    /// r.labels = Some(vec![1, 0]);
+    /// let r = Recording::from_layers(vec![
+    ///     ("b".into(), ndarray::ArrayD::ones(vec![2, 4])),
+    ///     ("a".into(), ndarray::ArrayD::zeros(vec![2, 3])),
+    /// ])?
+    /// .with_labels(vec![1, 0], vec![])?;
     /// let path = std::env::temp_dir().join("neuroscope-doc-rec.safetensors");
     /// r.save_safetensors(&path)?;
     /// let back = Recording::load_safetensors(&path)?;
-    /// assert_eq!(back.layers, vec!["b", "a"]);
-    /// assert_eq!(back.labels, Some(vec![1, 0]));
+    /// assert_eq!(back.layer_names(), ["b", "a"]);
+    /// assert_eq!(back.labels(), Some(&[1, 0][..]));
     /// # Ok::<(), neuroscope::Error>(())
     /// ```
     pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Recording> {
         let path = path.as_ref();
-        let t = crate::data::tensors::Tensors::load(path)?;
+        let t = crate::io::tensors::Tensors::load(path)?;
         let layers: Vec<String> = match t.metadata.get("layers") {
-            Some(s) => parse_json_list(s).ok_or_else(|| {
+            Some(s) => crate::io::tensors::parse_json_list(s).ok_or_else(|| {
                 Error::format(path, "metadata `layers` is not a JSON list of strings")
             })?,
             None => t
@@ -245,7 +388,7 @@ impl Recording {
             rec.labels = Some(l.iter().map(|&v| v as usize).collect());
         }
         if let Some(c) = t.metadata.get("class_names") {
-            rec.class_names = parse_json_list(c).unwrap_or_default();
+            rec.class_names = crate::io::tensors::parse_json_list(c).unwrap_or_default();
         }
         rec.indices = (0..rec.len()).collect();
         Ok(rec)
@@ -256,10 +399,10 @@ impl Recording {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         for (k, a) in &self.data {
-            crate::data::npy::write(dir.join(format!("{k}.npy")), a)?;
+            crate::io::npy::write(dir.join(format!("{k}.npy")), a)?;
         }
         if let Some(l) = &self.labels {
-            crate::data::npy::write_labels(dir.join("labels.npy"), l)?;
+            crate::io::npy::write_labels(dir.join("labels.npy"), l)?;
         }
         Ok(())
     }
@@ -330,7 +473,7 @@ impl<'m> Recorder<'m> {
         self.batch_size = b; // 0 is refused when the recording starts
         self
     }
-    /// Keep the transformed input images too (seed 1's interactive scatter shows them).
+    /// Keep the transformed input images too (workflow 1's interactive scatter shows them).
     pub fn keep_images(mut self, keep: bool) -> Self {
         self.keep_images = keep;
         self
@@ -433,6 +576,14 @@ impl<'m> Recorder<'m> {
             // No budget given: what the machine can hold (issue: `--layers all --reduce none`
             // on ResNet-50 used to reserve 275 GB and grow until the machine ran out).
             // Twice the buffers: the arrays are copied once more when a recording is saved.
+            // The recording first: when both are too large, it is the one to change.
+            crate::device::check_memory(
+                2 * bytes,
+                &format!("recording {n} samples ({})", per_layer_mb()),
+                "reduce each layer (Reduce::SpatialMean, --reduce mean; Reduce::Subsample, \
+                 --subsample N), record fewer layers or fewer samples, or stream the recording \
+                 to disk in shards (Recorder::run_to_disk, --shard-samples N)",
+            )?;
             crate::device::check_memory(
                 batch_bytes,
                 &format!(
@@ -441,13 +592,6 @@ impl<'m> Recorder<'m> {
                     self.model.arch()
                 ),
                 "a smaller batch size (--batch-size)",
-            )?;
-            crate::device::check_memory(
-                2 * bytes,
-                &format!("recording {n} samples ({})", per_layer_mb()),
-                "reduce each layer (Reduce::SpatialMean, --reduce mean; Reduce::Subsample, \
-                 --subsample N), record fewer layers or fewer samples, or stream the recording \
-                 to disk in shards (Recorder::run_to_disk, --shard-samples N)",
             )?;
         }
         if let Some(budget) = self.budget_bytes {
@@ -645,70 +789,5 @@ impl<'m> Recorder<'m> {
             units,
             ..Recording::default()
         })
-    }
-}
-
-/// A JSON list of strings (for safetensors metadata).
-///
-/// ```
-/// let s = neuroscope::record::json_list(&["a\"b".to_string(), "c".to_string()]);
-/// assert_eq!(neuroscope::record::parse_json_list(&s).unwrap(), vec!["a\"b", "c"]);
-/// ```
-pub fn json_list(items: &[String]) -> String {
-    let parts: Vec<String> = items
-        .iter()
-        .map(|s| {
-            let mut e = String::from("\"");
-            for c in s.chars() {
-                match c {
-                    '"' => e.push_str("\\\""),
-                    '\\' => e.push_str("\\\\"),
-                    c if (c as u32) < 0x20 => e.push_str(&format!("\\u{:04x}", c as u32)),
-                    c => e.push(c),
-                }
-            }
-            e.push('"');
-            e
-        })
-        .collect();
-    format!("[{}]", parts.join(","))
-}
-
-/// Parse what [`json_list`] writes (and any JSON list of plain strings).
-///
-/// ```
-/// assert_eq!(neuroscope::record::parse_json_list(r#"["x", "y"]"#).unwrap(), vec!["x", "y"]);
-/// ```
-pub fn parse_json_list(s: &str) -> Option<Vec<String>> {
-    let s = s.trim();
-    let inner = s.strip_prefix('[')?.strip_suffix(']')?.trim();
-    let mut out = Vec::new();
-    let mut chars = inner.chars().peekable();
-    loop {
-        while matches!(chars.peek(), Some(c) if c.is_whitespace() || *c == ',') {
-            chars.next();
-        }
-        match chars.next() {
-            None => return Some(out),
-            Some('"') => {}
-            Some(_) => return None,
-        }
-        let mut cur = String::new();
-        loop {
-            match chars.next()? {
-                '"' => break,
-                '\\' => match chars.next()? {
-                    'u' => {
-                        let h: String = (0..4).filter_map(|_| chars.next()).collect();
-                        cur.push(char::from_u32(u32::from_str_radix(&h, 16).ok()?)?);
-                    }
-                    'n' => cur.push('\n'),
-                    't' => cur.push('\t'),
-                    c => cur.push(c),
-                },
-                c => cur.push(c),
-            }
-        }
-        out.push(cur);
     }
 }

@@ -78,7 +78,7 @@ impl Recorder<'_> {
     /// assert_eq!(rec.run_to_disk(&ds, &tf, &dir, 20)?, 50);     // 3 shards: 20, 20, 10
     /// assert_eq!(rec.run_to_disk(&ds, &tf, &dir, 20)?, 50);     // complete: nothing to do
     /// let back = Recording::load_sharded(&dir)?;
-    /// assert_eq!(back.data["conv1"], rec.run(&ds, &tf)?.data["conv1"]);
+    /// assert_eq!(back.layer("conv1")?, rec.run(&ds, &tf)?.layer("conv1")?);
     /// # Ok::<(), neuroscope::Error>(())
     /// ```
     pub fn run_to_disk<D: Dataset + ?Sized>(
@@ -101,7 +101,7 @@ impl Recorder<'_> {
                 dataset.name()
             )));
         }
-        crate::data::output::check_output_dir(dir)?;
+        crate::io::output::check_output_dir(dir)?;
         let want = settings(self, dataset.name(), n, shard);
         let index_path = dir.join("index.json");
         let mut done: Vec<Value> = Vec::new();
@@ -159,7 +159,7 @@ impl Recorder<'_> {
                 "complete": done.len() == shards,
                 "shards": done,
             });
-            crate::data::output::write_atomic(&index_path, format!("{index:#}\n").as_bytes())?;
+            crate::io::output::write_atomic(&index_path, format!("{index:#}\n").as_bytes())?;
             if crate::progress::take_stop_request() {
                 break;
             }

@@ -140,7 +140,7 @@ impl History {
     }
 }
 
-/// Training settings (seed 3's defaults: SGD, lr 0.01, momentum 0, 1 epoch, batch 64,
+/// Training settings (workflow 3's defaults: SGD, lr 0.01, momentum 0, 1 epoch, batch 64,
 /// test batch 1000, seed 1, a log line every 100 batches).
 #[derive(Clone, Debug)]
 pub struct Train {
@@ -194,7 +194,7 @@ impl Trained {
 }
 
 impl Train {
-    /// Seed 3's settings.
+    /// Workflow 3's settings.
     pub fn new() -> Self {
         Self::default()
     }
@@ -269,7 +269,7 @@ impl Train {
         train: &D,
         test: Option<&T>,
     ) -> Result<Trained> {
-        crate::device::tune_candle_cpu_pool();
+        crate::kernels::threads::set_up_candle_pool();
         if train.is_empty() {
             return Err(Error::InvalidArgument("the training set is empty".into()));
         }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 pub enum Optimizer {
     /// `torch.optim.SGD`.
     Sgd {
-        /// Momentum factor (seed 3 uses 0.0; 0.9 is common).
+        /// Momentum factor (workflow 3 uses 0.0; 0.9 is common).
         momentum: f64,
         /// Nesterov momentum.
         nesterov: bool,
@@ -87,6 +87,8 @@ impl Optimizer {
         }
     }
 }
+
+from_str_by_parse!(Optimizer);
 
 /// The optimiser's running state for a set of parameters.
 pub(crate) struct State {

@@ -1,5 +1,5 @@
 //! Predictions: class probabilities, predicted vs true labels, top-k with class names, and the
-//! confident-correct / unsure-wrong examples seed 4 compares.
+//! confident-correct / unsure-wrong examples workflow 4 compares.
 
 use crate::data::{loader::make_batch, Dataset};
 use crate::models::{self, Model};
@@ -85,7 +85,7 @@ impl Predictions {
         self.items.iter().filter(|p| p.correct()).count() as f64 / self.items.len().max(1) as f64
     }
 
-    /// The `n` correct predictions with the highest confidence (seed 4's "confident").
+    /// The `n` correct predictions with the highest confidence (workflow 4's "confident").
     pub fn confident_correct(&self, n: usize) -> Vec<&Prediction> {
         let mut v: Vec<&Prediction> = self.items.iter().filter(|p| p.correct()).collect();
         v.sort_by(|a, b| {
@@ -97,7 +97,7 @@ impl Predictions {
         v
     }
 
-    /// The `n` wrong predictions with the lowest confidence (seed 4's "unsure"); when the
+    /// The `n` wrong predictions with the lowest confidence (workflow 4's "unsure"); when the
     /// model makes fewer mistakes, the least confident predictions overall fill the list.
     pub fn unsure_wrong(&self, n: usize) -> Vec<&Prediction> {
         let mut wrong: Vec<&Prediction> = self.items.iter().filter(|p| !p.correct()).collect();

@@ -43,6 +43,8 @@ impl Linkage {
     }
 }
 
+from_str_by_parse!(Linkage);
+
 /// Agglomerative clustering parameters.
 ///
 /// ```

@@ -116,21 +116,9 @@ impl Method {
     /// hdbscan `min_cluster_size, min_samples`; optics `min_samples, xi, max_eps`;
     /// agglomerative `n_clusters, linkage`; gmm `n_components, seed, max_iter`.
     pub fn parse(name: &str, params: &[(&str, &str)]) -> crate::Result<Self> {
+        use super::params::{int, num};
         use crate::Error;
-        let num = |k: &str, v: &str| -> crate::Result<f64> {
-            v.parse::<f64>()
-                .map_err(|_| Error::InvalidArgument(format!("parameter {k}={v} is not a number")))
-        };
-        let int = |k: &str, v: &str| -> crate::Result<usize> {
-            v.parse::<usize>().map_err(|_| {
-                Error::InvalidArgument(format!("parameter {k}={v} is not a non-negative integer"))
-            })
-        };
-        let unknown = |k: &str, valid: &str| Error::UnknownName {
-            kind: format!("{name} parameter"),
-            name: k.into(),
-            valid: valid.into(),
-        };
+        let unknown = |k: &str, valid: &str| super::params::unknown(name, k, valid);
         let mut m = match name {
             "kmeans" | "k-means" => Method::KMeans(KMeans::new(8)),
             "dbscan" => Method::Dbscan(Dbscan::new()),

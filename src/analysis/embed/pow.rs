@@ -82,40 +82,7 @@ pub(super) fn pow_pos(x: f64, b: f64) -> f64 {
     exp_clamped(b * ln_pos(x))
 }
 
-/// A pure function of one float built from [`pow_pos`] and arithmetic, for [`map`]. A trait
-/// rather than a closure so that `at` is always inlined into the AVX2 loop (a closure may be
-/// left as a scalar call per element).
-pub(super) trait Elementwise: Copy {
-    fn at(&self, x: f64) -> f64;
-}
-
-/// `out[i] = f.at(x[i])`: an AVX2 loop where the CPU has it (4 lanes, the same bits as the
-/// scalar code; an AVX-512 build measured no faster), the baseline loop elsewhere.
-#[inline]
-pub(super) fn map<F: Elementwise>(x: &[f64], out: &mut [f64], f: F) {
-    assert_eq!(x.len(), out.len(), "pow::map: lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2 (checked just above)
-        unsafe { map_avx2(x, out, f) };
-        return;
-    }
-    map_portable(x, out, f);
-}
-
-#[inline(always)]
-fn map_portable<F: Elementwise>(x: &[f64], out: &mut [f64], f: F) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = f.at(v);
-    }
-}
-
-/// [`map_portable`] compiled for AVX2: the same operations in the same order, four at a time.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn map_avx2<F: Elementwise>(x: &[f64], out: &mut [f64], f: F) {
-    map_portable(x, out, f)
-}
+pub(super) use crate::kernels::simd::{map, Elementwise};
 
 #[cfg(test)]
 mod tests {
@@ -165,11 +132,9 @@ mod tests {
         let f = Rep;
         let mut out = vec![0.0; x.len()];
         map(&x, &mut out, f);
-        let mut portable = vec![0.0; x.len()];
-        map_portable(&x, &mut portable, f);
-        for ((&v, &o), &p) in x.iter().zip(&out).zip(&portable) {
+        // (the AVX2 loop against the portable one: kernels::simd's test)
+        for (&v, &o) in x.iter().zip(&out) {
             assert_eq!(o.to_bits(), f.at(v).to_bits());
-            assert_eq!(o.to_bits(), p.to_bits());
         }
     }
 }

@@ -40,6 +40,32 @@ pub enum TsneMethod {
 }
 
 impl TsneMethod {
+    /// The names [`TsneMethod::parse`] accepts (scikit-learn's `method`, openTSNE's
+    /// `negative_gradient_method`).
+    pub const NAMES: [&'static str; 4] = ["exact", "barnes_hut", "fft", "auto"];
+
+    /// `exact`, `barnes_hut` (also `bh`), `fft` or `auto` (also through `str::parse`).
+    ///
+    /// ```
+    /// use neuroscope::analysis::embed::TsneMethod;
+    /// assert_eq!("barnes_hut".parse::<TsneMethod>()?, TsneMethod::BarnesHut);
+    /// assert!(TsneMethod::parse("fast").unwrap_err().to_string().contains("barnes_hut"));
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn parse(s: &str) -> Result<TsneMethod> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "exact" => Ok(TsneMethod::Exact),
+            "barnes_hut" | "bh" => Ok(TsneMethod::BarnesHut),
+            "fft" => Ok(TsneMethod::Fft),
+            "auto" => Ok(TsneMethod::Auto),
+            _ => Err(Error::unknown(
+                "t-SNE method",
+                s,
+                TsneMethod::NAMES.map(String::from).to_vec(),
+            )),
+        }
+    }
+
     /// The method `Auto` resolves to for `n` points in `dims` dimensions.
     ///
     /// ```
@@ -57,6 +83,8 @@ impl TsneMethod {
         }
     }
 }
+
+from_str_by_parse!(TsneMethod);
 
 /// Points from which `TsneMethod::Auto` picks the FFT method.
 const AUTO_FFT_FROM: usize = 10_000;
@@ -1139,11 +1167,11 @@ fn internal(what: &str) -> Error {
     Error::InvalidArgument(format!("internal: unexpected {what}"))
 }
 
-/// The GPU solver's kernels, run on the CPU (`analysis::cuda_emulation`), against this solver.
+/// The GPU solver's kernels, run on the CPU (`kernels::cuda::emulation`), against this solver.
 #[cfg(test)]
 mod gpu_kernel_tests {
     use super::*;
-    use crate::analysis::cuda_emulation::{run, Args};
+    use crate::kernels::cuda::emulation::{run, Args};
 
     /// Three seeded Gaussian blobs in 20-D, apart enough that the embedding's quality does not
     /// hinge on rounding (with overlapping blobs a 1e-6 change of the start moves the CPU's own

@@ -64,6 +64,8 @@ impl UmapMetric {
     }
 }
 
+from_str_by_parse!(UmapMetric);
+
 /// UMAP parameters (builder); [`Umap::fit`] returns a [`FittedUmap`].
 ///
 /// ```

@@ -15,6 +15,7 @@
 //! threads finish never matters.
 
 use super::{sq_dist, Knn};
+use crate::kernels::simd::{lane_sum, Avx2, LANES};
 use crate::rng::mix64;
 use crate::{Error, Result};
 use ndarray::Array2;
@@ -303,8 +304,7 @@ impl NnDescent {
 struct Data {
     x: Vec<f32>,
     dp: usize,
-    #[cfg(target_arch = "x86_64")]
-    avx2: bool,
+    avx2: Option<Avx2>,
 }
 
 impl Data {
@@ -319,8 +319,7 @@ impl Data {
         Data {
             x: xf,
             dp,
-            #[cfg(target_arch = "x86_64")]
-            avx2: std::arch::is_x86_feature_detected!("avx2"),
+            avx2: Avx2::detect(),
         }
     }
     #[inline]
@@ -332,89 +331,19 @@ impl Data {
     /// order, no fused multiply-add: the same bits with or without AVX2.
     #[inline]
     fn dist(&self, i: u32, j: u32) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: the CPU supports AVX2 (checked at construction).
-            return unsafe { lane_sum_avx2::<true>(self.row(i), self.row(j)) };
+        match self.avx2 {
+            Some(avx2) => avx2.lane_sum::<true>(self.row(i), self.row(j)),
+            None => lane_sum::<true>(self.row(i), self.row(j)),
         }
-        sq_dist32(self.row(i), self.row(j))
     }
     /// `h . x`, same arithmetic rules.
     #[inline]
     fn dot(&self, h: &[f32], x: &[f32]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: as above.
-            return unsafe { lane_sum_avx2::<false>(h, x) };
-        }
-        dot32(h, x)
-    }
-}
-
-/// Columns are padded to a multiple of this: four 8-lane sums run side by side (one chain of
-/// additions would wait on its own latency).
-const LANES: usize = 32;
-
-/// Reduces the 32 lane sums in a fixed order: the four 8-lane sums pairwise, then the lanes.
-#[inline(always)]
-fn reduce32(acc: &[f32; LANES]) -> f32 {
-    let v: [f32; 8] = std::array::from_fn(|l| (acc[l] + acc[8 + l]) + (acc[16 + l] + acc[24 + l]));
-    ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]))
-}
-
-/// The 32-lane sum of `(a - b)^2` (`DIFF`) or of `a b` over two equal-length slices.
-fn lane_sum<const DIFF: bool>(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            acc[l] += if DIFF {
-                (ca[l] - cb[l]) * (ca[l] - cb[l])
-            } else {
-                ca[l] * cb[l]
-            };
+        match self.avx2 {
+            Some(avx2) => avx2.lane_sum::<false>(h, x),
+            None => lane_sum::<false>(h, x),
         }
     }
-    reduce32(&acc)
-}
-
-fn sq_dist32(a: &[f32], b: &[f32]) -> f32 {
-    lane_sum::<true>(a, b)
-}
-
-fn dot32(a: &[f32], b: &[f32]) -> f32 {
-    lane_sum::<false>(a, b)
-}
-
-/// [`lane_sum`] in four 8-lane registers: each lane does the same operations in the same order
-/// (separate multiply and add, no fused multiply-add), so the bits are the same.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn lane_sum_avx2<const DIFF: bool>(a: &[f32], b: &[f32]) -> f32 {
-    use std::arch::x86_64::*;
-    debug_assert!(a.len() == b.len() && a.len().is_multiple_of(LANES));
-    let mut acc = [_mm256_setzero_ps(); 4];
-    // in bounds whatever the lengths: whole 32-lane chunks of the shorter slice
-    for c in 0..a.len().min(b.len()) / LANES {
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let o = LANES * c + 8 * r;
-            let (x, y) = (
-                _mm256_loadu_ps(a.as_ptr().add(o)),
-                _mm256_loadu_ps(b.as_ptr().add(o)),
-            );
-            let p = if DIFF {
-                let d = _mm256_sub_ps(x, y);
-                _mm256_mul_ps(d, d)
-            } else {
-                _mm256_mul_ps(x, y)
-            };
-            *acc = _mm256_add_ps(*acc, p);
-        }
-    }
-    let mut out = [0.0f32; LANES];
-    for (r, acc) in acc.iter().enumerate() {
-        _mm256_storeu_ps(out.as_mut_ptr().add(8 * r), *acc);
-    }
-    reduce32(&out)
 }
 
 /// The leaves of one random-projection tree: a node splits by the hyperplane halfway between
@@ -743,29 +672,6 @@ fn merge_row(i: u32, row: &mut [Entry], ups: &[(u32, f32)]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The AVX2 and portable kernels give the same bits (no fused multiply-add, the same lane
-    /// sums in the same order), so NN-descent's lists do not depend on the CPU.
-    #[test]
-    fn avx2_and_portable_kernels_agree_bit_for_bit() {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            let mut r = crate::rng::Rng::new(1);
-            for len in [32, 64, 800] {
-                let a: Vec<f32> = (0..len).map(|_| r.normal() as f32 * 3.0).collect();
-                let b: Vec<f32> = (0..len).map(|_| r.uniform() as f32).collect();
-                // SAFETY: AVX2 checked above.
-                let (d, p) = unsafe {
-                    (
-                        lane_sum_avx2::<true>(&a, &b),
-                        lane_sum_avx2::<false>(&a, &b),
-                    )
-                };
-                assert_eq!(d.to_bits(), sq_dist32(&a, &b).to_bits());
-                assert_eq!(p.to_bits(), dot32(&a, &b).to_bits());
-            }
-        }
-    }
 
     #[test]
     fn merging_keeps_the_k_nearest_whatever_the_order() {

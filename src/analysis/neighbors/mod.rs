@@ -166,6 +166,8 @@ impl NeighborSearch {
     }
 }
 
+from_str_by_parse!(NeighborSearch);
+
 /// Extra candidates per row beyond `k` in the float search, so that the exactness check rarely
 /// fails.
 pub(crate) const KNN_MARGIN: usize = 32;
@@ -256,7 +258,7 @@ pub fn knn_on(x: &Array2<f64>, k: usize, device: &candle_core::Device) -> Result
     match device {
         candle_core::Device::Cpu => knn(x, k),
         #[cfg(feature = "cuda")]
-        candle_core::Device::Cuda(dev) => Ok(super::cuda::knn(dev, x, k)?.0),
+        candle_core::Device::Cuda(dev) => Ok(knn_cuda(dev, x, k)?.0),
         #[cfg(not(feature = "cuda"))]
         candle_core::Device::Cuda(_) => Err(Error::InvalidArgument(
             "nearest neighbours on a CUDA device need neuroscope built with the `cuda` feature"
@@ -277,6 +279,29 @@ pub(crate) fn float_distance_slack(dim: usize, tf32: bool) -> f64 {
     let u = f64::powi(2.0, -24);
     let u_in = if tf32 { f64::powi(2.0, -11) } else { u };
     1.5 * (2.0 * u_in + (dim as f64 + 8.0) * u)
+}
+
+/// Exact `k` nearest neighbours of every row (itself excluded), the same result as [`knn`] by
+/// the same route with the heavy half on the GPU (`kernels::cuda::knn_candidates`: float
+/// products in cuBLAS, the selection of `k + 32` candidates per row in a kernel); the CPU then
+/// proves the result and recomputes the distances ([`knn_from_candidates`]). Returns the
+/// neighbours and the number of rows searched again directly.
+#[cfg(feature = "cuda")]
+fn knn_cuda(
+    dev: &candle_core::cuda_backend::CudaDevice,
+    x: &Array2<f64>,
+    k: usize,
+) -> Result<(Knn, usize)> {
+    let (n, dim) = x.dim();
+    if k == 0 || k >= n {
+        return Err(Error::InvalidArgument(format!(
+            "k-nearest neighbours needs 1 <= k < n_samples; got k = {k} with {n} samples"
+        )));
+    }
+    let kk = (k + KNN_MARGIN).min(n - 1);
+    let (cand, approx) = crate::kernels::cuda::knn_candidates(dev, x, kk)?;
+    let slack = float_distance_slack(dim, crate::kernels::cuda::tf32_products());
+    knn_from_candidates(x, k, kk, &cand, &approx, slack)
 }
 
 /// Finishes a nearest-neighbour search whose candidates came from a faster, rounded distance
@@ -528,8 +553,8 @@ pub fn pairwise_distances(x: &Array2<f64>) -> Array2<f64> {
     out
 }
 
-/// The GPU's nearest neighbours (`analysis::cuda::knn`): its selection kernel run on the CPU
-/// (`analysis::cuda_emulation`) over float products, then [`knn_from_candidates`].
+/// The GPU's nearest neighbours (`knn_cuda`): its selection kernel run on the CPU
+/// (`kernels::cuda::emulation`) over float products, then [`knn_from_candidates`].
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -582,7 +607,7 @@ mod tests {
 #[cfg(test)]
 mod gpu_kernel_tests {
     use super::*;
-    use crate::analysis::cuda_emulation::{run, Args};
+    use crate::kernels::cuda::emulation::{run, Args};
 
     /// What the GPU path computes before the CPU's check: candidates from float products, in
     /// blocks of `b` queries (as cuBLAS would give them, up to its summation order).

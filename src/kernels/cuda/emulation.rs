@@ -1,4 +1,4 @@
-//! Runs neuroscope's CUDA kernels (`cuda_kernels.cu`) on the CPU, for tests on machines without
+//! Runs neuroscope's CUDA kernels (`kernels.cu`) on the CPU, for tests on machines without
 //! a GPU (CI has none). The kernel file compiles as C++ with one thread index the harness loops
 //! over; the kernels use no shared memory, barriers or atomics, so that is what the GPU computes,
 //! up to fused multiply-adds. The harness is built once per source with the system C++
@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
             LAUNCH(1, tsne_final_sum(partial.data(), parts, total.data()));
             out(total);
         } else if (k == "iteration") {
-            // one t-SNE iteration as tsne_gpu.rs launches it: repulsion, Z, step, sums
+            // one t-SNE iteration as cuda/tsne.rs launches it: repulsion, Z, step, sums
             std::vector<int> indptr = array<int>(), indices = array<int>();
             std::vector<double> p = array<double>(), y = array<double>();
             int n = scalar<int>(), d = scalar<int>();
@@ -105,7 +105,7 @@ pub(crate) fn harness() -> Option<&'static PathBuf> {
         // one binary per source and compiler, shared by test processes (built in a private
         // folder, then renamed into place, which is atomic)
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (HARNESS, include_str!("cuda_kernels.cu"), &cxx).hash(&mut h);
+        (HARNESS, include_str!("kernels.cu"), &cxx).hash(&mut h);
         let dir = std::env::temp_dir().join(format!("neuroscope-cuda-emu-{:016x}", h.finish()));
         let bin = dir.join("harness");
         if bin.is_file() {
@@ -113,11 +113,7 @@ pub(crate) fn harness() -> Option<&'static PathBuf> {
         }
         let build = dir.join(format!("build-{}", std::process::id()));
         std::fs::create_dir_all(&build).expect("temp dir");
-        std::fs::write(
-            build.join("cuda_kernels.cu"),
-            include_str!("cuda_kernels.cu"),
-        )
-        .expect("write");
+        std::fs::write(build.join("cuda_kernels.cu"), include_str!("kernels.cu")).expect("write");
         std::fs::write(build.join("harness.cpp"), HARNESS).expect("write");
         let built = Command::new(&cxx)
             .args([

@@ -2,7 +2,7 @@
 // and t-SNE's optimisation. `cuda.rs` compiles them at run time with NVRTC (so a `cuda` build
 // needs no CUDA compiler beyond candle's) and launches them.
 //
-// The same file also compiles as plain C++ (the tests in `cuda_emulation.rs`): then `NS_KERNEL` is an
+// The same file also compiles as plain C++ (the tests in `emulation.rs`): then `NS_KERNEL` is an
 // ordinary function and `NS_THREAD` a variable the test harness loops over. The kernels use no
 // shared memory, no barriers and no atomics, each thread writes only its own outputs, so running
 // the threads one after another gives what the GPU computes (up to the compiler's fused

@@ -1,13 +1,6 @@
-//! neuroscope's own CUDA kernels (the `cuda` feature): exact nearest neighbours and t-SNE's
-//! optimisation on the GPU.
-//!
-//! Why own kernels: candle offers the matrix product (cuBLAS) but no top-k selection and no
-//! fused pairwise sums, and building those from candle's element-wise operations would write an
-//! `N x N` matrix several times per t-SNE iteration (tens of gigabytes at 70,000 points). The
-//! kernels (`cuda_kernels.cu`) are compiled once per process by NVRTC, which a `cuda` build of
-//! candle already links, so nothing beyond candle's own requirements is needed to build.
+//! Compiling the kernels with NVRTC and launching them: the GPU half of exact nearest
+//! neighbours.
 
-use super::neighbors::{float_distance_slack, knn_from_candidates, Knn, KNN_MARGIN};
 use crate::{Error, Result};
 use candle_core::cuda_backend::cudarc::driver::{CudaFunction, LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::{cudarc, CudaDevice, WrapErr};
@@ -15,8 +8,9 @@ use candle_core::{Device, Storage, Tensor};
 use ndarray::Array2;
 use std::sync::OnceLock;
 
-/// The kernels' source.
-pub(crate) const SOURCE: &str = include_str!("cuda_kernels.cu");
+/// The kernels' source (CUDA C++ that also compiles as plain C++, see `emulation.rs`).
+const SOURCE: &str = include_str!("kernels.cu");
+
 const MODULE: &str = "neuroscope_analysis";
 /// Threads per block of the per-point kernels.
 pub(crate) const THREADS: u32 = 128;
@@ -56,24 +50,22 @@ pub(crate) fn grid(items: usize) -> LaunchConfig {
     }
 }
 
-/// Exact `k` nearest neighbours of every row (itself excluded), the same result as
-/// [`super::neighbors::knn`] by the same route with the heavy half on the GPU: the float
-/// products in cuBLAS and the selection of `k + 32` candidates per row in a kernel; the CPU then
-/// proves the result and recomputes the distances (`knn_from_candidates`). Returns the
-/// neighbours and the number of rows searched again directly.
-pub(crate) fn knn(dev: &CudaDevice, x: &Array2<f64>, k: usize) -> Result<(Knn, usize)> {
+/// The GPU half of exact nearest neighbours: for every row of `x` (`n x dim`), the `kk`
+/// rows with the smallest float distances (itself excluded), found from float products in
+/// cuBLAS and a selection kernel; returns the candidates' indices and their approximate
+/// squared distances, `n x kk` each, row-major. The CPU proves and refines them
+/// (`analysis::neighbors`).
+pub(crate) fn knn_candidates(
+    dev: &CudaDevice,
+    x: &Array2<f64>,
+    kk: usize,
+) -> Result<(Vec<i32>, Vec<f32>)> {
     let (n, dim) = x.dim();
-    if k == 0 || k >= n {
-        return Err(Error::InvalidArgument(format!(
-            "k-nearest neighbours needs 1 <= k < n_samples; got k = {k} with {n} samples"
-        )));
-    }
     if n >= i32::MAX as usize {
         return Err(Error::InvalidArgument(format!(
             "nearest neighbours on the GPU handle fewer than 2^31 points, got {n}: use the CPU"
         )));
     }
-    let kk = (k + KNN_MARGIN).min(n - 1);
     let device = Device::Cuda(dev.clone());
     let xs = x.as_standard_layout();
     let xf: Vec<f32> = xs.iter().map(|&v| v as f32).collect();
@@ -103,6 +95,11 @@ pub(crate) fn knn(dev: &CudaDevice, x: &Array2<f64>, k: usize) -> Result<(Knn, u
         let mut best_d = stream.alloc_zeros::<f32>(bb * kk).w()?;
         let mut best_i = stream.alloc_zeros::<i32>(bb * kk).w()?;
         let (n32, b32, s32, kk32) = (n as i32, bb as i32, start as i32, kk as i32);
+        // SAFETY: `knn_select(products, norms, n, b, start, kk, best_d, best_i)` reads the
+        // `n x bb` product (`ms`, contiguous from offset 0, checked above) and `n` norms, and
+        // writes `bb * kk` distances and indices into buffers allocated with exactly that
+        // length; each thread handles one of the `bb` columns and returns when its index is
+        // `>= bb`. The argument types match the kernel's signature in `kernels.cu`.
         unsafe {
             stream
                 .launch_builder(&select)
@@ -120,12 +117,14 @@ pub(crate) fn knn(dev: &CudaDevice, x: &Array2<f64>, k: usize) -> Result<(Knn, u
         approx.extend(stream.clone_dtoh(&best_d).w()?);
         cand.extend(stream.clone_dtoh(&best_i).w()?);
     }
-    // TF32 products if candle was told to use them, or (conservatively) if the environment may
-    // let cuBLAS choose them
-    let tf32 = candle_core::cuda_backend::gemm_reduced_precision_f32()
-        || std::env::var("NVIDIA_TF32_OVERRIDE").is_ok_and(|v| v != "0");
-    let slack = float_distance_slack(dim, tf32);
-    knn_from_candidates(x, k, kk, &cand, &approx, slack)
+    Ok((cand, approx))
+}
+
+/// Whether cuBLAS may compute float products in TF32 (candle told to, or, conservatively, the
+/// environment may let cuBLAS choose): the candidates' distances are then less exact.
+pub(crate) fn tf32_products() -> bool {
+    candle_core::cuda_backend::gemm_reduced_precision_f32()
+        || std::env::var("NVIDIA_TF32_OVERRIDE").is_ok_and(|v| v != "0")
 }
 
 #[cfg(test)]

@@ -1,0 +1,598 @@
+//! Convolution and linear layers as single operations with their own CPU backward (candle's
+//! compositions cost extra full-size passes), with an [`Epilogue`] fused into the output
+//! buffer. The arithmetic is in [`super::gemm`].
+
+use super::cpu::{channels_and_plane, cpu_slice, is_cpu_f32, with_cpu_f32};
+use super::elementwise::{channel_affine, relu};
+use super::epilogue::Epilogue;
+use crate::Result;
+use candle_core::{CpuStorage, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+/// `x W^T + b` (`nn.Linear`) for an `N x in` input and an `out x in` weight. On the CPU in
+/// f32 it is one operation with its own backward: the weight's gradient `g^T x` comes out of
+/// one gemm already in the weight's `out x in` layout and the bias's as column sums, where
+/// candle's `matmul(w.t())` + `broadcast_add` would compute the transposed gradient, transpose
+/// it back through a strided addition and reduce a broadcast, each with its own zero-filled
+/// accumulator (about twice the time of workflow 3's fully-connected backward). Other devices and
+/// dtypes use candle's operations. Values agree with candle's to float rounding.
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    linear_fused(x, w, bias, &Epilogue::default())
+}
+
+/// [`linear`] followed by `epi` (a per-feature affine step, a ReLU), applied in the output
+/// buffer on the CPU: one graph node instead of two or three. The same values and gradients,
+/// bit for bit, as the separate operations.
+pub fn linear_fused(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    epi: &Epilogue,
+) -> Result<Tensor> {
+    if x.rank() == 2
+        && w.rank() == 2
+        && is_cpu_f32(x)
+        && is_cpu_f32(w)
+        && bias.is_none_or(is_cpu_f32)
+    {
+        return apply_weighted(Linear, epi, x, w, bias);
+    }
+    let y = x.matmul(&w.t()?)?;
+    apply_epilogue(
+        epi,
+        match bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        },
+    )
+}
+
+struct Linear;
+
+impl Linear {
+    /// `(n, in, out)` of an `n x in` input and an `out x in` weight.
+    fn dims(x: &[usize], w: &[usize]) -> candle_core::Result<(usize, usize, usize)> {
+        match (x, w) {
+            (&[n, i], &[o, wi]) if wi == i => Ok((n, i, o)),
+            _ => candle_core::bail!("linear: input {x:?} does not fit weight {w:?} (out x in)"),
+        }
+    }
+
+    /// One thread for small products (workflow 3's fc2), all of them for large ones; the gemm
+    /// splits rows and columns of the output, never the sums, so the bits do not depend on it.
+    fn par(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+        if m * n * k < 1 << 18 {
+            gemm::Parallelism::None
+        } else {
+            gemm::Parallelism::Rayon(super::gemm::threads())
+        }
+    }
+}
+
+impl WeightOp for Linear {
+    const NAME: &'static str = "neuroscope-linear";
+
+    fn forward(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        bias: Option<&[f32]>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        use super::gemm::{mat, mat_t, sgemm};
+        let (n, i, o) = Self::dims(l1.dims(), l2.dims())?;
+        let x = cpu_slice(s1, l1, "linear")?;
+        let w = cpu_slice(s2, l2, "linear")?;
+        let mut y = vec![0f32; n * o];
+        if let Some(b) = bias {
+            if b.len() != o {
+                candle_core::bail!("linear: bias length {} differs from {o} outputs", b.len());
+            }
+            for row in y.chunks_mut(o) {
+                row.copy_from_slice(b);
+            }
+        }
+        sgemm(
+            (n, o, i),
+            mat(x, i),
+            mat_t(w, i),
+            &mut y,
+            o,
+            bias.is_some(),
+            Self::par(n, o, i),
+        );
+        Ok((CpuStorage::F32(y), Shape::from((n, o))))
+    }
+
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        use super::gemm::{mat, mat_t, sgemm};
+        let (n, i, o) = Self::dims(x.dims(), w.dims())?;
+        // The gradient of `target` (m x i, when tracked): the output's gradient (read
+        // transposed for the weight) times `other` (k x i).
+        let grad_of = |target: &Tensor, other: &Tensor, m: usize, k: usize, transposed: bool| {
+            if !target.track_op() {
+                return Ok(None);
+            }
+            let v = with_cpu_f32(other, |b| {
+                with_cpu_f32(grad, |g| {
+                    let a = if transposed { mat_t(g, o) } else { mat(g, o) };
+                    let mut out = vec![0f32; m * i];
+                    sgemm(
+                        (m, i, k),
+                        a,
+                        mat(b, i),
+                        &mut out,
+                        i,
+                        false,
+                        Self::par(m, i, k),
+                    );
+                    out
+                })
+            })??;
+            Tensor::from_vec(v, target.shape(), target.device()).map(Some)
+        };
+        // x: g (n x o) W (o x i); W: g^T (o x n) x (n x i).
+        Ok((grad_of(x, w, n, o, false)?, grad_of(w, x, o, n, true)?))
+    }
+}
+
+/// 2-D convolution (`x.conv2d(w, padding, stride, 1, groups)`). On the CPU in f32 with one
+/// group and a square kernel it runs on our im2col + gemm kernels in NCHW (`gemm.rs`:
+/// forward, the input's gradient as `W^T g` + col2im for every stride, the kernel's gradient as
+/// one gemm per image), with each gradient computed only when its operand is tracked (feature
+/// visualisation needs no weight gradients). candle's CPU convolution copies the input to NHWC
+/// on one thread and gathers its columns element by element, and its backward is a direct
+/// transposed convolution: 3.4x slower for a training epoch of workflow 3's network, 2-4x for a
+/// feature-visualisation step (BENCHMARKS.md). Other devices, dtypes and grouped convolutions
+/// use candle's. Values agree with candle's to float rounding (the test below and the PyTorch
+/// parity tests). The layers call [`conv2d_bias`] / [`conv2d_fused`]; this is the tests'.
+#[cfg(test)]
+pub fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    padding: usize,
+    stride: usize,
+    groups: usize,
+) -> Result<Tensor> {
+    conv2d_bias(x, w, None, padding, stride, groups)
+}
+
+/// [`conv2d`] followed by a per-channel bias (`nn.Conv2d` with `bias=True`), as one operation
+/// when gradients are needed on the CPU: the bias is added in the output buffer and its gradient
+/// is a sum over contiguous planes inside the convolution's backward. candle's broadcast add
+/// would cost its backward two zero-filled accumulators, two additions and a strided reduction
+/// of the full activation.
+pub fn conv2d_bias(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    padding: usize,
+    stride: usize,
+    groups: usize,
+) -> Result<Tensor> {
+    conv2d_fused(x, w, bias, padding, stride, groups, &Epilogue::default())
+}
+
+/// [`conv2d_bias`] followed by `epi` (eval-mode batch norm's per-channel scale and shift, then
+/// a ReLU), applied in the convolution's output buffer when the CPU kernel runs: one graph
+/// node instead of up to three, so candle's backward also skips the zero-filled accumulator
+/// and addition it spends on every intermediate tensor, and the steps' own passes. The same
+/// values and gradients, bit for bit, as the separate operations.
+pub fn conv2d_fused(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    padding: usize,
+    stride: usize,
+    groups: usize,
+    epi: &Epilogue,
+) -> Result<Tensor> {
+    let (_, _, k, k2) = w.dims4()?;
+    if groups == 1
+        && k == k2
+        && padding < k
+        && is_cpu_f32(x)
+        && is_cpu_f32(w)
+        && bias.is_none_or(is_cpu_f32)
+    {
+        return apply_weighted(Conv { padding, stride }, epi, x, w, bias);
+    }
+    let y = x.conv2d(w, padding, stride, 1, groups)?;
+    apply_epilogue(
+        epi,
+        match bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?,
+            None => y,
+        },
+    )
+}
+
+struct Conv {
+    padding: usize,
+    stride: usize,
+}
+
+impl Conv {
+    fn geom(&self, x: &[usize], w: &[usize]) -> candle_core::Result<super::gemm::Geom> {
+        let (&[n, cin, h, wd], &[cout, wcin, k, _]) = (x, w) else {
+            candle_core::bail!("conv2d: expected 4-D input and kernel, got {x:?} and {w:?}");
+        };
+        if self.stride == 0 {
+            candle_core::bail!("conv2d: stride must be at least 1");
+        }
+        if wcin != cin || h + 2 * self.padding < k || wd + 2 * self.padding < k {
+            candle_core::bail!("conv2d: input {x:?} does not fit kernel {w:?}");
+        }
+        Ok(super::gemm::Geom {
+            n,
+            cin,
+            h,
+            w: wd,
+            cout,
+            k,
+            p: self.padding,
+            s: self.stride,
+        })
+    }
+}
+
+impl WeightOp for Conv {
+    const NAME: &'static str = "neuroscope-conv2d";
+
+    fn forward(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        bias: Option<&[f32]>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.geom(l1.dims(), l2.dims())?;
+        let x = cpu_slice(s1, l1, "conv2d")?;
+        let w = cpu_slice(s2, l2, "conv2d")?;
+        if bias.is_some_and(|b| b.len() != g.cout) {
+            candle_core::bail!("conv2d: bias length differs from {} channels", g.cout);
+        }
+        let y = super::gemm::forward(x, w, bias, &g);
+        let (oh, ow) = g.out();
+        Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, oh, ow))))
+    }
+
+    /// Gradients of the input and the kernel, each only when its operand is tracked: feature
+    /// visualisation wants the input's gradient alone, training the weights' (and the input's
+    /// only below the first layer).
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = self.geom(x.dims(), w.dims())?;
+        type Kernel = fn(&[f32], &[f32], &super::gemm::Geom) -> Vec<f32>;
+        // The gradient of `target` (when tracked) from `other` and the output's gradient.
+        let grad_of = |target: &Tensor, other: &Tensor, f: Kernel| {
+            if !target.track_op() {
+                return Ok(None);
+            }
+            let v = with_cpu_f32(other, |o| with_cpu_f32(grad, |gs| f(o, gs, &g)))??;
+            Tensor::from_vec(v, target.shape(), target.device()).map(Some)
+        };
+        Ok((
+            grad_of(x, w, super::gemm::grad_input)?,
+            grad_of(w, x, super::gemm::grad_weight)?,
+        ))
+    }
+}
+
+/// An operation of an input and a weight (`f(x, w)`, plus a bias per output channel when one
+/// is given) with its own CPU kernels: [`conv2d_bias`] and [`linear`]. One wrapper gives both
+/// candle's two- and three-operand custom-op interfaces, so a bias never costs a broadcast node.
+trait WeightOp: Send + Sync + 'static {
+    const NAME: &'static str;
+    /// The output (bias included when given) from contiguous f32 operands.
+    fn forward(
+        &self,
+        x: (&CpuStorage, &Layout),
+        w: (&CpuStorage, &Layout),
+        bias: Option<&[f32]>,
+    ) -> candle_core::Result<(CpuStorage, Shape)>;
+    /// The gradients of the input and the weight, each only when that operand is tracked.
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)>;
+}
+
+/// A [`WeightOp`] as candle's two- and three-operand custom op, followed by an [`Epilogue`]
+/// in its output buffer (whose backward then comes first).
+struct Weighted<T> {
+    op: T,
+    epi: Epilogue,
+}
+
+impl<T: WeightOp> Weighted<T> {
+    fn forward(
+        &self,
+        x: (&CpuStorage, &Layout),
+        w: (&CpuStorage, &Layout),
+        bias: Option<&[f32]>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (mut y, shape) = self.op.forward(x, w, bias)?;
+        self.epi.check(channels_and_plane(shape.dims()).0)?;
+        if let CpuStorage::F32(v) = &mut y {
+            self.epi.apply_cpu(v, shape.dims());
+        }
+        Ok((y, shape))
+    }
+}
+
+/// Runs `op` then `epi` on `x` and `w` (and `bias`), recording a backward only when an
+/// operand is tracked.
+fn apply_weighted<T: WeightOp>(
+    op: T,
+    epi: &Epilogue,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    let tracked = x.track_op() || w.track_op() || bias.is_some_and(|b| b.track_op());
+    let epi = epi.clone();
+    let (x, w, op) = (x.contiguous()?, w.contiguous()?, Weighted { op, epi });
+    Ok(match (bias, tracked) {
+        (Some(b), true) => x.apply_op3(&w, &b.contiguous()?, op)?,
+        (Some(b), false) => x.apply_op3_no_bwd(&w, &b.contiguous()?, &op)?,
+        (None, true) => x.apply_op2(&w, op)?,
+        (None, false) => x.apply_op2_no_bwd(&w, &op)?,
+    })
+}
+
+/// The bias's gradient: `grad` (`N x C x ...`) summed over everything but axis 1, channel by
+/// channel, images in order and positions in order within each (the same bits at any thread
+/// count; for an `N x C` gradient these are the column sums, rows in order).
+fn bias_grad(grad: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, c) = (grad.dim(0)?, grad.dim(1)?);
+    let plane = grad.elem_count() / (n * c).max(1);
+    let gb = with_cpu_f32(grad, |g| {
+        (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                (0..n)
+                    .map(|i| g[(i * c + ch) * plane..][..plane].iter().sum::<f32>())
+                    .sum::<f32>()
+            })
+            .collect::<Vec<f32>>()
+    })?;
+    Tensor::from_vec(gb, c, b.device())
+}
+
+impl<T: WeightOp> candle_core::CustomOp2 for Weighted<T> {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.forward((s1, l1), (s2, l2), None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        self.op.backward(x, w, &self.epi.grad_cpu(res, grad)?)
+    }
+}
+
+impl<T: WeightOp> candle_core::CustomOp3 for Weighted<T> {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let bias = cpu_slice(s3, l3, T::NAME)?;
+        self.forward((s1, l1), (s2, l2), Some(bias))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = self.epi.grad_cpu(res, grad)?;
+        let (gx, gw) = self.op.backward(x, w, &grad)?;
+        let gb = if b.track_op() {
+            Some(bias_grad(&grad, b)?)
+        } else {
+            None
+        };
+        Ok((gx, gw, gb))
+    }
+}
+
+/// The steps as separate tensor operations (devices and layouts the fused CPU kernel does
+/// not cover).
+fn apply_epilogue(epi: &Epilogue, y: Tensor) -> Result<Tensor> {
+    let y = match &epi.affine {
+        Some((a, b)) if y.rank() == 4 => channel_affine(&y, a, b)?,
+        Some((a, b)) => {
+            let shape = (1, a.len());
+            let a = Tensor::from_slice(a, shape, y.device())?.to_dtype(y.dtype())?;
+            let b = Tensor::from_slice(b, shape, y.device())?.to_dtype(y.dtype())?;
+            y.broadcast_mul(&a)?.broadcast_add(&b)?
+        }
+        None => y,
+    };
+    if epi.relu {
+        relu(&y)
+    } else {
+        Ok(y)
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    //! The examples of the functions above (crate-private, so rustdoc does not run them).
+
+    #[test]
+    fn linear() -> crate::Result<()> {
+        use candle_core::{Device, Var};
+        let x = Var::randn(0f32, 1.0, (5, 7), &Device::Cpu)?;
+        let w = Var::randn(0f32, 1.0, (3, 7), &Device::Cpu)?;
+        let b = Var::randn(0f32, 1.0, 3, &Device::Cpu)?;
+        let ours = super::linear(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()))?;
+        let theirs = x
+            .as_tensor()
+            .matmul(&w.as_tensor().t()?)?
+            .broadcast_add(b.as_tensor())?;
+        let d = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(d < 1e-5, "{d}");
+        let g1 = ours.sqr()?.sum_all()?.backward()?;
+        let g2 = theirs.sqr()?.sum_all()?.backward()?;
+        for v in [&x, &w, &b] {
+            let (a, c) = (
+                g1.get(v.as_tensor()).unwrap(),
+                g2.get(v.as_tensor()).unwrap(),
+            );
+            assert_eq!(a.dims(), c.dims());
+            let d = (a - c)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "{d}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn linear_fused() -> crate::Result<()> {
+        use crate::kernels::{self as ops, Epilogue};
+        use candle_core::{Device, Var};
+        let x = Var::randn(0f32, 1.0, (5, 7), &Device::Cpu)?;
+        let w = Var::randn(0f32, 1.0, (3, 7), &Device::Cpu)?;
+        let fused = ops::linear_fused(x.as_tensor(), w.as_tensor(), None, &Epilogue::relu())?;
+        let apart = ops::relu(&ops::linear(x.as_tensor(), w.as_tensor(), None)?)?;
+        assert_eq!(fused.to_vec2::<f32>()?, apart.to_vec2::<f32>()?);
+        let (g1, g2) = (fused.sum_all()?.backward()?, apart.sum_all()?.backward()?);
+        let gw =
+            |g: &candle_core::backprop::GradStore| g.get(w.as_tensor()).unwrap().to_vec2::<f32>();
+        assert_eq!(gw(&g1)?, gw(&g2)?);
+        Ok(())
+    }
+
+    #[test]
+    fn conv2d() -> crate::Result<()> {
+        use candle_core::{Device, Var};
+        // (3, 2, 12) and (2, 4, 64) leave rows the stride never reaches (AlexNet's and ResNet's first convs).
+        for (pad, stride, size) in [
+            (1, 1, 9),
+            (1, 2, 9),
+            (3, 2, 12),
+            (0, 2, 10),
+            (2, 4, 16),
+            (1, 2, 8),
+        ] {
+            let x = Var::randn(0f32, 1.0, (2, 3, size, size), &Device::Cpu)?;
+            let k = match pad {
+                3 => 7,
+                2 => 11,
+                _ => 3,
+            };
+            let w = Var::randn(0f32, 1.0, (4, 3, k, k), &Device::Cpu)?;
+            let ours = super::conv2d(x.as_tensor(), w.as_tensor(), pad, stride, 1)?;
+            let theirs = x.as_tensor().conv2d(w.as_tensor(), pad, stride, 1, 1)?;
+            let g1 = ours.sqr()?.sum_all()?.backward()?;
+            let g2 = theirs.sqr()?.sum_all()?.backward()?;
+            for v in [&x, &w] {
+                let (a, b) = (
+                    g1.get(v.as_tensor()).unwrap(),
+                    g2.get(v.as_tensor()).unwrap(),
+                );
+                assert_eq!(a.dims(), b.dims());
+                let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(d < 1e-3, "pad {pad} stride {stride}: {d}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn conv2d_bias() -> crate::Result<()> {
+        use candle_core::{Device, Var};
+        let x = Var::randn(0f32, 1.0, (2, 3, 9, 9), &Device::Cpu)?;
+        let w = Var::randn(0f32, 1.0, (4, 3, 3, 3), &Device::Cpu)?;
+        let b = Var::randn(0f32, 1.0, 4, &Device::Cpu)?;
+        let ours = super::conv2d_bias(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), 1, 2, 1)?;
+        let theirs = x
+            .as_tensor()
+            .conv2d(w.as_tensor(), 1, 2, 1, 1)?
+            .broadcast_add(&b.as_tensor().reshape((1, 4, 1, 1))?)?;
+        let d = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(d < 1e-4, "{d}"); // the same sums in another order
+        let g1 = ours.sqr()?.sum_all()?.backward()?;
+        let g2 = theirs.sqr()?.sum_all()?.backward()?;
+        for v in [&x, &w, &b] {
+            let (a, c) = (
+                g1.get(v.as_tensor()).unwrap(),
+                g2.get(v.as_tensor()).unwrap(),
+            );
+            let d = (a - c)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-3, "{d}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn conv2d_fused() -> crate::Result<()> {
+        use crate::kernels::{self as ops, Epilogue};
+        use candle_core::{Device, Var};
+        let x = Var::randn(0f32, 1.0, (2, 3, 9, 9), &Device::Cpu)?;
+        let w = Var::randn(0f32, 1.0, (4, 3, 3, 3), &Device::Cpu)?;
+        let b = Var::randn(0f32, 1.0, 4, &Device::Cpu)?;
+        let (scale, shift) = (vec![0.5f32, -2.0, 1.5, 0.1], vec![0.1f32, 0.2, -0.3, 0.0]);
+        let epi = Epilogue::affine(scale.clone(), shift.clone()).with_relu();
+        let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), Some(b.as_tensor()));
+        let fused = ops::conv2d_fused(xt, wt, bt, 1, 1, 1, &epi)?;
+        let conv = ops::conv2d_bias(xt, wt, bt, 1, 1, 1)?;
+        let apart = ops::relu(&ops::channel_affine(&conv, &scale, &shift)?)?;
+        let bits = |t: &candle_core::Tensor| -> candle_core::Result<Vec<u32>> {
+            Ok(t.flatten_all()?
+                .to_vec1::<f32>()?
+                .iter()
+                .map(|v| v.to_bits())
+                .collect())
+        };
+        assert_eq!(bits(&fused)?, bits(&apart)?);
+        let (g1, g2) = (
+            (fused.sqr()?.sum_all()?).backward()?,
+            (apart.sqr()?.sum_all()?).backward()?,
+        );
+        for v in [&x, &w, &b] {
+            let (a, c) = (
+                g1.get(v.as_tensor()).unwrap(),
+                g2.get(v.as_tensor()).unwrap(),
+            );
+            assert_eq!(bits(a)?, bits(c)?);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! Fused epilogues: a per-channel affine map and a ReLU applied in a convolution's or linear
+//! layer's output buffer, and their backward.
+
+use super::cpu::{channels_and_plane, relu_value, with_cpu_f32, CHUNK};
+use candle_core::Tensor;
+use rayon::prelude::*;
+
+/// What a convolution or linear layer may apply in its own output buffer
+/// ([`conv2d_fused`], [`linear_fused`]): a per-channel affine step (eval-mode batch norm,
+/// as [`channel_affine`]), then a ReLU. The default does nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Epilogue {
+    /// Per-channel `(scale, shift)`: `v * scale[c] + shift[c]`.
+    pub affine: Option<(Vec<f32>, Vec<f32>)>,
+    /// A ReLU after the affine step.
+    pub relu: bool,
+}
+
+impl Epilogue {
+    /// A ReLU alone.
+    pub fn relu() -> Self {
+        Epilogue {
+            affine: None,
+            relu: true,
+        }
+    }
+
+    /// A per-channel scale and shift alone.
+    pub fn affine(scale: Vec<f32>, shift: Vec<f32>) -> Self {
+        Epilogue {
+            affine: Some((scale, shift)),
+            relu: false,
+        }
+    }
+
+    /// The same, followed by a ReLU.
+    pub fn with_relu(mut self) -> Self {
+        self.relu = true;
+        self
+    }
+
+    /// Appends `step` when the result is still an epilogue (an affine step first, at most one
+    /// ReLU, each once) and says whether it did.
+    pub fn append(&mut self, step: &Epilogue) -> bool {
+        let ok = match (&step.affine, step.relu) {
+            (Some(_), _) => self.is_empty(),
+            (None, relu) => !(relu && self.relu),
+        };
+        if ok {
+            if step.affine.is_some() {
+                self.affine = step.affine.clone();
+            }
+            self.relu |= step.relu;
+        }
+        ok
+    }
+
+    /// True when it does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.affine.is_none() && !self.relu
+    }
+
+    pub(super) fn check(&self, c: usize) -> candle_core::Result<()> {
+        match &self.affine {
+            Some((a, b)) if a.len() != c || b.len() != c => candle_core::bail!(
+                "epilogue: {} scales and {} shifts for {c} channels",
+                a.len(),
+                b.len()
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The steps in place on an `N x C x ...` output of shape `dims`.
+    pub(super) fn apply_cpu(&self, y: &mut [f32], dims: &[usize]) {
+        let (c, plane) = channels_and_plane(dims);
+        match &self.affine {
+            None if self.relu => y
+                .par_chunks_mut(CHUNK)
+                .for_each(|y| y.iter_mut().for_each(|v| *v = relu_value(*v))),
+            None => {}
+            Some((a, b)) => y.par_chunks_mut(c * plane).for_each(|y| {
+                for (ch, y) in y.chunks_mut(plane).enumerate() {
+                    let (a, b) = (a[ch], b[ch]);
+                    for v in y {
+                        let t = *v * a + b;
+                        *v = if self.relu { relu_value(t) } else { t };
+                    }
+                }
+            }),
+        }
+    }
+
+    /// The gradient reaching the input of the steps (the convolution's or linear layer's own
+    /// output when fused; the input of the standalone ReLU and channel-affine ops), from their
+    /// output `res` and its gradient: the steps' backwards in reverse order, each result added
+    /// to zero as candle's accumulator of an intermediate tensor does (so that even the signs
+    /// of zeros match the separate operations).
+    pub(super) fn grad_cpu(&self, res: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
+        if self.is_empty() {
+            return Ok(grad.clone());
+        }
+        let (c, plane) = channels_and_plane(res.dims());
+        let gx = with_cpu_f32(res, |y| {
+            with_cpu_f32(grad, |g| {
+                let mut gx = vec![0f32; g.len()];
+                gx.par_chunks_mut(c * plane)
+                    .zip(y.par_chunks(c * plane).zip(g.par_chunks(c * plane)))
+                    .for_each(|(o, (y, g))| {
+                        for (ch, (o, (y, g))) in o
+                            .chunks_mut(plane)
+                            .zip(y.chunks(plane).zip(g.chunks(plane)))
+                            .enumerate()
+                        {
+                            let a = self.affine.as_ref().map(|(a, _)| a[ch]);
+                            for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+                                let mut v = g;
+                                if self.relu {
+                                    let keep = 0u32.wrapping_sub((y > 0.0) as u32);
+                                    v = 0.0 + f32::from_bits(v.to_bits() & keep);
+                                }
+                                if let Some(a) = a {
+                                    v = 0.0 + v * a;
+                                }
+                                *o = v;
+                            }
+                        }
+                    });
+                gx
+            })
+        })??;
+        Tensor::from_vec(gx, res.shape(), res.device())
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    //! The examples of the functions above (crate-private, so rustdoc does not run them).
+
+    #[test]
+    fn epilogue() {
+        use super::Epilogue;
+        assert!(Epilogue::default().is_empty());
+        let e = Epilogue::affine(vec![2.0], vec![0.5]).with_relu();
+        assert!(e.relu && e.affine.is_some());
+    }
+
+    #[test]
+    fn append() {
+        use super::Epilogue;
+        let mut e = Epilogue::affine(vec![2.0], vec![0.0]);
+        assert!(e.append(&Epilogue::relu()));
+        assert!(!e.append(&Epilogue::relu())); // one ReLU
+        assert!(!e.append(&Epilogue::affine(vec![1.0], vec![1.0]))); // no affine after it
+        assert_eq!(e, Epilogue::affine(vec![2.0], vec![0.0]).with_relu());
+    }
+}

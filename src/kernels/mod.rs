@@ -1,0 +1,34 @@
+//! The compute floor beneath `models` and `analysis`: the CPU kernels of the network layers
+//! (element-wise, pooling, convolution and linear layers, their fused epilogues, a
+//! processor-independent matrix product), the SIMD loops of the analyses, neuroscope's CUDA
+//! kernels with their launch code and CPU emulation, and candle's thread-pool set-up.
+//!
+//! Why a floor of its own: the pipeline's stages say what is computed (a ResNet block, a t-SNE
+//! step); this says how, once, in the few places where neuroscope does not leave the
+//! arithmetic to candle. Every `unsafe` block of the crate is here (the crate root denies
+//! `unsafe_code` elsewhere), each with a `SAFETY` comment, and `unsafe_op_in_unsafe_fn` is
+//! denied so that an `unsafe fn` names each unsafe operation it performs.
+//!
+//! The interface is narrow and crate-private: the functions re-exported below, the
+//! [`simd`] loops, [`threads::set_up_candle_pool`] and, with the `cuda` feature,
+//! `cuda::knn_candidates` and `cuda::tsne::TsneGpu`.
+
+#![allow(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod conv;
+mod cpu;
+pub(crate) mod cuda;
+mod elementwise;
+mod epilogue;
+mod gemm;
+mod matmul;
+mod pool;
+pub(crate) mod simd;
+pub(crate) mod threads;
+
+pub(crate) use conv::{conv2d_bias, conv2d_fused, linear, linear_fused};
+pub(crate) use elementwise::{add, add_relu, channel_affine, relu, relu6};
+pub(crate) use epilogue::Epilogue;
+pub(crate) use matmul::matmul;
+pub(crate) use pool::max_pool2d;

@@ -1,0 +1,379 @@
+//! Max pooling with a backward for any kernel and stride.
+//!
+//! candle's max-pool backward only works when the kernel equals the stride (AlexNet, ResNet and
+//! GoogLeNet pool 3 with stride 2) and the size is a multiple of it (otherwise its nearest
+//! upsampling misplaces the gradient: 2/2 pooling of a 9-wide map), and, where it works, costs
+//! several full-size passes (upsample, compare, multiply). [`max_pool2d`] computes the same
+//! forward values and, when gradients are needed, a direct backward: each output's gradient
+//! goes to the first position of the maximum in its window (PyTorch's choice), found by the
+//! forward pass and kept, summed where windows overlap.
+
+use super::cpu::{cpu_slice, with_cpu_f32, CHUNK};
+use crate::Result;
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Max pooling with a square `kernel` and `stride` (no padding; pad with -inf first), floor
+/// mode, as candle's `max_pool2d_with_stride`, with a backward for any kernel and stride.
+pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if !x.track_op() {
+        Ok(x.max_pool2d_with_stride(kernel, stride)?)
+    } else if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        Ok(x.apply_op1(MaxPool::new(kernel, stride))?)
+    } else if kernel == stride && h % kernel == 0 && w % kernel == 0 {
+        // candle's own backward (nearest upsampling of the gradient) is right only here.
+        Ok(x.max_pool2d_with_stride(kernel, stride)?)
+    } else {
+        max_pool2d_composed(x, kernel, stride)
+    }
+}
+
+/// Max pooling as a composition of operations that have a backward on every device (CUDA,
+/// Metal, other dtypes): max is separable, so rows are pooled, then columns, each as the
+/// element-wise maximum of `kernel` strided views. A strided view `x[s*o + d]` is a reshape of
+/// the axis into `(groups, stride)` followed by narrows. Where several positions of a window
+/// tie, candle's `maximum` splits the gradient between them (the CPU op gives it to the first).
+pub fn max_pool2d_composed(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
+    let rows = pool_axis(x, 2, kernel, stride)?;
+    pool_axis(&rows, 3, kernel, stride)
+}
+
+/// Max over windows of `kernel` with `stride` along one axis (floor mode).
+fn pool_axis(x: &Tensor, axis: usize, k: usize, s: usize) -> Result<Tensor> {
+    let len = x.dim(axis)?;
+    if k == 0 || s == 0 {
+        return Err(crate::Error::InvalidArgument(format!(
+            "max_pool2d: kernel ({k}) and stride ({s}) must be at least 1"
+        )));
+    }
+    if len < k {
+        return Err(crate::Error::InvalidArgument(format!(
+            "max_pool2d: size {len} is smaller than the kernel {k}"
+        )));
+    }
+    let n = (len - k) / s + 1;
+    // Groups of `s` consecutive positions; window o, offset d reads group o + d / s, slot d % s.
+    let groups = n + (k - 1) / s;
+    let need = groups * s;
+    let x = if need <= len {
+        x.narrow(axis, 0, need)?
+    } else {
+        let mut dims = x.dims().to_vec();
+        dims[axis] = need - len;
+        let fill = Tensor::full(f32::NEG_INFINITY, dims, x.device())?.to_dtype(x.dtype())?;
+        Tensor::cat(&[x, &fill], axis)?
+    };
+    let mut dims = x.dims().to_vec();
+    dims[axis] = groups;
+    dims.insert(axis + 1, s);
+    let x = x.reshape(dims)?;
+    let mut out: Option<Tensor> = None;
+    for d in 0..k {
+        let view = x
+            .narrow(axis, d / s, n)?
+            .narrow(axis + 1, d % s, 1)?
+            .squeeze(axis + 1)?;
+        out = Some(match out {
+            Some(o) => o.maximum(&view)?,
+            None => view,
+        });
+    }
+    out.ok_or_else(|| crate::Error::InvalidArgument("max_pool2d: kernel 0".into()))
+}
+
+struct MaxPool {
+    kernel: usize,
+    stride: usize,
+    /// The position of each output's maximum within its plane, written by the forward pass
+    /// and read by the backward (PyTorch's `max_pool2d_with_indices`): the backward then only
+    /// scatters, instead of searching every window again.
+    indices: std::sync::OnceLock<Vec<u32>>,
+}
+
+impl MaxPool {
+    fn new(kernel: usize, stride: usize) -> Self {
+        MaxPool {
+            kernel,
+            stride,
+            indices: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn out(&self, h: usize, w: usize) -> (usize, usize) {
+        (
+            (h.saturating_sub(self.kernel)) / self.stride + 1,
+            (w.saturating_sub(self.kernel)) / self.stride + 1,
+        )
+    }
+
+    /// Index (within its plane) and value of the first maximum of each window (the first NaN
+    /// if there is one). Selects instead of branches: which position wins is unpredictable.
+    /// Floor mode keeps every window inside the plane. `K` is the kernel size known at compile
+    /// time (2 and 3, the pools of every model here), so that the window loops unroll; 0 reads
+    /// it from `self`.
+    #[inline(always)]
+    fn argmax<const K: usize>(
+        &self,
+        plane: &[f32],
+        w: usize,
+        oy: usize,
+        ox: usize,
+    ) -> (usize, f32) {
+        let (k, s) = (if K > 0 { K } else { self.kernel }, self.stride);
+        let (y0, x0) = (oy * s, ox * s);
+        let mut best = y0 * w + x0;
+        let mut bv = f32::NEG_INFINITY;
+        for y in y0..y0 + k {
+            let row = &plane[y * w + x0..][..k];
+            for (dx, &v) in row.iter().enumerate() {
+                let take = v > bv || (v.is_nan() && !bv.is_nan());
+                best = if take { y * w + x0 + dx } else { best };
+                bv = if take { v } else { bv };
+            }
+        }
+        (best, bv)
+    }
+
+    /// Maximum and its index for every window of `planes` (whole `h x w` planes), into `out`
+    /// and `idx` (whole `oh x ow` planes).
+    fn pool_planes<const K: usize>(
+        &self,
+        (h, w): (usize, usize),
+        planes: &[f32],
+        out: &mut [f32],
+        idx: &mut [u32],
+    ) {
+        let (oh, ow) = self.out(h, w);
+        for ((o, ix), plane) in out
+            .chunks_mut(oh * ow)
+            .zip(idx.chunks_mut(oh * ow))
+            .zip(planes.chunks(h * w))
+        {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (i, v) = self.argmax::<K>(plane, w, oy, ox);
+                    o[oy * ow + ox] = v;
+                    ix[oy * ow + ox] = i as u32;
+                }
+            }
+        }
+    }
+
+    /// Planes per rayon task: about [`CHUNK`] input values, so that small maps (8 x 8 planes of
+    /// a 64-image batch) do not pay the scheduling cost plane by plane.
+    fn planes_per_task(h: usize, w: usize) -> usize {
+        (CHUNK / (h * w).max(1)).max(1)
+    }
+
+    /// The input's gradient for `planes` planes of `h x w`: output `o` of plane `p` sends its
+    /// gradient to position `argmax(p, o)` of that plane, summed where windows overlap.
+    fn scatter(
+        &self,
+        (planes, h, w): (usize, usize, usize),
+        g: &[f32],
+        argmax: impl Fn(usize, usize) -> usize + Sync,
+    ) -> Vec<f32> {
+        let (oh, ow) = self.out(h, w);
+        let (plane_in, plane_out) = (h * w, oh * ow);
+        let per = Self::planes_per_task(h, w);
+        let mut gx = vec![0f32; planes * plane_in];
+        gx.par_chunks_mut(per * plane_in)
+            .enumerate()
+            .for_each(|(t, gp)| {
+                for (j, gp) in gp.chunks_mut(plane_in).enumerate() {
+                    let p = t * per + j;
+                    for (o, &go) in g[p * plane_out..][..plane_out].iter().enumerate() {
+                        gp[argmax(p, o)] += go;
+                    }
+                }
+            });
+        gx
+    }
+}
+
+impl CustomOp1 for MaxPool {
+    fn name(&self) -> &'static str {
+        "neuroscope-max-pool2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = layout.shape().dims4()?;
+        if h < self.kernel || w < self.kernel {
+            candle_core::bail!(
+                "max_pool2d: input {h}x{w} smaller than kernel {}",
+                self.kernel
+            );
+        }
+        if h * w > u32::MAX as usize {
+            candle_core::bail!("max_pool2d: a {h}x{w} plane is too large");
+        }
+        let data = cpu_slice(storage, layout, "max_pool2d")?;
+        let (oh, ow) = self.out(h, w);
+        let (plane_in, plane_out) = (h * w, oh * ow);
+        let per = Self::planes_per_task(h, w);
+        let mut out = vec![0f32; n * c * plane_out];
+        let mut idx = vec![0u32; n * c * plane_out];
+        out.par_chunks_mut(per * plane_out)
+            .zip(idx.par_chunks_mut(per * plane_out))
+            .zip(data.par_chunks(per * plane_in))
+            .for_each(|((o, ix), planes)| match self.kernel {
+                2 => self.pool_planes::<2>((h, w), planes, o, ix),
+                3 => self.pool_planes::<3>((h, w), planes, o, ix),
+                _ => self.pool_planes::<0>((h, w), planes, o, ix),
+            });
+        // Kept for the backward; a second forward through the same op (none in candle) would
+        // find the cell full and the backward would search the windows again.
+        let _ = self.indices.set(idx);
+        Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let (n, c, h, w) = arg.dims4()?;
+        let (oh, ow) = self.out(h, w);
+        let (plane_in, plane_out) = (h * w, oh * ow);
+        let gx = match self.indices.get() {
+            Some(idx) if idx.len() == n * c * plane_out => with_cpu_f32(grad_res, |g| {
+                self.scatter((n * c, h, w), g, |p, o| idx[p * plane_out + o] as usize)
+            })?,
+            // No indices kept: search the windows again, reading both tensors in place.
+            _ => with_cpu_f32(arg, |x| {
+                with_cpu_f32(grad_res, |g| {
+                    self.scatter((n * c, h, w), g, |p, o| {
+                        self.argmax::<0>(&x[p * plane_in..][..plane_in], w, o / ow, o % ow)
+                            .0
+                    })
+                })
+            })??,
+        };
+        Ok(Some(Tensor::from_vec(gx, arg.shape(), arg.device())?))
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    //! The examples of the functions above (crate-private, so rustdoc does not run them).
+
+    #[test]
+    fn max_pool2d() -> crate::Result<()> {
+        use candle_core::{Device, Var};
+        let x = Var::from_vec(
+            (0..25).map(|v| v as f32).collect::<Vec<_>>(),
+            (1, 1, 5, 5),
+            &Device::Cpu,
+        )?;
+        let y = super::max_pool2d(x.as_tensor(), 3, 2)?; // AlexNet's pool
+        assert_eq!(
+            y.flatten_all()?.to_vec1::<f32>()?,
+            vec![12.0, 14.0, 22.0, 24.0]
+        );
+        let g = y.sum_all()?.backward()?;
+        let gx = g
+            .get(x.as_tensor())
+            .unwrap()
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        assert_eq!(gx.iter().sum::<f32>(), 4.0); // one unit per output
+        assert_eq!((gx[12], gx[24]), (1.0, 1.0));
+        Ok(())
+    }
+
+    #[test]
+    fn max_pool2d_composed() -> crate::Result<()> {
+        use candle_core::{Device, Var};
+        let x = Var::randn(0f32, 1.0, (2, 3, 13, 11), &Device::Cpu)?;
+        let a = super::max_pool2d_composed(x.as_tensor(), 3, 2)?;
+        let b = super::max_pool2d(x.as_tensor(), 3, 2)?;
+        assert_eq!(a.dims(), &[2, 3, 6, 5]);
+        assert_eq!(
+            a.flatten_all()?.to_vec1::<f32>()?,
+            b.flatten_all()?.to_vec1::<f32>()?
+        );
+        let ga = a.sum_all()?.backward()?.get(x.as_tensor()).unwrap().clone();
+        let gb = b.sum_all()?.backward()?.get(x.as_tensor()).unwrap().clone();
+        let d = (ga - gb)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert_eq!(d, 0.0); // random values: no ties
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Gradients to the input through max pools checked against finite differences.
+
+    use candle_core::{Device, Tensor, Var};
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    /// Distinct values 0.1 apart in a random order: a perturbation of 0.01 never changes which
+    /// element of a window is the maximum, so max pooling is exactly linear around them.
+    fn spaced(shape: (usize, usize, usize, usize), seed: u64) -> Vec<f32> {
+        let n = shape.0 * shape.1 * shape.2 * shape.3;
+        let mut v: Vec<f32> = (0..n).map(|i| i as f32 * 0.1).collect();
+        crate::rng::Rng::new(seed).shuffle(&mut v);
+        v
+    }
+
+    #[test]
+    fn pool_backward_matches_finite_differences() {
+        let shape = (2, 3, 11, 9);
+        let x0 = spaced(shape, 1);
+        // A random weighting of the outputs, so each output's gradient differs.
+        for (k, s) in [(3, 2), (3, 1), (2, 2), (5, 3)] {
+            for composed in [false, true] {
+                let pool = |x: &Tensor| {
+                    if composed {
+                        super::max_pool2d_composed(x, k, s).unwrap()
+                    } else {
+                        super::max_pool2d(x, k, s).unwrap()
+                    }
+                };
+                let probe = pool(&Tensor::from_slice(&x0, shape, &Device::Cpu).unwrap());
+                let mut rng = crate::rng::Rng::new(k as u64 * 10 + s as u64);
+                let r: Vec<f32> = (0..probe.elem_count())
+                    .map(|_| rng.normal() as f32)
+                    .collect();
+                let r = Tensor::from_vec(r, probe.shape(), &Device::Cpu).unwrap();
+                let f = |x: &[f32]| -> f64 {
+                    let t = Tensor::from_slice(x, shape, &Device::Cpu).unwrap();
+                    // In f64: the pooled values are exact, the weighted sum must not round.
+                    let y = pool(&t).to_dtype(candle_core::DType::F64).unwrap();
+                    let r = r.to_dtype(candle_core::DType::F64).unwrap();
+                    (y * &r)
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f64>()
+                        .unwrap()
+                };
+                let xv = Var::from_slice(&x0, shape, &Device::Cpu).unwrap();
+                let y = pool(xv.as_tensor());
+                let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let g = values(g.get(xv.as_tensor()).unwrap());
+                let eps = 0.01f32;
+                for i in 0..x0.len() {
+                    let (mut a, mut b) = (x0.clone(), x0.clone());
+                    a[i] += eps;
+                    b[i] -= eps;
+                    let fd = (f(&a) - f(&b)) / (2.0 * eps as f64);
+                    assert!(
+                        (fd - g[i] as f64).abs() < 2e-3 * (1.0 + fd.abs()),
+                        "k {k} s {s} composed {composed}: element {i}: finite difference {fd}, backward {}",
+                        g[i]
+                    );
+                }
+            }
+        }
+    }
+}
