@@ -21,6 +21,7 @@
 //! | HTML reports and tables, inline in notebooks | [`display`] | `src/display/` |
 //! | training, predictions, checkpoints | [`train`] | `src/train/` |
 //! | activation maximisation (feature visualisation) | [`featvis`] | `src/featvis/` |
+//! | attribution maps: saliency, SmoothGrad, integrated gradients, Grad-CAM, occlusion | [`attribution`] | `src/attribution/` |
 //! | the guided tour that `neuroscope tour` writes | [`tour`] | `src/tour.rs` |
 //! | the ~30 names a notebook needs | [`prelude`] | `src/prelude.rs` |
 //! | where tensors live (CPU, CUDA, Metal), the host, memory | [`device`] | `src/device.rs` |
@@ -66,6 +67,7 @@ macro_rules! from_str_by_parse {
 }
 
 pub mod analysis;
+pub mod attribution;
 pub mod data;
 pub mod device;
 pub mod display;

@@ -120,6 +120,7 @@ fn mnist_cnn_reaches_its_accuracy_on_the_real_test_set() {
 
 /// SHA-256 of the weights after the first epoch of the committed mnist_cnn run (its epoch-1
 /// checkpoint; the command of `trained::find("mnist_cnn")` with `--epochs 1`).
+#[cfg(all(feature = "cli", feature = "download"))]
 const MNIST_EPOCH1_SHA256: &str = include_str!("../weights/mnist_cnn.epoch1.sha256");
 
 #[cfg(all(feature = "cli", feature = "download"))]

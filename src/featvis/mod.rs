@@ -324,30 +324,9 @@ impl FeatVis {
     /// Runs the optimisation on `model` (always in eval mode).
     pub fn run(&self, model: &Model) -> Result<Visualization> {
         crate::kernels::threads::set_up_candle_pool();
-        // In evcxr every cell is its own library with its own copy of candle's statics, so
-        // tensor ids restart at 1 in each cell: a network built in an earlier cell holds
-        // weights numbered by that cell's counter, while this run's image and activations are
-        // numbered by this cell's, and candle's backward pass (which walks the graph and keys
-        // gradients by id) then confuses two tensors: "shape mismatch in sub" 64 channels into
-        // workflow 5's notebook, or silently different gradients (4 of the 64 channel images of
-        // that notebook's grid came out differently from a fresh network's, and changed again
-        // on a second run with the same network). Rebuilding a built-in architecture here
-        // from copies of its weights (new ids from this cell's counter) makes every tensor of
-        // the pass come from one counter; ResNet-50's 100 MB copy takes 10-60 ms on a 2-core
-        // machine, against about 1 s for workflow 5's 30 steps.
-        let rebuilt;
-        let model = if crate::models::ARCHS.contains(&model.arch()) {
-            let copies = model
-                .state_dict()
-                .into_iter()
-                .map(|(k, t)| Ok((k, t.copy()?)))
-                .collect::<Result<_>>()?;
-            let weights = crate::models::Weights::Tensors(copies);
-            rebuilt = crate::models::load(model.arch(), &weights, model.device())?;
-            &rebuilt
-        } else {
-            model
-        };
+        // A copy of the network whose tensors this call numbers (evcxr: Model::for_gradients).
+        let rebuilt = model.for_gradients()?;
+        let model = rebuilt.as_ref().unwrap_or(model);
         let n = self.objectives.len();
         if n == 0 {
             return Err(Error::InvalidArgument(

@@ -69,6 +69,12 @@ pub struct Ctx {
     outputs: BTreeMap<String, Tensor>,
     stop_early: bool,
     trace: Option<Vec<summary::Traced>>,
+    /// Tensors added to named module outputs (zeros in practice): the gradient of a score with
+    /// respect to such a probe is its gradient with respect to the module's output, which
+    /// candle's backward does not keep for intermediate tensors (attribution's Grad-CAM).
+    probes: BTreeMap<String, Tensor>,
+    /// The probes applied so far (a probe on a functional output is never applied).
+    probed: HashSet<String>,
     /// Training mode (batch norm uses batch statistics, dropout is active).
     pub train: bool,
     rng: Rng,
@@ -85,9 +91,26 @@ impl Ctx {
             outputs: BTreeMap::new(),
             stop_early: false,
             trace: None,
+            probes: BTreeMap::new(),
+            probed: HashSet::new(),
             train: false,
             rng: Rng::new(0),
         }
+    }
+
+    /// Adds the probe of `full` (if any) to a module's output, then records it if asked.
+    fn finish(&mut self, full: String, y: Tensor) -> Result<Tensor> {
+        let y = match self.probes.get(&full) {
+            Some(p) => {
+                self.probed.insert(full.clone());
+                y.add(p)?
+            }
+            None => y,
+        };
+        if self.wants(&full) {
+            self.outputs.insert(full, y.clone());
+        }
+        Ok(y)
     }
 
     /// Runs `layer` as the child `name` of the current module and records its output if asked.
@@ -100,10 +123,7 @@ impl Ctx {
         if let Some(trace) = &mut self.trace {
             trace.push(summary::Traced::new(&full, layer, &y));
         }
-        if self.wants(&full) {
-            self.outputs.insert(full, y.clone());
-        }
-        Ok(y)
+        self.finish(full, y)
     }
 
     /// `relu(layer(x))`, `layer` run as the child `name` (workflow 3's functional `F.relu`
@@ -174,10 +194,7 @@ impl Ctx {
         if taken > 0 {
             if let Some(y) = self.fused(name, head, x, &epi)? {
                 let full = self.child_path(chain[taken].0);
-                if self.wants(&full) {
-                    self.outputs.insert(full, y.clone());
-                }
-                return Ok((y, taken + 1));
+                return Ok((self.finish(full, y)?, taken + 1));
             }
         }
         Ok((self.run(name, head, x)?, 1))
@@ -618,6 +635,67 @@ impl Model {
         names: &[&str],
     ) -> Result<(Tensor, BTreeMap<String, Tensor>)> {
         self.run(x, names, false, false)
+    }
+
+    /// For a backward pass: a built-in network rebuilt from copies of its weights (`None`
+    /// for a network built elsewhere, which is used as it is).
+    ///
+    /// Why: in evcxr every cell is its own library with its own copy of candle's statics, so
+    /// tensor ids restart at 1 in each cell. A network built in an earlier cell holds weights
+    /// numbered by that cell's counter, while a backward pass's image and activations are
+    /// numbered by this cell's, and candle's backward (which keys gradients by id) then confuses
+    /// two tensors: "shape mismatch in sub" 64 channels into workflow 5's notebook, or silently
+    /// different gradients. Copies numbered by the current counter make every tensor of the
+    /// pass come from one counter; ResNet-50's 100 MB copy takes 10-60 ms on 2 cores.
+    pub(crate) fn for_gradients(&self) -> Result<Option<Model>> {
+        if !ARCHS.contains(&self.arch()) {
+            return Ok(None);
+        }
+        let copies = self
+            .state_dict()
+            .into_iter()
+            .map(|(k, t)| Ok((k, t.copy()?)))
+            .collect::<Result<_>>()?;
+        Ok(Some(load(
+            self.arch(),
+            &Weights::Tensors(copies),
+            self.device(),
+        )?))
+    }
+
+    /// The output, with `probes` added to the named modules' outputs (each probe has its
+    /// module's output shape; a probed module is never fused with the layers after it), and
+    /// the probed outputs themselves. The gradient of a function of the output with respect
+    /// to a zero probe is its gradient with respect to that module's output.
+    pub(crate) fn forward_probed(
+        &self,
+        x: &Tensor,
+        probes: BTreeMap<String, Tensor>,
+    ) -> Result<(Tensor, BTreeMap<String, Tensor>)> {
+        self.check_input(x)?;
+        let names: Vec<&str> = probes.keys().map(String::as_str).collect();
+        let mut ctx = Ctx::new(Some(self.resolve(&names)?));
+        ctx.probes = probes;
+        let y = self.root.forward(x, &mut ctx)?;
+        let missing: Vec<&String> = ctx
+            .probes
+            .keys()
+            .filter(|k| !ctx.probed.contains(*k))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "{} of {} is a functional output (a tap), not a module's: gradients at it are not \
+                 available; choose a module (`neuroscope layers --arch {}`)",
+                missing
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.arch,
+                self.arch
+            )));
+        }
+        Ok((y, ctx.outputs))
     }
 
     /// The outputs of the named modules; the pass stops after the last of them.

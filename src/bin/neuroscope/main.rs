@@ -8,6 +8,7 @@
 //! before anything is computed.
 
 mod analysis;
+mod attribute;
 mod embed;
 mod featvis;
 mod info;
@@ -47,6 +48,9 @@ enum Command {
     /// Activation maximisation (workflow 5): optimise an image that excites a neuron, a channel,
     /// a layer or a class, and write the best image (and its history).
     Featvis(featvis::FeatvisArgs),
+    /// Attribution maps (captum's saliency, SmoothGrad, integrated gradients, Grad-CAM,
+    /// occlusion) of images from a dataset or an array; writes them as .npy (and a figure).
+    Attribute(attribute::AttributeArgs),
     /// PCA of a samples x features matrix: writes the explained variance ratio of every
     /// component (share of the total variance) and prints components needed for 50-99%.
     Pca(analysis::PcaArgs),
@@ -90,6 +94,7 @@ fn run(command: Command) -> neuroscope::Result<()> {
         Command::Record(a) => record::check(&a).and_then(|()| record::run(a)),
         Command::Train(a) => train::check(&a).and_then(|()| train::run(a)),
         Command::Featvis(a) => featvis::check(&a).and_then(|()| featvis::run(a)),
+        Command::Attribute(a) => attribute::check(&a).and_then(|()| attribute::run(a)),
         Command::Pca(a) => analysis::check_pca(&a).and_then(|()| analysis::pca(a)),
         Command::Cluster(a) => analysis::check_cluster(&a).and_then(|()| analysis::cluster(a)),
         Command::Score(a) => analysis::score(a),

@@ -1,0 +1,188 @@
+//! `neuroscope attribute`: attribution maps (captum's saliency, SmoothGrad, integrated
+//! gradients, Grad-CAM, occlusion) of a dataset's images or an array, as `.npy` and a figure.
+
+use crate::io;
+use clap::Args;
+use neuroscope::attribution::{
+    figure, IntegratedGradients, LayerGradCam, Method, Occlusion, Saliency, SmoothGrad, Target,
+};
+use neuroscope::data::{remote, Dataset};
+use neuroscope::{Error, Result};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub(crate) struct AttributeArgs {
+    /// Architecture.
+    #[arg(long)]
+    arch: String,
+    /// Weights: a file, `pretrained`, or `trained`; without it, random weights from --seed.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Seed of random weights, the dataset subset and SmoothGrad's noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// An N x C x H x W float32 .npy array, used as it is (normalised as the network expects).
+    #[arg(long, conflicts_with = "dataset")]
+    input: Option<PathBuf>,
+    /// A dataset name with a seeded subset size: mnist-10k:8 (the network's usual transform).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// saliency, smoothgrad, integrated-gradients, gradcam or occlusion.
+    #[arg(long)]
+    method: Method,
+    /// The class to explain for every image [default: each image's predicted class].
+    #[arg(long)]
+    target: Option<usize>,
+    /// Grad-CAM's layer (a module with a spatial map; see `neuroscope layers`).
+    #[arg(long)]
+    layer: Option<String>,
+    /// Integrated gradients' quadrature points (captum's n_steps).
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// SmoothGrad's noisy copies (captum's nt_samples).
+    #[arg(long, default_value_t = 5)]
+    samples: usize,
+    /// SmoothGrad's noise standard deviation (captum's stdevs).
+    #[arg(long, default_value_t = 1.0)]
+    noise: f32,
+    /// Occlusion's window side in pixels (all channels at once).
+    #[arg(long, default_value_t = 16)]
+    window: usize,
+    /// Occlusion's stride in pixels.
+    #[arg(long, default_value_t = 8)]
+    stride: usize,
+    /// Grad-CAM at the input's size (nearest, as captum's interpolate) instead of the layer's.
+    #[arg(long)]
+    upsample: bool,
+    /// auto, cpu, cuda, cuda:N, metal.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// The attributions (.npy, float32): N x C x H x W, Grad-CAM N x 1 x h x w.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also the heatmaps over the images (.svg or .png).
+    #[arg(long)]
+    figure: Option<PathBuf>,
+}
+
+pub(crate) fn check(a: &AttributeArgs) -> Result<()> {
+    if a.input.is_none() == a.dataset.is_none() {
+        return Err(Error::InvalidArgument(
+            "give exactly one of --input X.npy or --dataset NAME[:N]".into(),
+        ));
+    }
+    if a.method == Method::GradCam && a.layer.is_none() {
+        return Err(Error::InvalidArgument(
+            "--method gradcam needs --layer (a module with a spatial map; `neuroscope layers --arch A` lists them)".into(),
+        ));
+    }
+    if a.method != Method::GradCam && (a.layer.is_some() || a.upsample) {
+        return Err(Error::InvalidArgument(
+            "--layer and --upsample are Grad-CAM's (--method gradcam)".into(),
+        ));
+    }
+    io::check_output(&a.out, &["npy"], &[a.weights.as_ref(), a.input.as_ref()])?;
+    if let Some(f) = &a.figure {
+        io::check_output(
+            f,
+            &["svg", "png"],
+            &[a.weights.as_ref(), a.input.as_ref(), Some(&a.out)],
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run(a: AttributeArgs) -> Result<()> {
+    let device = io::device(&a.device)?;
+    let net = io::load_model(&a.arch, a.weights.clone(), a.seed, &device)?;
+    let (x, names) = match (&a.input, &a.dataset) {
+        (Some(p), None) => {
+            let arr = neuroscope::io::npy::read(p)?;
+            if arr.ndim() != 4 {
+                return Err(Error::Shape {
+                    what: p.display().to_string(),
+                    expected: "N x C x H x W images".into(),
+                    got: format!("{:?}", arr.shape()),
+                });
+            }
+            let v: Vec<f32> = arr.iter().copied().collect();
+            (
+                candle_core::Tensor::from_vec(v, arr.shape(), &device)?,
+                Vec::new(),
+            )
+        }
+        (None, Some(spec)) => {
+            let (name, n) = io::dataset_spec(spec)?;
+            let ds = remote::by_name(&name)?;
+            let names = ds.class_names();
+            let sub = ds.subset(n.unwrap_or(8), a.seed)?;
+            let tf = neuroscope::models::default_transform(&a.arch);
+            let batch = neuroscope::data::batches(&sub, &tf, sub.len(), &device)
+                .next()
+                .ok_or_else(|| Error::InvalidArgument(format!("--dataset {spec}: no images")))??;
+            (batch.images, names)
+        }
+        _ => unreachable!("checked"),
+    };
+    let target = a.target.map_or(Target::Predicted, Target::Class);
+    let result = match a.method {
+        Method::Saliency => Saliency::new().target(target).attribute(&net, &x)?,
+        Method::SmoothGrad => SmoothGrad::new()
+            .target(target)
+            .samples(a.samples)
+            .stdevs(a.noise)
+            .seed(a.seed)
+            .attribute(&net, &x)?,
+        Method::IntegratedGradients => IntegratedGradients::new()
+            .target(target)
+            .n_steps(a.steps)
+            .attribute(&net, &x)?,
+        Method::GradCam => {
+            let layer = a.layer.as_deref().unwrap_or_default();
+            let cam = LayerGradCam::new(layer)
+                .target(target)
+                .attribute(&net, &x)?;
+            if a.upsample {
+                let (_, _, h, w) = x.dims4()?;
+                cam.interpolate(h, w)?
+            } else {
+                cam
+            }
+        }
+        Method::Occlusion => {
+            let c = x.dim(1)?;
+            Occlusion::new((c, a.window, a.window), (c, a.stride, a.stride))
+                .target(target)
+                .attribute(&net, &x)?
+        }
+    };
+    let values = result.values.to_dtype(candle_core::DType::F32)?;
+    let arr =
+        ndarray::ArrayD::from_shape_vec(values.dims(), values.flatten_all()?.to_vec1::<f32>()?)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    neuroscope::io::npy::write(&a.out, &arr)?;
+    let explained: Vec<String> = result
+        .targets
+        .iter()
+        .map(|&t| names.get(t).cloned().unwrap_or_else(|| t.to_string()))
+        .collect();
+    println!(
+        "{}: {:?} for classes {}",
+        result.method,
+        values.dims(),
+        explained.join(", ")
+    );
+    if let Some(d) = &result.delta {
+        let worst = d.iter().fold(0f32, |m, v| m.max(v.abs()));
+        println!(
+            "convergence delta: largest |delta| {worst:.3e} over {} images",
+            d.len()
+        );
+    }
+    println!("wrote {}", a.out.display());
+    if let Some(f) = a.figure {
+        figure(&x, &[&result], &names)?.save(&f)?;
+        println!("wrote {}", f.display());
+    }
+    Ok(())
+}
