@@ -335,3 +335,160 @@ fn attribute_command_writes_the_library_numbers() {
     assert!(!ok && text.contains("out of range"), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Top examples per unit: one pass for all channels gives, for each, the images with the
+/// highest and lowest scores (checked against every image's score), the same at any batch
+/// size, with the channel's map over each.
+#[test]
+fn top_examples_are_the_highest_scoring_images() {
+    use neuroscope::data::Dataset;
+    use neuroscope::record::{TopExamples, UnitScore};
+    let net = models::load("fashion_cnn", &Weights::Trained, &Device::Cpu).unwrap();
+    let ds = neuroscope::data::embedded::fashion_mnist()
+        .subset(150, 4)
+        .unwrap();
+    let tf = models::default_transform("fashion_cnn");
+    let run = |batch: usize| {
+        TopExamples::new("features.10")
+            .channels(2..7)
+            .k(4)
+            .score(UnitScore::Max)
+            .batch_size(batch)
+            .progress(false)
+            .run(&net, &ds, &tf)
+            .unwrap()
+    };
+    let (a, b) = (run(64), run(7));
+    for ci in 0..5 {
+        let idx = |v: &[neuroscope::record::Example]| v.iter().map(|e| e.index).collect::<Vec<_>>();
+        assert_eq!(
+            idx(&a.top[ci]),
+            idx(&b.top[ci]),
+            "channel {ci}: batch size changed the top"
+        );
+        assert_eq!(idx(&a.bottom[ci]), idx(&b.bottom[ci]));
+        let mut all: Vec<f32> = a.scores.row(ci).to_vec();
+        all.sort_by(|x, y| y.total_cmp(x));
+        let top: Vec<f32> = a.top[ci].iter().map(|e| e.score).collect();
+        assert_eq!(top, all[..4].to_vec(), "channel {ci}");
+        // the kept map is the channel's map over that image, whose maximum is the score
+        let e = &a.top[ci][0];
+        assert_eq!(e.map.iter().fold(f32::MIN, |m, &v| m.max(v)), e.score);
+        assert!(e.index < ds.len());
+    }
+    let e = TopExamples::new("features.10")
+        .channels(120..130)
+        .run(&net, &ds, &tf)
+        .unwrap_err();
+    assert!(e.to_string().contains("0..128"), "{e}");
+    let e = TopExamples::new("classifier.1")
+        .run(&net, &ds, &tf)
+        .unwrap_err();
+    assert!(e.to_string().contains("N x C x h x w"), "{e}");
+}
+
+/// `neuroscope atlas`: a self-contained page with, per channel, a visualisation, top and bottom
+/// examples and a histogram, rendered by headless Chromium (when installed; CI requires it).
+#[cfg(feature = "cli")]
+#[test]
+fn atlas_page_has_a_picture_per_channel() {
+    let dir = std::env::temp_dir().join(format!("neuroscope-atlas-{}", std::process::id()));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
+        .args([
+            "atlas",
+            "--arch",
+            "fashion_cnn",
+            "--weights",
+            "trained",
+            "--layer",
+            "features.10",
+            "--dataset",
+            "fashion-mnist-2k:120",
+            "--channels",
+            "0-3",
+            "--k",
+            "4",
+            "--steps",
+            "32",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .env("NEUROSCOPE_QUIET", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = dir.join("index.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("class=\"ns-unit\"").count(), 3);
+    // per channel: 1 visualisation + 4 top + 4 bottom pictures, and a histogram
+    assert_eq!(
+        html.matches("<img src=\"data:image/png;base64,").count(),
+        3 * 9
+    );
+    assert_eq!(html.matches("class=\"ns-hist\"").count(), 3);
+    assert!(!html.contains("src=\"http"), "no network resources");
+    // the same seed, the same page
+    let again = dir.join("again");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
+        .args([
+            "atlas",
+            "--arch",
+            "fashion_cnn",
+            "--weights",
+            "trained",
+            "--layer",
+            "features.10",
+            "--dataset",
+            "fashion-mnist-2k:120",
+            "--channels",
+            "0-3",
+            "--k",
+            "4",
+            "--steps",
+            "32",
+            "--out",
+            again.to_str().unwrap(),
+        ])
+        .env("NEUROSCOPE_QUIET", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read_to_string(again.join("index.html")).unwrap(),
+        html
+    );
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/browser_check.py");
+    let shot = dir.join("shot.png");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args([
+            "screenshot",
+            page.to_str().unwrap(),
+            shot.to_str().unwrap(),
+            "1100",
+            "900",
+        ])
+        .output()
+        .unwrap();
+    let required = std::env::var_os("NEUROSCOPE_REQUIRE_BROWSER").is_some();
+    if out.status.code() == Some(2) && !required {
+        eprintln!(
+            "SKIPPED atlas in Chromium: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    } else {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let img = image::open(&shot).expect("screenshot decodes").to_rgb8();
+        let ink = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+        let (w, h) = img.dimensions();
+        assert!(
+            ink > (w * h) as usize / 10,
+            "the atlas renders nearly blank ({ink} px)"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

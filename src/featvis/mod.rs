@@ -22,10 +22,12 @@
 //! kept "best" image is the one whose loss was measured (the seed clones the image after the
 //! optimiser step, one step later than the loss it records).
 
+mod atlas;
 mod objective;
 mod param;
 mod transform;
 
+pub use atlas::Atlas;
 pub use objective::Objective;
 pub use param::Param;
 pub use transform::{resize, Augment};

@@ -18,6 +18,9 @@
 //! ```
 
 mod stream;
+mod top;
+
+pub use top::{Example, TopExamples, TopUnits, UnitScore};
 
 use crate::data::{loader, Dataset, Transform};
 use crate::models::Model;

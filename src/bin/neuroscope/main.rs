@@ -8,6 +8,7 @@
 //! before anything is computed.
 
 mod analysis;
+mod atlas;
 mod attribute;
 mod embed;
 mod featvis;
@@ -51,6 +52,9 @@ enum Command {
     /// Attribution maps (captum's saliency, SmoothGrad, integrated gradients, Grad-CAM,
     /// occlusion) of images from a dataset or an array; writes them as .npy (and a figure).
     Attribute(attribute::AttributeArgs),
+    /// A unit atlas: DIR/index.html with each channel's feature visualisation, the dataset
+    /// images that excite it most and least, and its score histogram.
+    Atlas(atlas::AtlasArgs),
     /// PCA of a samples x features matrix: writes the explained variance ratio of every
     /// component (share of the total variance) and prints components needed for 50-99%.
     Pca(analysis::PcaArgs),
@@ -95,6 +99,7 @@ fn run(command: Command) -> neuroscope::Result<()> {
         Command::Train(a) => train::check(&a).and_then(|()| train::run(a)),
         Command::Featvis(a) => featvis::check(&a).and_then(|()| featvis::run(a)),
         Command::Attribute(a) => attribute::check(&a).and_then(|()| attribute::run(a)),
+        Command::Atlas(a) => atlas::check(&a).and_then(|()| atlas::run(a)),
         Command::Pca(a) => analysis::check_pca(&a).and_then(|()| analysis::pca(a)),
         Command::Cluster(a) => analysis::check_cluster(&a).and_then(|()| analysis::cluster(a)),
         Command::Score(a) => analysis::score(a),

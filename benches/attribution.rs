@@ -1,0 +1,51 @@
+//! Benchmark: integrated gradients (50 steps, zero baseline) and occlusion (window 3 x 56 x 56,
+//! strides 3 x 28 x 28, 49 windows) of one 224 x 224 image through ResNet-50, random weights,
+//! target class 0. Peer: captum 0.9.0 (`bench/torch_attribution.py`), side by side in
+//! `bench/run_attribution.sh`. Both sides put 25 scaled images (IG) or 16 occluded images
+//! (occlusion) through each pass.
+//!
+//! Run: `RAYON_NUM_THREADS=2 cargo bench --bench attribution`; `REPEATS` (2), best kept.
+
+use neuroscope::attribution::{IntegratedGradients, Occlusion, Target};
+use neuroscope::models::{load, Weights};
+use std::time::Instant;
+
+mod common;
+use common::env;
+
+fn main() -> neuroscope::Result<()> {
+    std::env::set_var("NEUROSCOPE_QUIET", "1");
+    let repeats = env("REPEATS", 2);
+    let dev = candle_core::Device::Cpu;
+    let net = load("resnet50", &Weights::Random { seed: 0 }, &dev)?;
+    let x = candle_core::Tensor::randn(0f32, 1.0, (1, 3, 224, 224), &dev)?;
+    let best = |f: &dyn Fn() -> neuroscope::Result<()>| -> neuroscope::Result<f64> {
+        let mut best = f64::INFINITY;
+        for _ in 0..repeats {
+            let t = Instant::now();
+            f()?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        Ok(best)
+    };
+    let ig = best(&|| {
+        IntegratedGradients::new()
+            .n_steps(50)
+            .batch_size(25)
+            .target(Target::Class(0))
+            .attribute(&net, &x)
+            .map(|_| ())
+    })?;
+    println!(
+        "{{\"arch\": \"resnet50\", \"method\": \"integrated_gradients\", \"seconds\": {ig:.3}}}"
+    );
+    let occ = best(&|| {
+        Occlusion::new((3, 56, 56), (3, 28, 28))
+            .batch_size(16)
+            .target(Target::Class(0))
+            .attribute(&net, &x)
+            .map(|_| ())
+    })?;
+    println!("{{\"arch\": \"resnet50\", \"method\": \"occlusion\", \"seconds\": {occ:.3}}}");
+    Ok(())
+}
