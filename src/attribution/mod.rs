@@ -170,6 +170,7 @@ from_str_by_parse!(Method);
 ///
 /// ```
 /// use neuroscope::attribution::{figure, IntegratedGradients, Saliency};
+/// use neuroscope::data::Dataset;
 /// let net = neuroscope::models::load("mnist_cnn", &neuroscope::models::Weights::Trained,
 ///     &candle_core::Device::Cpu)?;
 /// let ds = neuroscope::data::embedded::mnist();
