@@ -393,29 +393,32 @@ fn top_examples_are_the_highest_scoring_images() {
 #[test]
 fn atlas_page_has_a_picture_per_channel() {
     let dir = std::env::temp_dir().join(format!("neuroscope-atlas-{}", std::process::id()));
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
-        .args([
-            "atlas",
-            "--arch",
-            "fashion_cnn",
-            "--weights",
-            "trained",
-            "--layer",
-            "features.10",
-            "--dataset",
-            "fashion-mnist-2k:120",
-            "--channels",
-            "0-3",
-            "--k",
-            "4",
-            "--steps",
-            "32",
-            "--out",
-            dir.to_str().unwrap(),
-        ])
-        .env("NEUROSCOPE_QUIET", "1")
-        .output()
-        .unwrap();
+    let atlas = |out: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
+            .args([
+                "atlas",
+                "--arch",
+                "fashion_cnn",
+                "--weights",
+                "trained",
+                "--layer",
+                "features.10",
+                "--dataset",
+                "fashion-mnist-2k:120",
+                "--channels",
+                "0-3",
+                "--k",
+                "4",
+                "--steps",
+                "32",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .env("NEUROSCOPE_QUIET", "1")
+            .output()
+            .unwrap()
+    };
+    let o = atlas(&dir);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let page = dir.join("index.html");
     let html = std::fs::read_to_string(&page).unwrap();
@@ -429,30 +432,7 @@ fn atlas_page_has_a_picture_per_channel() {
     assert!(!html.contains("src=\"http"), "no network resources");
     // the same seed, the same page
     let again = dir.join("again");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_neuroscope"))
-        .args([
-            "atlas",
-            "--arch",
-            "fashion_cnn",
-            "--weights",
-            "trained",
-            "--layer",
-            "features.10",
-            "--dataset",
-            "fashion-mnist-2k:120",
-            "--channels",
-            "0-3",
-            "--k",
-            "4",
-            "--steps",
-            "32",
-            "--out",
-            again.to_str().unwrap(),
-        ])
-        .env("NEUROSCOPE_QUIET", "1")
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    assert!(atlas(&again).status.success());
     assert_eq!(
         std::fs::read_to_string(again.join("index.html")).unwrap(),
         html
