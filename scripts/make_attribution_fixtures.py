@@ -11,6 +11,7 @@ the targets [3, 7], in float64 (so that the reference carries no float32 roundin
   the convergence delta
 - LayerGradCam(relu_attributions=True) at ResNet-18's `layer4` and `layer3`, AlexNet's
   `features.11` (the ReLU after its last convolution)
+- GuidedBackprop, and GuidedGradCam at the first of those layers
 - Occlusion, sliding window (3, 16, 16), strides (3, 8, 8), baseline 0
 
 Every ReLU is made out-of-place first (torchvision's are in-place, which breaks layer hooks;
@@ -28,7 +29,7 @@ import captum
 import torch
 import torch.nn as nn
 import torchvision
-from captum.attr import IntegratedGradients, LayerGradCam, Occlusion, Saliency
+from captum.attr import GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerGradCam, Occlusion, Saliency
 from safetensors.torch import load_file, save_file
 
 LAYERS = {"alexnet": ["features.11"], "resnet18": ["layer4", "layer3"]}
@@ -62,6 +63,9 @@ def make(arch, out):
         res[f"gradcam/{layer}"] = LayerGradCam(model, module(model, layer)).attribute(
             x, target=target, relu_attributions=True
         )
+    res["guided_backprop"] = GuidedBackprop(model).attribute(x, target=target)
+    layer = LAYERS[arch][0]
+    res[f"guided_gradcam/{layer}"] = GuidedGradCam(model, module(model, layer)).attribute(x, target=target)
     res["occlusion"] = Occlusion(model).attribute(
         x, sliding_window_shapes=(3, 16, 16), strides=(3, 8, 8), baselines=0, target=target
     )

@@ -8,7 +8,8 @@
 
 use candle_core::{Device, Tensor};
 use neuroscope::attribution::{
-    IntegratedGradients, LayerGradCam, Occlusion, Saliency, SmoothGrad, Target,
+    GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerGradCam, Occlusion, Saliency,
+    SmoothGrad, Target,
 };
 use neuroscope::io::tensors::Tensors;
 use neuroscope::models::{self, Weights};
@@ -118,6 +119,24 @@ fn check(arch: &str, layers: &[&str]) {
         eprintln!("{arch} Grad-CAM at {layer}: {e:.2e}");
         assert!(e < 1e-4, "{arch} Grad-CAM at {layer}: {e:.2e}");
     }
+
+    let gb = GuidedBackprop::new()
+        .target(t.clone())
+        .attribute(&net, &x)
+        .unwrap();
+    let e = rel_err(&gb.values, &tensor(&r, "guided_backprop"));
+    eprintln!("{arch} guided backprop: {e:.2e}");
+    assert!(e < 1e-4, "{arch} guided backprop: {e:.2e}");
+    let ggc = GuidedGradCam::new(layers[0])
+        .target(t.clone())
+        .attribute(&net, &x)
+        .unwrap();
+    let e = rel_err(
+        &ggc.values,
+        &tensor(&r, &format!("guided_gradcam/{}", layers[0])),
+    );
+    eprintln!("{arch} guided Grad-CAM: {e:.2e}");
+    assert!(e < 1e-4, "{arch} guided Grad-CAM: {e:.2e}");
 
     let occ = Occlusion::new((3, 16, 16), (3, 8, 8))
         .target(t)
@@ -313,7 +332,7 @@ fn attribute_command_writes_the_library_numbers() {
         &["--method", "gradcam", "--out", cam.to_str().unwrap()],
     ]
     .concat());
-    assert!(!ok && text.contains("needs --layer"), "{text}");
+    assert!(!ok && text.contains("need --layer"), "{text}");
     let (ok, text) = run(&[
         &common[..],
         &["--method", "lime", "--out", cam.to_str().unwrap()],

@@ -7,6 +7,8 @@
 //! | `NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", ...)` | [`SmoothGrad`] | `N x C x H x W` |
 //! | `IntegratedGradients(model).attribute(x, baselines, target, n_steps=50, return_convergence_delta=True)` | [`IntegratedGradients`] | `N x C x H x W`, and the delta |
 //! | `LayerGradCam(model, layer).attribute(x, target, relu_attributions=True)` | [`LayerGradCam`] | `N x 1 x h x w` at the layer's resolution |
+//! | `GuidedBackprop(model).attribute(x, target)` | [`GuidedBackprop`] | `N x C x H x W` |
+//! | `GuidedGradCam(model, layer).attribute(x, target)` | [`GuidedGradCam`] | `N x C x H x W` |
 //! | `Occlusion(model).attribute(x, sliding_window_shapes, strides, baselines, target)` | [`Occlusion`] | `N x C x H x W` |
 //!
 //! The target is the predicted class unless given ([`Target`]). Every method checks its
@@ -125,6 +127,10 @@ pub enum Method {
     IntegratedGradients,
     /// [`LayerGradCam`].
     GradCam,
+    /// [`GuidedBackprop`].
+    GuidedBackprop,
+    /// [`GuidedGradCam`].
+    GuidedGradCam,
     /// [`Occlusion`].
     Occlusion,
 }
@@ -147,6 +153,8 @@ impl Method {
             "smoothgrad" => Ok(Method::SmoothGrad),
             "integrated-gradients" | "ig" => Ok(Method::IntegratedGradients),
             "gradcam" | "grad-cam" | "layer-gradcam" => Ok(Method::GradCam),
+            "guided-backprop" | "guided-backpropagation" => Ok(Method::GuidedBackprop),
+            "guided-gradcam" | "guided-grad-cam" => Ok(Method::GuidedGradCam),
             "occlusion" => Ok(Method::Occlusion),
             _ => Err(Error::unknown(
                 "attribution method",
@@ -765,6 +773,126 @@ impl LayerGradCam {
         Ok(Attribution {
             method: "LayerGradCam",
             values,
+            targets,
+            delta: None,
+        })
+    }
+}
+
+/// captum's `GuidedBackprop` (Springenberg et al. 2015): the input gradient with every ReLU's
+/// backward also dropping negative gradients. On the CPU (the guided ReLU is a CPU kernel).
+#[derive(Clone, Debug)]
+pub struct GuidedBackprop {
+    target: Target,
+    batch_size: usize,
+}
+
+impl Default for GuidedBackprop {
+    fn default() -> Self {
+        GuidedBackprop::new()
+    }
+}
+
+impl GuidedBackprop {
+    /// The predicted class, 32 images per backward pass.
+    pub fn new() -> Self {
+        GuidedBackprop {
+            target: Target::Predicted,
+            batch_size: 32,
+        }
+    }
+    /// Which output to explain.
+    pub fn target(mut self, t: Target) -> Self {
+        self.target = t;
+        self
+    }
+    /// Images per backward pass.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+    /// The guided gradients, `N x C x H x W` (signed).
+    pub fn attribute(&self, model: &Model, x: &Tensor) -> Result<Attribution> {
+        check_batch(self.batch_size)?;
+        cpu_only(model, "guided backpropagation")?;
+        let targets = prepare(model, x, &self.target)?;
+        let rebuilt = model.for_gradients()?;
+        let model = rebuilt.as_ref().unwrap_or(model);
+        let values = batched(x, &targets, self.batch_size, |xb, tb| {
+            crate::kernels::with_guided_relu(|| input_gradient(model, xb, tb))
+        })?;
+        Ok(Attribution {
+            method: "GuidedBackprop",
+            values,
+            targets,
+            delta: None,
+        })
+    }
+}
+
+fn cpu_only(model: &Model, what: &str) -> Result<()> {
+    if !model.device().is_cpu() {
+        return Err(Error::InvalidArgument(format!(
+            "{what} runs on the CPU (its guided ReLU is a CPU kernel): load the model with Device::Cpu"
+        )));
+    }
+    Ok(())
+}
+
+/// captum's `GuidedGradCam` (Selvaraju et al. 2017): guided backpropagation times the layer's
+/// Grad-CAM (ReLU on) resized to the input by nearest-neighbour interpolation, `N x C x H x W`.
+/// On the CPU.
+///
+/// ```
+/// use neuroscope::attribution::{GuidedGradCam, Target};
+/// let net = neuroscope::models::load("mnist_cnn", &neuroscope::models::Weights::Trained,
+///     &candle_core::Device::Cpu)?;
+/// let x = candle_core::Tensor::randn(0f32, 1.0, (2, 1, 28, 28), &candle_core::Device::Cpu)?;
+/// let g = GuidedGradCam::new("conv2").target(Target::Class(3)).attribute(&net, &x)?;
+/// assert_eq!(g.values.dims(), &[2, 1, 28, 28]);
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct GuidedGradCam {
+    cam: LayerGradCam,
+}
+
+impl GuidedGradCam {
+    /// Guided Grad-CAM at `layer` (a module with a spatial map), predicted class.
+    pub fn new(layer: &str) -> Self {
+        GuidedGradCam {
+            cam: LayerGradCam::new(layer),
+        }
+    }
+    /// Which output to explain.
+    pub fn target(mut self, t: Target) -> Self {
+        self.cam.target = t;
+        self
+    }
+    /// Images per backward pass.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.cam.batch_size = n;
+        self
+    }
+    /// Guided backpropagation times the upsampled class activation map.
+    pub fn attribute(&self, model: &Model, x: &Tensor) -> Result<Attribution> {
+        cpu_only(model, "guided Grad-CAM")?;
+        let cam = self
+            .cam
+            .clone()
+            .relu_attributions(true)
+            .attribute(model, x)?;
+        let targets = cam.targets.clone();
+        let (_, _, h, w) = x.dims4()?;
+        let cam = cam.interpolate(h, w)?;
+        let gb = GuidedBackprop {
+            target: Target::PerImage(targets.clone()),
+            batch_size: self.cam.batch_size,
+        }
+        .attribute(model, x)?;
+        Ok(Attribution {
+            method: "GuidedGradCam",
+            values: gb.values.broadcast_mul(&cam.values)?,
             targets,
             delta: None,
         })

@@ -2,6 +2,28 @@
 //! layer's output buffer, and their backward.
 
 use super::cpu::{channels_and_plane, relu_value, with_cpu_f32, CHUNK};
+use std::cell::Cell;
+
+thread_local! {
+    /// Whether ReLU backward passes on this thread are guided (Springenberg et al. 2015).
+    static GUIDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with guided ReLU backward passes on this thread: a ReLU passes a gradient only where
+/// its input was positive *and* the gradient is positive (captum's `GuidedBackprop`, which
+/// overrides `nn.ReLU` modules). Covers every ReLU of the CPU kernels (alone, fused into a
+/// convolution or linear layer, ResNet's `relu(a + b)`); candle's own ops on other devices are
+/// not guided.
+pub(crate) fn with_guided_relu<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            GUIDED.with(|g| g.set(self.0));
+        }
+    }
+    let _reset = Reset(GUIDED.with(|g| g.replace(true)));
+    f()
+}
 use candle_core::Tensor;
 use rayon::prelude::*;
 
@@ -101,6 +123,7 @@ impl Epilogue {
             return Ok(grad.clone());
         }
         let (c, plane) = channels_and_plane(res.dims());
+        let guided = GUIDED.with(|g| g.get());
         let gx = with_cpu_f32(res, |y| {
             with_cpu_f32(grad, |g| {
                 let mut gx = vec![0f32; g.len()];
@@ -116,7 +139,9 @@ impl Epilogue {
                             for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
                                 let mut v = g;
                                 if self.relu {
-                                    let keep = 0u32.wrapping_sub((y > 0.0) as u32);
+                                    // Guided backpropagation also drops negative gradients.
+                                    let pass = (y > 0.0) & (!guided | (g > 0.0));
+                                    let keep = 0u32.wrapping_sub(pass as u32);
                                     v = 0.0 + f32::from_bits(v.to_bits() & keep);
                                 }
                                 if let Some(a) = a {

@@ -29,6 +29,6 @@ pub(crate) mod threads;
 
 pub(crate) use conv::{conv2d_bias, conv2d_fused, linear, linear_fused};
 pub(crate) use elementwise::{add, add_relu, channel_affine, relu, relu6};
-pub(crate) use epilogue::Epilogue;
+pub(crate) use epilogue::{with_guided_relu, Epilogue};
 pub(crate) use matmul::matmul;
 pub(crate) use pool::max_pool2d;

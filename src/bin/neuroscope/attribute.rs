@@ -4,7 +4,8 @@
 use crate::io;
 use clap::Args;
 use neuroscope::attribution::{
-    figure, IntegratedGradients, LayerGradCam, Method, Occlusion, Saliency, SmoothGrad, Target,
+    figure, GuidedBackprop, GuidedGradCam, IntegratedGradients, LayerGradCam, Method, Occlusion,
+    Saliency, SmoothGrad, Target,
 };
 use neuroscope::data::{remote, Dataset};
 use neuroscope::{Error, Result};
@@ -27,7 +28,8 @@ pub(crate) struct AttributeArgs {
     /// A dataset name with a seeded subset size: mnist-10k:8 (the network's usual transform).
     #[arg(long)]
     dataset: Option<String>,
-    /// saliency, smoothgrad, integrated-gradients, gradcam or occlusion.
+    /// saliency, smoothgrad, integrated-gradients, gradcam, guided-backprop, guided-gradcam or
+    /// occlusion.
     #[arg(long)]
     method: Method,
     /// The class to explain for every image [default: each image's predicted class].
@@ -71,14 +73,15 @@ pub(crate) fn check(a: &AttributeArgs) -> Result<()> {
             "give exactly one of --input X.npy or --dataset NAME[:N]".into(),
         ));
     }
-    if a.method == Method::GradCam && a.layer.is_none() {
+    let needs_layer = matches!(a.method, Method::GradCam | Method::GuidedGradCam);
+    if needs_layer && a.layer.is_none() {
         return Err(Error::InvalidArgument(
-            "--method gradcam needs --layer (a module with a spatial map; `neuroscope layers --arch A` lists them)".into(),
+            "--method gradcam and guided-gradcam need --layer (a module with a spatial map; `neuroscope layers --arch A` lists them)".into(),
         ));
     }
-    if a.method != Method::GradCam && (a.layer.is_some() || a.upsample) {
+    if (!needs_layer && a.layer.is_some()) || (a.method != Method::GradCam && a.upsample) {
         return Err(Error::InvalidArgument(
-            "--layer and --upsample are Grad-CAM's (--method gradcam)".into(),
+            "--layer is Grad-CAM's (gradcam, guided-gradcam), --upsample gradcam's".into(),
         ));
     }
     io::check_output(&a.out, &["npy"], &[a.weights.as_ref(), a.input.as_ref()])?;
@@ -149,6 +152,10 @@ pub(crate) fn run(a: AttributeArgs) -> Result<()> {
                 cam
             }
         }
+        Method::GuidedBackprop => GuidedBackprop::new().target(target).attribute(&net, &x)?,
+        Method::GuidedGradCam => GuidedGradCam::new(a.layer.as_deref().unwrap_or_default())
+            .target(target)
+            .attribute(&net, &x)?,
         Method::Occlusion => {
             let c = x.dim(1)?;
             Occlusion::new((c, a.window, a.window), (c, a.stride, a.stride))
