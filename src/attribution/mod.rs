@@ -174,7 +174,7 @@ from_str_by_parse!(Method);
 /// negative (saliency, SmoothGrad, Grad-CAM), a diverging one (blue - white - red, centred on
 /// 0) for signed ones (integrated gradients, occlusion), with an opacity that grows with the
 /// magnitude, so the image shows where the attribution is small. Each map is scaled by its own
-/// largest magnitude.
+/// largest magnitude; each row's colour bar shows that scale.
 ///
 /// ```
 /// use neuroscope::attribution::{figure, IntegratedGradients, Saliency};
@@ -203,6 +203,7 @@ pub fn figure(
     let img = images.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
     let mut tiles = Vec::new();
     let mut captions = Vec::new();
+    let mut bars = Vec::new();
     for a in attributions {
         let (an, _, ah, aw) = a.values.dims4()?;
         if an != n {
@@ -219,6 +220,15 @@ pub fn figure(
         };
         let maps = a.values.sum_keepdim(1)?.flatten_from(1)?.to_vec2::<f32>()?;
         let signed = maps.iter().flatten().any(|&v| v < 0.0);
+        bars.push(if signed {
+            (
+                Colormap::RdBuR,
+                (-1.0, 1.0),
+                "/ largest |value|".to_string(),
+            )
+        } else {
+            (Colormap::Magma, (0.0, 1.0), "/ largest value".to_string())
+        });
         for i in 0..n {
             // The image in grey, stretched to [0, 1].
             let pix = img.get(i)?.flatten_all()?.to_vec1::<f32>()?;
@@ -260,8 +270,11 @@ pub fn figure(
             captions.push(format!("{}: {class}", a.method));
         }
     }
-    let grid = Images::from_images(tiles).captions(&captions)?.columns(n);
-    let side = (160 * n).clamp(320, 1400) as u32;
+    let grid = Images::from_images(tiles)
+        .captions(&captions)?
+        .columns(n)
+        .row_colorbars(bars);
+    let side = (160 * n + 90).clamp(320, 1490) as u32;
     let rows = attributions.len() as u32;
     Ok(crate::plot::Figure::single(grid.into())
         .title("Attributions over their images (rows: methods)")

@@ -133,6 +133,7 @@ pub struct Images {
     title: String,
     scaling: Scaling,
     cmap: Colormap,
+    row_bars: Vec<(Colormap, (f64, f64), String)>,
 }
 
 impl Images {
@@ -276,8 +277,33 @@ impl Images {
         }
     }
 
+    /// One colour bar per row, on the right: its colour map, the values its ends stand for,
+    /// and a label (attribution maps: each method's scale). Rows without an entry get none.
+    ///
+    /// ```
+    /// use neuroscope::data::Image;
+    /// use neuroscope::plot::{Colormap, Images};
+    /// let img = Image::new(3, 4, 4, vec![0.5; 48])?;
+    /// let grid = Images::from_images(vec![img.clone(), img]).columns(1)
+    ///     .row_colorbars(vec![(Colormap::Magma, (0.0, 1.0), "size".into()),
+    ///                         (Colormap::RdBuR, (-1.0, 1.0), "sign".into())]);
+    /// assert!(grid.figure().to_svg()?.contains("sign"));
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn row_colorbars(mut self, bars: Vec<(Colormap, (f64, f64), String)>) -> Self {
+        self.row_bars = bars;
+        self
+    }
+
     pub(crate) fn draw<DB: DrawingBackend>(&self, area: &Area<DB>, ctx: &mut Ctx) -> Result<()> {
-        let (w, h) = area.dim_in_pixel();
+        let (w_all, h) = area.dim_in_pixel();
+        // Room on the right for the rows' colour bars (none: the grid as before).
+        let bars_w = if self.row_bars.is_empty() {
+            0
+        } else {
+            ctx.pxi(84.0) as u32
+        };
+        let w = w_all.saturating_sub(bars_w);
         let (bx, by) = area.get_base_pixel();
         let top = if self.title.is_empty() {
             ctx.pxi(8.0)
@@ -341,6 +367,25 @@ impl Images {
                 )
                 .map_err(perr)?;
             }
+        }
+        for (r, (cmap, range, label)) in self.row_bars.iter().enumerate().take(rows) {
+            // As tall as the row's first image is drawn.
+            let Some((img, _)) = self.cells.get(r * cols) else {
+                continue;
+            };
+            let (box_w, box_h) = ((cell_w - pad).max(2), (cell_h - pad - cap_h).max(2));
+            let zoom = (box_w as f64 / img.width() as f64).min(box_h as f64 / img.height() as f64);
+            let box_h = ((img.height() as f64 * zoom).floor() as i32).max(1);
+            let x0 = w as i32 + ctx.pxi(8.0) + bx;
+            let y0 = top + r as i32 * cell_h + pad / 2 + by;
+            super::draw_colorbar(
+                area,
+                ctx,
+                (x0, y0, x0 + ctx.pxi(12.0), y0 + box_h),
+                *cmap,
+                *range,
+                label,
+            )?;
         }
         Ok(())
     }
