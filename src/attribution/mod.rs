@@ -294,19 +294,27 @@ fn prepare(model: &Model, x: &Tensor, target: &Target) -> Result<Vec<usize>> {
     if n == 0 {
         return Err(Error::InvalidArgument("no images to attribute".into()));
     }
-    // One image through the network: the input's shape is checked and the classes counted.
-    let probe = model.forward(&x.narrow(0, 0, 1)?.detach())?;
-    let classes = probe.elem_count();
-    let targets = match target {
+    // One forward pass: all images when the targets are the predictions, else one image (the
+    // input's shape is checked and the classes counted either way).
+    let (classes, targets) = match target {
         Target::Predicted => {
             let y = model.forward(&x.detach())?.flatten_from(1)?;
-            y.argmax(1)?
+            let predicted = y
+                .argmax(1)?
                 .to_dtype(DType::U32)?
                 .to_vec1::<u32>()?
                 .into_iter()
                 .map(|t| t as usize)
-                .collect()
+                .collect();
+            (y.dim(1)?, predicted)
         }
+        _ => {
+            let probe = model.forward(&x.narrow(0, 0, 1)?.detach())?;
+            (probe.elem_count(), Vec::new())
+        }
+    };
+    let targets = match target {
+        Target::Predicted => targets,
         Target::Class(k) => vec![*k; n],
         Target::PerImage(v) => {
             if v.len() != n {
@@ -428,16 +436,28 @@ impl Saliency {
     }
     /// The saliency of every image of `x` (`N x C x H x W`, normalised as the network expects).
     pub fn attribute(&self, model: &Model, x: &Tensor) -> Result<Attribution> {
+        self.gradients(model, x, false)
+    }
+
+    /// The input gradients, guided through every ReLU or not ([`GuidedBackprop`]).
+    fn gradients(&self, model: &Model, x: &Tensor, guided: bool) -> Result<Attribution> {
         check_batch(self.batch_size)?;
+        if guided {
+            cpu_only(model, "guided backpropagation")?;
+        }
         let targets = prepare(model, x, &self.target)?;
         let rebuilt = model.for_gradients()?;
         let model = rebuilt.as_ref().unwrap_or(model);
         let values = batched(x, &targets, self.batch_size, |xb, tb| {
-            let g = input_gradient(model, xb, tb)?;
+            let g = if guided {
+                crate::kernels::with_guided_relu(|| input_gradient(model, xb, tb))?
+            } else {
+                input_gradient(model, xb, tb)?
+            };
             Ok(if self.abs { g.abs()? } else { g })
         })?;
         Ok(Attribution {
-            method: "Saliency",
+            method: if guided { "GuidedBackprop" } else { "Saliency" },
             values,
             targets,
             delta: None,
@@ -796,8 +816,7 @@ impl LayerGradCam {
 /// backward also dropping negative gradients. On the CPU (the guided ReLU is a CPU kernel).
 #[derive(Clone, Debug)]
 pub struct GuidedBackprop {
-    target: Target,
-    batch_size: usize,
+    saliency: Saliency,
 }
 
 impl Default for GuidedBackprop {
@@ -810,36 +829,22 @@ impl GuidedBackprop {
     /// The predicted class, 32 images per backward pass.
     pub fn new() -> Self {
         GuidedBackprop {
-            target: Target::Predicted,
-            batch_size: 32,
+            saliency: Saliency::new().abs(false),
         }
     }
     /// Which output to explain.
     pub fn target(mut self, t: Target) -> Self {
-        self.target = t;
+        self.saliency.target = t;
         self
     }
     /// Images per backward pass.
     pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = n;
+        self.saliency.batch_size = n;
         self
     }
     /// The guided gradients, `N x C x H x W` (signed).
     pub fn attribute(&self, model: &Model, x: &Tensor) -> Result<Attribution> {
-        check_batch(self.batch_size)?;
-        cpu_only(model, "guided backpropagation")?;
-        let targets = prepare(model, x, &self.target)?;
-        let rebuilt = model.for_gradients()?;
-        let model = rebuilt.as_ref().unwrap_or(model);
-        let values = batched(x, &targets, self.batch_size, |xb, tb| {
-            crate::kernels::with_guided_relu(|| input_gradient(model, xb, tb))
-        })?;
-        Ok(Attribution {
-            method: "GuidedBackprop",
-            values,
-            targets,
-            delta: None,
-        })
+        self.saliency.gradients(model, x, true)
     }
 }
 
@@ -898,11 +903,10 @@ impl GuidedGradCam {
         let targets = cam.targets.clone();
         let (_, _, h, w) = x.dims4()?;
         let cam = cam.interpolate(h, w)?;
-        let gb = GuidedBackprop {
-            target: Target::PerImage(targets.clone()),
-            batch_size: self.cam.batch_size,
-        }
-        .attribute(model, x)?;
+        let gb = GuidedBackprop::new()
+            .target(Target::PerImage(targets.clone()))
+            .batch_size(self.cam.batch_size)
+            .attribute(model, x)?;
         Ok(Attribution {
             method: "GuidedGradCam",
             values: gb.values.broadcast_mul(&cam.values)?,

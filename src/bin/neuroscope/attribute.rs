@@ -125,7 +125,11 @@ pub(crate) fn run(a: AttributeArgs) -> Result<()> {
                 .ok_or_else(|| Error::InvalidArgument(format!("--dataset {spec}: no images")))??;
             (batch.images, names)
         }
-        _ => unreachable!("checked"),
+        _ => {
+            return Err(Error::InvalidArgument(
+                "give exactly one of --input X.npy or --dataset NAME[:N]".into(),
+            ))
+        }
     };
     let target = a.target.map_or(Target::Predicted, Target::Class);
     let result = match a.method {
