@@ -167,9 +167,14 @@ def main():
                    "nmf_err": nmf.reconstruction_err_,
                    "isomap": L(iso),
                    "mds_stress": mds.stress_}
+    check_or_write(OUT, f)
+
+
+def check_or_write(out, f):
+    """With --check, compare `f` with the committed `out` (floats within 1e-9: BLAS kernels
+    differ in the last bits between CPUs) and exit 1 on a difference; otherwise write it."""
     text = json.dumps(f, separators=(",", ":"))
     if "--check" in sys.argv:
-        # numerically, not byte for byte: BLAS kernels differ in the last bits between CPUs
         problems = []
 
         def cmp(a, b, path):
@@ -191,11 +196,11 @@ def main():
             elif a != b:
                 problems.append(f"{path}: committed {a} vs now {b}")
 
-        cmp(json.loads(OUT.read_text()), json.loads(text), "")
+        cmp(json.loads(out.read_text()), json.loads(text), "")
         print("same (within 1e-9)" if not problems else "DIFFERENT:\n" + "\n".join(problems[:20]))
         sys.exit(1 if problems else 0)
-    OUT.write_text(text)
-    print(f"wrote {OUT} ({len(text)} bytes)")
+    out.write_text(text)
+    print(f"wrote {out} ({len(text)} bytes)")
 
 
 if __name__ == "__main__":

@@ -217,6 +217,21 @@ pub fn svd(a: &Array2<f64>) -> Result<(Array2<f64>, Array1<f64>, Array2<f64>)> {
     Ok((u, s, vt))
 }
 
+/// Inverse of a square matrix by LU with partial pivoting (`np.linalg.inv`); an error when the
+/// matrix is singular (a non-finite or huge entry in the result).
+pub fn inverse(a: &Array2<f64>) -> Result<Array2<f64>> {
+    use faer::linalg::solvers::DenseSolveCore;
+    let a = std_layout(a);
+    faer::set_global_parallelism(par());
+    let inv = to_nd(view(&a).partial_piv_lu().inverse().as_ref());
+    if inv.iter().any(|v| !v.is_finite()) {
+        return Err(Error::InvalidArgument(
+            "the matrix is singular and has no inverse; use a shrinkage estimate or more measurements".into(),
+        ));
+    }
+    Ok(inv)
+}
+
 /// An orthonormal basis of the columns of `a` (thin Q of a QR decomposition).
 pub fn orthonormalize(a: &Array2<f64>) -> Array2<f64> {
     let a = std_layout(a);

@@ -11,6 +11,9 @@
 //! |---|---|
 //! | how many dimensions does a layer use? | [`pca`], [`dimensionality`] |
 //! | which stimuli does a layer treat alike, and which layers agree? | [`rsa`] |
+//! | does a model RDM explain the data, beyond noise? (rsatoolbox) | [`rsa`] |
+//! | how alike are two layers or two networks? (CKA) | [`cka`] |
+//! | where do the classes become linearly separable? | [`probe`] |
 //! | which groups form? | [`cluster`] |
 //! | do the groups match the labels? is an embedding faithful? | [`metrics`] |
 //! | other linear and non-linear maps | [`reduce`] |
@@ -29,6 +32,7 @@
 //! # Ok::<(), neuroscope::Error>(())
 //! ```
 
+pub mod cka;
 pub mod cluster;
 pub mod dimensionality;
 pub mod embed;
@@ -37,6 +41,7 @@ pub mod metrics;
 pub mod neighbors;
 mod params;
 pub mod pca;
+pub mod probe;
 mod pipeline;
 pub mod reduce;
 mod reducer;

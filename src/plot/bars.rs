@@ -29,6 +29,8 @@ pub struct Bars {
     xlabel: String,
     ylabel: String,
     show_values: bool,
+    errors: Vec<(f64, f64)>,
+    band: Option<(f64, f64, String)>,
 }
 
 impl Bars {
@@ -42,6 +44,8 @@ impl Bars {
             xlabel: String::new(),
             ylabel: String::new(),
             show_values: false,
+            errors: Vec::new(),
+            band: None,
         }
     }
     /// A name under each bar.
@@ -64,6 +68,33 @@ impl Bars {
     /// Prints each value (2 decimals) above its bar (below for negative values).
     pub fn show_values(mut self, on: bool) -> Self {
         self.show_values = on;
+        self
+    }
+    /// An error bar per bar, from `low` to `high` (absolute values, e.g. a confidence
+    /// interval; rsatoolbox's `plot_model_comparison` error bars).
+    ///
+    /// ```
+    /// use neuroscope::plot::Bars;
+    /// let fig = Bars::new(&[0.6, 0.1]).errors(&[(0.4, 0.8), (-0.2, 0.4)])?
+    ///     .band(0.55, 0.7, "noise ceiling").figure();
+    /// assert!(fig.to_svg()?.contains("noise ceiling"));
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
+    pub fn errors(mut self, intervals: &[(f64, f64)]) -> Result<Self> {
+        if intervals.len() != self.values.len() {
+            return Err(Error::Shape {
+                what: "error bars".into(),
+                expected: format!("one (low, high) per bar ({})", self.values.len()),
+                got: intervals.len().to_string(),
+            });
+        }
+        self.errors = intervals.to_vec();
+        Ok(self)
+    }
+    /// A grey horizontal band from `low` to `high` behind the bars, labelled at its right end
+    /// (the noise ceiling of a model comparison).
+    pub fn band(mut self, low: f64, high: f64, label: impl Into<String>) -> Self {
+        self.band = Some((low.min(high), low.max(high), label.into()));
         self
     }
     super::axis_label_setters!();
@@ -89,7 +120,13 @@ impl Bars {
             left_extra: 0.0,
         };
         let (x0, y0, x1, y1) = frame.place(area, ctx)?;
-        let (lo, hi) = padded_range(self.values.iter().copied().chain([0.0]));
+        let extra = self
+            .errors
+            .iter()
+            .flat_map(|&(a, b)| [a, b])
+            .chain(self.band.iter().flat_map(|b| [b.0, b.1]))
+            .filter(|v| v.is_finite());
+        let (lo, hi) = padded_range(self.values.iter().copied().chain([0.0]).chain(extra));
         let ax = Axes {
             x0,
             y0,
@@ -101,6 +138,23 @@ impl Bars {
         let (bx, by) = area.get_base_pixel();
         let base = category_color(0, 10);
         let hi_c = category_color(1, 10);
+        if let Some((b_lo, b_hi, label)) = &self.band {
+            if b_lo.is_finite() && b_hi.is_finite() {
+                let (xa, ya) = ax.map(-0.6, *b_hi);
+                let (xb, yb) = ax.map(n.max(1) as f64 - 0.4, *b_lo);
+                area.draw(&Rectangle::new(
+                    [(xa - bx, ya - by), (xb - bx, (yb - by).max(ya - by + 1))],
+                    RGBColor(215, 215, 215).filled(),
+                ))
+                .map_err(perr)?;
+                area.draw_text(
+                    label,
+                    &ctx.font(9.0).pos(Pos::new(HPos::Right, VPos::Bottom)),
+                    (xb - bx - ctx.pxi(2.0), ya - by - ctx.pxi(1.0)),
+                )
+                .map_err(perr)?;
+            }
+        }
         for (i, &v) in self.values.iter().enumerate() {
             if !v.is_finite() {
                 continue;
@@ -129,6 +183,22 @@ impl Bars {
                     ((xa + xb) / 2 - bx, yb - by + dy),
                 )
                 .map_err(perr)?;
+            }
+        }
+        let stroke = ShapeStyle::from(&BLACK).stroke_width(ctx.px(1.2).max(1));
+        for (i, &(a, b)) in self.errors.iter().enumerate() {
+            if !(a.is_finite() && b.is_finite()) {
+                continue;
+            }
+            let (xc, ya) = ax.map(i as f64, a);
+            let (_, yb) = ax.map(i as f64, b);
+            let cap = ctx.pxi(4.0);
+            for seg in [
+                vec![(xc - bx, ya - by), (xc - bx, yb - by)],
+                vec![(xc - cap - bx, ya - by), (xc + cap - bx, ya - by)],
+                vec![(xc - cap - bx, yb - by), (xc + cap - bx, yb - by)],
+            ] {
+                area.draw(&PathElement::new(seg, stroke)).map_err(perr)?;
             }
         }
         let (_, zero) = ax.map(0.0, 0.0);

@@ -33,6 +33,7 @@ mod images;
 mod interactive;
 mod lines;
 mod raster;
+mod rsa;
 mod scatter;
 
 pub use bars::Bars;
@@ -41,6 +42,7 @@ pub use heatmap::{Aspect, Heatmap};
 pub use images::{images_from_tensor, Images, Layout, Scaling};
 pub use interactive::InteractiveScatter;
 pub use lines::Lines;
+pub use rsa::{model_comparison, probe_curve, rdm_grid, rdm_mds};
 pub use scatter::{Label, Scatter};
 
 use crate::{Error, Result};

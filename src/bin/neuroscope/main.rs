@@ -10,6 +10,7 @@
 mod analysis;
 mod atlas;
 mod attribute;
+mod compare;
 mod embed;
 mod featvis;
 mod info;
@@ -67,6 +68,17 @@ enum Command {
     /// Representational similarity analysis of a recording (from `neuroscope record`):
     /// first-order matrices per layer and the second-order matrix between layers.
     Rsa(analysis::RsaArgs),
+    /// A representational dissimilarity matrix (rsatoolbox's estimators): euclidean,
+    /// correlation, Mahalanobis or crossnobis over runs; writes conditions x conditions .npy.
+    Rdm(compare::RdmArgs),
+    /// Compare RDMs with rsatoolbox's measures (corr, spearman, rho-a, tau-a, kendall, cosine,
+    /// corr_cov, cosine_cov); prints the value (a matrix for stacks of RDMs).
+    CompareRdms(compare::CompareArgs),
+    /// Centred kernel alignment of two representations of the same samples; prints the value.
+    Cka(compare::CkaArgs),
+    /// A cross-validated linear probe (logistic regression, stratified folds); prints the mean
+    /// held-out accuracy.
+    Probe(compare::ProbeArgs),
     /// Embed the rows of a matrix in 2 or 3 dimensions (t-SNE, UMAP, PCA or another
     /// reduction); writes a float64 N x dims .npy.
     Embed(embed::EmbedArgs),
@@ -104,6 +116,10 @@ fn run(command: Command) -> neuroscope::Result<()> {
         Command::Cluster(a) => analysis::check_cluster(&a).and_then(|()| analysis::cluster(a)),
         Command::Score(a) => analysis::score(a),
         Command::Rsa(a) => analysis::check_rsa(&a).and_then(|()| analysis::rsa(a)),
+        Command::Rdm(a) => compare::check_rdm(&a).and_then(|()| compare::rdm(a)),
+        Command::CompareRdms(a) => compare::compare_rdms(a),
+        Command::Cka(a) => compare::cka(a),
+        Command::Probe(a) => compare::probe(a),
         Command::Embed(a) => embed::check(&a).and_then(|()| embed::run(a)),
     }
 }

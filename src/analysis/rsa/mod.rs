@@ -1,10 +1,39 @@
-//! Representational similarity analysis (workflow 2) and centred kernel alignment.
+//! Representational similarity analysis: workflow 2's matrices, and rsatoolbox's estimators,
+//! comparisons and inference.
 //!
-//! First order: for one layer, how similar is the response to stimulus `i` to the response to
+//! Workflow 2: for one layer, how similar is the response to stimulus `i` to the response to
 //! stimulus `j` ([`similarity`], an `n x n` matrix; [`rdm`] for dissimilarities). Second order:
 //! how similar are two layers' first-order matrices ([`second_order`], Spearman on the lower
-//! triangles as the seed does, or Pearson or Kendall's tau-b). CKA ([`cka_linear`], [`cka_rbf`])
-//! compares two layers' representations directly (Kornblith et al. 2019).
+//! triangles as the seed does, or Pearson or Kendall's tau-b).
+//!
+//! One step further, with rsatoolbox 0.3.2's definitions and numbers (`tests/rsa.rs`):
+//!
+//! | rsatoolbox | here |
+//! |---|---|
+//! | `RDMs` | [`Rdms`] |
+//! | `calc_rdm(dataset, method, descriptor, noise, cv_descriptor)` | [`CalcRdm`] (euclidean, correlation, mahalanobis, crossnobis) |
+//! | `prec_from_unbalanced(dataset, descriptor, method)` | [`noise_precision`] |
+//! | `compare(rdm1, rdm2, method)` | [`compare`] with a [`Comparison`] |
+//! | `pool_rdm`, `boot_noise_ceiling` | [`pool_rdm`], [`noise_ceiling`] |
+//! | `eval_bootstrap_pattern / _rdm / eval_bootstrap` | [`Bootstrap`] with [`BootstrapOver`] |
+//! | `Result` (`get_ci`, `test_pairwise`, `summary`) | [`ModelComparison`] |
+//! | `plot_model_comparison`, `show_rdm` | [`plot::model_comparison`](crate::plot::model_comparison), [`plot::rdm_grid`](crate::plot::rdm_grid), [`plot::rdm_mds`](crate::plot::rdm_mds) |
+//!
+//! CKA lives in [`analysis::cka`](crate::analysis::cka) (re-exported here as before).
+//!
+//! ```
+//! use ndarray::Array2;
+//! use neuroscope::analysis::rsa::{CalcRdm, Comparison, RdmMethod, compare};
+//! // 6 measurements of 3 conditions in 2 runs, 4 channels
+//! let x = Array2::from_shape_fn((6, 4), |(i, j)| ((i % 3) * (j + 1)) as f64 + 0.1 * ((i * 7 + j) % 3) as f64);
+//! let conditions = [0, 1, 2, 0, 1, 2];
+//! let runs = [0, 0, 0, 1, 1, 1];
+//! let data = CalcRdm::new(RdmMethod::Crossnobis).conditions(&conditions).runs(&runs).compute(&x)?;
+//! let model = CalcRdm::new(RdmMethod::Euclidean).conditions(&conditions).compute(&x)?;
+//! let r = compare(&model, &data, Comparison::Spearman)?;
+//! assert!(r[[0, 0]] > 0.9);
+//! # Ok::<(), neuroscope::Error>(())
+//! ```
 //!
 //! ```
 //! use ndarray::array;
@@ -18,6 +47,21 @@
 //! assert_eq!(so.dim(), (2, 2));
 //! # Ok::<(), neuroscope::Error>(())
 //! ```
+
+mod compare;
+mod correlation;
+mod estimate;
+mod inference;
+mod rdms;
+
+pub use super::cka::{cka_linear, cka_matrix, cka_rbf};
+pub use compare::{compare, Comparison};
+pub use correlation::{kendall_tau_b, pearson, rank, spearman};
+pub use estimate::{noise_precision, CalcRdm, RdmMethod, Shrinkage};
+pub use inference::{
+    bootstrap, noise_ceiling, pool_rdm, Bootstrap, BootstrapOver, ModelComparison,
+};
+pub use rdms::Rdms;
 
 use super::{linalg, neighbors, to_f64_checked, Scalar};
 use crate::data::Image;
@@ -201,161 +245,6 @@ pub fn lower_triangle(m: &Array2<f64>) -> Array1<f64> {
     Array1::from(v)
 }
 
-/// Ranks with ties averaged, 1-based (`scipy.stats.rankdata(method="average")`).
-///
-/// ```
-/// assert_eq!(neuroscope::analysis::rsa::rank(&[10.0, 30.0, 20.0, 20.0]), vec![1.0, 4.0, 2.5, 2.5]);
-/// ```
-pub fn rank(v: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-    let mut r = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < idx.len() {
-        let mut j = i;
-        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &idx[i..=j] {
-            r[k] = avg;
-        }
-        i = j + 1;
-    }
-    r
-}
-
-/// Pearson correlation of two vectors.
-///
-/// ```
-/// let r = neuroscope::analysis::rsa::pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 7.0])?;
-/// assert!(r > 0.98);
-/// # Ok::<(), neuroscope::Error>(())
-/// ```
-pub fn pearson(a: &[f64], b: &[f64]) -> Result<f64> {
-    check_pair(a, b)?;
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        let (dx, dy) = (x - ma, y - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
-    }
-    if saa == 0.0 || sbb == 0.0 {
-        return Err(Error::InvalidArgument(
-            "correlation with a constant vector is undefined".into(),
-        ));
-    }
-    Ok((sab / (saa.sqrt() * sbb.sqrt())).clamp(-1.0, 1.0))
-}
-
-/// Spearman's rank correlation of two vectors.
-///
-/// ```
-/// let r = neuroscope::analysis::rsa::spearman(&[1.0, 2.0, 3.0], &[1.0, 10.0, 100.0])?;
-/// assert!((r - 1.0).abs() < 1e-12);
-/// # Ok::<(), neuroscope::Error>(())
-/// ```
-pub fn spearman(a: &[f64], b: &[f64]) -> Result<f64> {
-    check_pair(a, b)?;
-    pearson(&rank(a), &rank(b))
-}
-
-fn check_pair(a: &[f64], b: &[f64]) -> Result<()> {
-    if a.len() != b.len() || a.len() < 2 {
-        return Err(Error::Shape {
-            what: "correlated vectors".into(),
-            expected: "two vectors of equal length >= 2".into(),
-            got: format!("{} and {}", a.len(), b.len()),
-        });
-    }
-    if a.iter().chain(b).any(|v| !v.is_finite()) {
-        return Err(Error::InvalidArgument(
-            "correlated vectors hold NaN or infinite values".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Kendall's tau-b with tie correction (`scipy.stats.kendalltau`, default variant), by Knight's
-/// O(m log m) algorithm.
-///
-/// ```
-/// let t = neuroscope::analysis::rsa::kendall_tau_b(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0])?;
-/// assert!((t - 4.0 / 6.0).abs() < 1e-12);
-/// # Ok::<(), neuroscope::Error>(())
-/// ```
-pub fn kendall_tau_b(a: &[f64], b: &[f64]) -> Result<f64> {
-    check_pair(a, b)?;
-    let n = a.len();
-    let dense = |v: &[f64]| -> Vec<usize> {
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
-        let mut r = vec![0usize; n];
-        let mut cur = 0;
-        for k in 0..n {
-            if k > 0 && v[idx[k]] != v[idx[k - 1]] {
-                cur += 1;
-            }
-            r[idx[k]] = cur;
-        }
-        r
-    };
-    let (x, y) = (dense(a), dense(b));
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| x[i].cmp(&x[j]).then(y[i].cmp(&y[j])));
-    // discordant pairs = inversions of y in this order (strictly greater earlier)
-    let m = y.iter().max().copied().unwrap_or(0) + 1;
-    let mut bit = vec![0u64; m + 1];
-    let mut dis: u64 = 0;
-    for (seen, &i) in order.iter().enumerate() {
-        // count earlier elements with y > y[i] = seen - (earlier with y <= y[i])
-        let mut k = y[i] + 1;
-        let mut le = 0u64;
-        while k > 0 {
-            le += bit[k];
-            k -= k & k.wrapping_neg();
-        }
-        dis += seen as u64 - le;
-        let mut k = y[i] + 1;
-        while k <= m {
-            bit[k] += 1;
-            k += k & k.wrapping_neg();
-        }
-    }
-    let ties = |keyf: &dyn Fn(usize) -> (usize, usize)| -> u64 {
-        let mut keys: Vec<(usize, usize)> = (0..n).map(keyf).collect();
-        keys.sort_unstable();
-        let mut t = 0u64;
-        let mut run = 1u64;
-        for k in 1..=n {
-            if k < n && keys[k] == keys[k - 1] {
-                run += 1;
-            } else {
-                t += run * (run - 1) / 2;
-                run = 1;
-            }
-        }
-        t
-    };
-    let xtie = ties(&|i| (x[i], 0));
-    let ytie = ties(&|i| (y[i], 0));
-    let ntie = ties(&|i| (x[i], y[i]));
-    let tot = (n as u64) * (n as u64 - 1) / 2;
-    if xtie == tot || ytie == tot {
-        return Err(Error::InvalidArgument(
-            "Kendall's tau of a constant vector is undefined".into(),
-        ));
-    }
-    let con_minus_dis = tot as f64 - xtie as f64 - ytie as f64 + ntie as f64 - 2.0 * dis as f64;
-    Ok(
-        (con_minus_dis / ((tot - xtie) as f64).sqrt() / ((tot - ytie) as f64).sqrt())
-            .clamp(-1.0, 1.0),
-    )
-}
-
 /// Correlate every pair of rows of `rows` (`spearmanr(rows, axis=1)`, `np.corrcoef(rows)`, or
 /// Kendall's tau-b pairwise).
 ///
@@ -418,145 +307,6 @@ pub fn second_order(first_order: &[Array2<f64>], method: Correlation) -> Result<
         rows.row_mut(i).assign(&lower_triangle(fo));
     }
     correlate_rows(&rows, method)
-}
-
-fn center_gram(k: &mut Array2<f64>) {
-    let n = k.nrows();
-    let row_means: Vec<f64> = k.rows().into_iter().map(|r| r.sum() / n as f64).collect();
-    let total: f64 = row_means.iter().sum::<f64>() / n as f64;
-    for i in 0..n {
-        for j in 0..n {
-            k[[i, j]] += total - row_means[i] - row_means[j];
-        }
-    }
-}
-
-fn cka_from_grams(mut k: Array2<f64>, mut l: Array2<f64>) -> Result<f64> {
-    center_gram(&mut k);
-    center_gram(&mut l);
-    let kl: f64 = k.iter().zip(l.iter()).map(|(a, b)| a * b).sum();
-    let kk: f64 = k.iter().map(|a| a * a).sum();
-    let ll: f64 = l.iter().map(|a| a * a).sum();
-    if kk <= 0.0 || ll <= 0.0 {
-        return Err(Error::InvalidArgument(
-            "CKA of a representation with zero variance is undefined".into(),
-        ));
-    }
-    Ok(kl / (kk.sqrt() * ll.sqrt()))
-}
-
-/// Linear CKA (Kornblith et al. 2019, eq. 4 with Gram matrices): 1 for representations equal up to
-/// rotation and isotropic scaling, invariant to the number of units.
-///
-/// ```
-/// use ndarray::array;
-/// let x = array![[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.5]];
-/// let c = neuroscope::analysis::rsa::cka_linear(&x, &x.mapv(|v| 3.0 * v))?;
-/// assert!((c - 1.0).abs() < 1e-12);
-/// # Ok::<(), neuroscope::Error>(())
-/// ```
-pub fn cka_linear<S1, S2, T1, T2>(x: &ArrayBase<S1, Ix2>, y: &ArrayBase<S2, Ix2>) -> Result<f64>
-where
-    S1: Data<Elem = T1>,
-    S2: Data<Elem = T2>,
-    T1: Scalar,
-    T2: Scalar,
-{
-    let (x, y) = super::paired(
-        x,
-        y,
-        "CKA first representation",
-        "CKA second representation",
-        2,
-    )?;
-    cka_from_grams(linalg::gram(&x), linalg::gram(&y))
-}
-
-/// RBF-kernel CKA with Kornblith et al.'s bandwidth: `sigma = threshold * sqrt(median squared
-/// distance)`; their default threshold is 1.0.
-///
-/// ```
-/// use ndarray::array;
-/// let x = array![[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.5]];
-/// let c = neuroscope::analysis::rsa::cka_rbf(&x, &x, 1.0)?;
-/// assert!((c - 1.0).abs() < 1e-12);
-/// # Ok::<(), neuroscope::Error>(())
-/// ```
-pub fn cka_rbf<S1, S2, T1, T2>(
-    x: &ArrayBase<S1, Ix2>,
-    y: &ArrayBase<S2, Ix2>,
-    threshold: f64,
-) -> Result<f64>
-where
-    S1: Data<Elem = T1>,
-    S2: Data<Elem = T2>,
-    T1: Scalar,
-    T2: Scalar,
-{
-    if !(threshold > 0.0) {
-        return Err(Error::InvalidArgument(format!(
-            "RBF CKA threshold must be positive, got {threshold}"
-        )));
-    }
-    let (x, y) = super::paired(
-        x,
-        y,
-        "CKA first representation",
-        "CKA second representation",
-        2,
-    )?;
-    cka_from_grams(rbf_kernel(&x, threshold)?, rbf_kernel(&y, threshold)?)
-}
-
-fn rbf_kernel(x: &Array2<f64>, threshold: f64) -> Result<Array2<f64>> {
-    let g = linalg::gram(x);
-    let n = g.nrows();
-    let mut d2 = Array2::zeros((n, n));
-    for i in 0..n {
-        for j in 0..n {
-            d2[[i, j]] = -2.0 * g[[i, j]] + g[[i, i]] + g[[j, j]];
-        }
-    }
-    let mut all: Vec<f64> = d2.iter().copied().collect();
-    all.sort_by(|a, b| a.total_cmp(b));
-    let m = all.len();
-    let median = if m % 2 == 1 {
-        all[m / 2]
-    } else {
-        0.5 * (all[m / 2 - 1] + all[m / 2])
-    };
-    if median <= 0.0 {
-        return Err(Error::InvalidArgument(
-            "RBF CKA: median squared distance is 0 (mostly duplicate stimuli)".into(),
-        ));
-    }
-    let scale = 2.0 * threshold * threshold * median;
-    Ok(d2.mapv(|v| (-v / scale).exp()))
-}
-
-/// CKA between every pair of layers (linear when `rbf_threshold` is `None`).
-///
-/// ```
-/// use ndarray::array;
-/// let a = array![[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]];
-/// let m = neuroscope::analysis::rsa::cka_matrix(&[a.clone(), a], None)?;
-/// assert!((m[[0, 1]] - 1.0).abs() < 1e-12);
-/// # Ok::<(), neuroscope::Error>(())
-/// ```
-pub fn cka_matrix(layers: &[Array2<f64>], rbf_threshold: Option<f64>) -> Result<Array2<f64>> {
-    let k = layers.len();
-    let mut out = Array2::eye(k);
-    for i in 0..k {
-        for j in 0..i {
-            let v = match rbf_threshold {
-                None => cka_linear(&layers[i], &layers[j])?,
-                Some(t) => cka_rbf(&layers[i], &layers[j], t)?,
-            };
-            out[[i, j]] = v;
-            out[[j, i]] = v;
-        }
-    }
-    Ok(out)
 }
 
 /// Reorder rows and columns of a square matrix by `order` (`m[np.ix_(order, order)]`).
@@ -764,3 +514,4 @@ impl Rsa {
         t.save(path)
     }
 }
+
