@@ -327,3 +327,18 @@ fn command_line_prints_and_writes_the_same_numbers() {
     assert!((v - want).abs() < 0.02, "{v} vs {want}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Tests and intervals stay defined at the edges: identical models (zero variance of the
+/// difference), a model identical to the data (t very large), a level of 0 or 1.
+#[test]
+fn inference_at_the_edges_does_not_panic() {
+    let (models, data, _, _) = compare_sets();
+    let m0 = models.select(&[0]).unwrap();
+    let same = [("a", m0.clone()), ("b", m0.clone()), ("data", data.select(&[0]).unwrap())];
+    let r = Bootstrap::new(Comparison::Corr).samples(50).fit(&same, &data.select(&[0]).unwrap()).unwrap();
+    let p = r.test_pairwise();
+    assert!(p.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)), "{p:?}");
+    assert!(r.test_zero().iter().all(|v| v.is_finite()));
+    assert!(r.ci(1.0).iter().all(|(a, b)| a.is_nan() && b.is_nan()));
+    assert!(r.summary().contains("no noise ceiling"));
+}

@@ -565,7 +565,9 @@ impl ModelComparison {
         let pn = self.test_noise();
         let w = self.models.iter().map(|m| m.len()).max().unwrap_or(5).max(5) + 1;
         let p = |x: f64| {
-            if x < 0.001 {
+            if x.is_nan() {
+                "-".to_string()
+            } else if x < 0.001 {
                 "< 0.001".to_string()
             } else {
                 format!("{x:.3}")
@@ -596,6 +598,8 @@ impl ModelComparison {
         let (lo, hi) = self.noise_ceiling();
         if lo.is_finite() {
             s.push_str(&format!("\nnoise ceiling: {lo:.3} (lower) to {hi:.3} (upper)\n"));
+        } else {
+            s.push_str("\nno noise ceiling: it needs data RDMs of 2 or more subjects\n");
         }
         s.push_str("p-values are based on uncorrected t-tests\n");
         s
@@ -620,6 +624,13 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 fn t_cdf(t: f64, dof: f64) -> f64 {
     use statrs::distribution::{ContinuousCDF, StudentsT};
+    // statrs panics outside the finite range: NaN stays NaN, +-inf are the limits
+    if t.is_nan() {
+        return f64::NAN;
+    }
+    if t.is_infinite() {
+        return if t > 0.0 { 1.0 } else { 0.0 };
+    }
     match StudentsT::new(0.0, 1.0, dof.max(1.0)) {
         Ok(d) => d.cdf(t),
         Err(_) => f64::NAN,
@@ -628,6 +639,9 @@ fn t_cdf(t: f64, dof: f64) -> f64 {
 
 fn t_quantile(p: f64, dof: f64) -> f64 {
     use statrs::distribution::{ContinuousCDF, StudentsT};
+    if !(p > 0.0 && p < 1.0) {
+        return f64::NAN;
+    }
     match StudentsT::new(0.0, 1.0, dof.max(1.0)) {
         Ok(d) => d.inverse_cdf(p),
         Err(_) => f64::NAN,
