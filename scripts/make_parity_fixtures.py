@@ -50,7 +50,7 @@ except ImportError:  # a torch environment without the safetensors package (the 
 
 IMAGENET = ["alexnet"] + [f"vgg{d}{bn}" for bn in ("", "_bn") for d in (11, 13, 16, 19)] + [
     f"resnet{d}" for d in (18, 34, 50, 101, 152)
-] + ["googlenet", "mobilenet_v2"]
+] + ["googlenet", "mobilenet_v2", "vit_b_16", "vit_b_32"]
 
 
 class MnistCnn(nn.Module):
@@ -122,6 +122,9 @@ def build(arch):
         # Eval-mode GoogLeNet without auxiliary heads, inputs as given (no transform_input).
         net = torchvision.models.googlenet(weights=None, aux_logits=False, transform_input=False, init_weights=True)
         return net, (2, 3, 64, 64)
+    if arch.startswith("vit_"):
+        # Vision transformers take exactly the size their position embeddings were made for.
+        return getattr(torchvision.models, arch)(weights=None), (2, 3, 224, 224)
     # 64 x 64 keeps the files small and exercises the non-divisible adaptive pools.
     return getattr(torchvision.models, arch)(weights=None), (2, 3, 64, 64)
 
@@ -143,22 +146,56 @@ def randomise_batch_norm(model, gen):
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
 
 
+def randomise_zero_parameters(model, gen):
+    """torchvision starts some parameters at zero (ViT's classification head and class token):
+    random values instead, so that they are tested and the output's gradient is not zero."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.numel() > 1 and not p.any():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
+
+
 def make(arch, out):
     torch.manual_seed(0)
     model, shape = build(arch)
     randomise_batch_norm(model, torch.Generator().manual_seed(1))
+    if arch.startswith("vit_"):
+        randomise_zero_parameters(model, torch.Generator().manual_seed(3))
     model.eval()
     outputs = {}
 
     def hook(name):
         def f(_module, _inp, output):
-            outputs[name] = output.detach().clone()
+            # a module that returns a tuple (nn.MultiheadAttention): its first element
+            outputs[name] = (output[0] if isinstance(output, tuple) else output).detach().clone()
+
+        return f
+
+    busy = set()
+
+    def attention_weights(name):
+        # torchvision calls self-attention with need_weights=False; the probabilities per head
+        # (N x heads x tokens x tokens), which neuroscope records as `<name>.attn_weights`,
+        # come from a second call (guarded: it runs this pre-hook again)
+        def f(module, inp):
+            if name in busy:
+                return
+            busy.add(name)
+            try:
+                with torch.no_grad():
+                    q = inp[0]
+                    w = module(q, q, q, need_weights=True, average_attn_weights=False)[1]
+                outputs[f"{name}.attn_weights"] = w.detach().clone()
+            finally:
+                busy.discard(name)
 
         return f
 
     for name, module in model.named_modules():
         if name:
             module.register_forward_hook(hook(name))
+        if isinstance(module, nn.MultiheadAttention):
+            module.register_forward_pre_hook(attention_weights(name))
     x = torch.randn(shape, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         y = model(x)
@@ -177,6 +214,7 @@ def make(arch, out):
         m = copy.deepcopy(model).to(dtype)
         for mod in m.modules():
             mod._forward_hooks.clear()
+            mod._forward_pre_hooks.clear()
         xg = x.to(dtype).clone().requires_grad_(True)
         m(xg).pow(2).mean().backward()
         grads[dtype] = xg.grad.detach().double()
@@ -188,7 +226,9 @@ def make(arch, out):
         (diff.abs() > 1e-3 * g64.abs().max()).double().mean().item(),
     ], dtype=torch.float32)
     sd = {k: v.contiguous() for k, v in model.state_dict().items()}
-    if sum(v.numel() for v in sd.values()) <= PTH_MAX_NUMEL:
+    # vision transformers always get one: their attention weights are the one parameter layout
+    # (in_proj_weight) no other network has, and .pth is how torch hub ships them
+    if sum(v.numel() for v in sd.values()) <= PTH_MAX_NUMEL or arch.startswith("vit_"):
         torch.save(sd, os.path.join(out, f"{arch}.pth"))
     save_file(sd, os.path.join(out, f"{arch}.safetensors"))
     if arch == "mnist_cnn":

@@ -10,6 +10,7 @@
 //! | `GuidedBackprop(model).attribute(x, target)` | [`GuidedBackprop`] | `N x C x H x W` |
 //! | `GuidedGradCam(model, layer).attribute(x, target)` | [`GuidedGradCam`] | `N x C x H x W` |
 //! | `Occlusion(model).attribute(x, sliding_window_shapes, strides, baselines, target)` | [`Occlusion`] | `N x C x H x W` |
+//! | attention rollout (Abnar & Zuidema 2020; not in captum), vision transformers only | [`AttentionRollout`] | `N x 1 x g x g` at the patch grid |
 //!
 //! The target is the predicted class unless given ([`Target`]). Every method checks its
 //! settings, the input's shape and the target before any forward pass, and works in batches
@@ -30,6 +31,9 @@
 //! assert_eq!(cam.values.dims(), &[2, 1, 8, 8]);                   // conv2's resolution
 //! # Ok::<(), neuroscope::Error>(())
 //! ```
+
+mod rollout;
+pub use rollout::AttentionRollout;
 
 use crate::models::Model;
 use crate::progress::Progress;

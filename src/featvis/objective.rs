@@ -366,7 +366,24 @@ fn image_act(acts: &BTreeMap<String, Tensor>, layer: &str, i: usize) -> Result<T
     let a = acts
         .get(layer)
         .ok_or_else(|| Error::InvalidArgument(format!("layer {layer} was not recorded")))?;
-    Ok(a.get(i)?.to_dtype(DType::F32)?)
+    let a = a.get(i)?.to_dtype(DType::F32)?;
+    Ok(patch_map(a)?)
+}
+
+/// A vision transformer's tokens (`tokens x dim`, a class token and a square grid of patches)
+/// as the `dim x g x g` map of its patches, so that a channel objective means one feature over
+/// the patches and a neuron objective one feature at one patch, as for a convolutional layer.
+/// Anything else is returned as it is.
+fn patch_map(a: Tensor) -> candle_core::Result<Tensor> {
+    if a.rank() != 2 {
+        return Ok(a);
+    }
+    let (t, d) = a.dims2()?;
+    let g = ((t.saturating_sub(1)) as f64).sqrt().round() as usize;
+    if t < 2 || g * g + 1 != t {
+        return Ok(a);
+    }
+    a.narrow(0, 1, t - 1)?.t()?.contiguous()?.reshape((d, g, g))
 }
 
 /// One channel (conv: `H x W`, fully connected: a scalar) of one image's activation.

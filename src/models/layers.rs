@@ -68,8 +68,12 @@ pub enum InitScheme {
     TorchDefault,
     /// Conv: Kaiming normal, fan-out, bias 0 (VGG, ResNet, MobileNetV2).
     KaimingFanOut,
-    /// Linear: normal with this std, bias 0 (VGG's 0.01, MobileNetV2's 0.01).
+    /// Linear: normal with this std, bias 0 (VGG's 0.01, MobileNetV2's 0.01); conv: the same.
     Normal(f64),
+    /// Linear: Xavier-uniform weight, bias normal with std 1e-6 (torchvision's ViT MLP blocks).
+    Xavier,
+    /// Weight and bias 0 (torchvision's ViT classification head).
+    Zeros,
 }
 
 /// `weight` and, if present, `bias`, in PyTorch's order.
@@ -167,7 +171,10 @@ impl Conv2d {
                 },
                 Init::Const(0.0),
             ),
-            InitScheme::TorchDefault => (default_uniform(fan_in), default_uniform(fan_in)),
+            InitScheme::TorchDefault | InitScheme::Xavier => {
+                (default_uniform(fan_in), default_uniform(fan_in))
+            }
+            InitScheme::Zeros => (Init::Const(0.0), Init::Const(0.0)),
         };
         let weight = vb.get_with_hints(
             (out_channels, in_channels / groups, kernel, kernel),
@@ -291,6 +298,17 @@ impl Linear {
                 },
                 Init::Const(0.0),
             ),
+            InitScheme::Xavier => {
+                let b = (6.0 / (in_features + out_features) as f64).sqrt();
+                (
+                    Init::Uniform { lo: -b, up: b },
+                    Init::Randn {
+                        mean: 0.0,
+                        stdev: 1e-6,
+                    },
+                )
+            }
+            InitScheme::Zeros => (Init::Const(0.0), Init::Const(0.0)),
             _ => (default_uniform(in_features), default_uniform(in_features)),
         };
         Ok(Linear {
@@ -306,16 +324,31 @@ impl Linear {
         &self.weight
     }
 
-    /// An error naming the expected shape unless `x` is `N x in_features`.
+    /// An error naming the expected shape unless `x` is `... x in_features` (rank 2 or more).
     fn check(&self, x: &Tensor) -> Result<()> {
-        if x.rank() != 2 || x.dim(1)? != self.in_features {
+        if x.rank() < 2 || x.dim(D::Minus1)? != self.in_features {
             return Err(Error::Shape {
                 what: "input of Linear".into(),
-                expected: format!("N x {}", self.in_features),
+                expected: format!("N x {} (or N x ... x {})", self.in_features, self.in_features),
                 got: format!("{:?}", x.dims()),
             });
         }
         Ok(())
+    }
+
+    /// `f` on `x` as a matrix of rows (`(*, in)` -> `(prod(*), in)`), reshaped back after:
+    /// `nn.Linear` applies to the last axis of a tensor of any rank (transformer tokens).
+    fn on_rows(&self, x: &Tensor, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+        if x.rank() == 2 {
+            return f(x);
+        }
+        let mut dims = x.dims().to_vec();
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let y = f(&x.reshape((rows, self.in_features))?)?;
+        if let Some(last) = dims.last_mut() {
+            *last = self.out_features;
+        }
+        Ok(y.reshape(dims)?)
     }
 }
 
@@ -325,11 +358,14 @@ impl Layer for Linear {
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
         self.check(x)?;
-        crate::kernels::linear(x, &self.weight, self.bias.as_ref())
+        self.on_rows(x, |x| crate::kernels::linear(x, &self.weight, self.bias.as_ref()))
     }
     fn forward_fused(&self, x: &Tensor, _ctx: &mut Ctx, epi: &Epilogue) -> Result<Option<Tensor>> {
         self.check(x)?;
-        crate::kernels::linear_fused(x, &self.weight, self.bias.as_ref(), epi).map(Some)
+        self.on_rows(x, |x| {
+            crate::kernels::linear_fused(x, &self.weight, self.bias.as_ref(), epi)
+        })
+        .map(Some)
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         weight_and_bias(&self.weight, self.bias.as_ref())
@@ -486,6 +522,55 @@ impl Layer for BatchNorm2d {
     }
 }
 
+/// `nn.LayerNorm(dim, eps)` over the last axis, with a learned scale and shift: each token
+/// (or each position's channels) normalised to mean 0 and variance 1. Built from plain tensor
+/// operations so that gradients flow through it to the input.
+#[derive(Debug)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    dim: usize,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// `LayerNorm(dim, eps)`, weight 1 and bias 0 when initialised.
+    pub fn new(vb: VarBuilder, dim: usize, eps: f64) -> Result<Self> {
+        Ok(LayerNorm {
+            weight: vb.get_with_hints(dim, "weight", Init::Const(1.0))?,
+            bias: vb.get_with_hints(dim, "bias", Init::Const(0.0))?,
+            dim,
+            eps,
+        })
+    }
+}
+
+impl Layer for LayerNorm {
+    fn kind(&self) -> &'static str {
+        "LayerNorm"
+    }
+    fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+        if x.dim(D::Minus1)? != self.dim {
+            return Err(Error::Shape {
+                what: "input of LayerNorm".into(),
+                expected: format!("... x {}", self.dim),
+                got: format!("{:?}", x.dims()),
+            });
+        }
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+    }
+    fn parameters(&self) -> Vec<(&'static str, Tensor)> {
+        weight_and_bias(&self.weight, Some(&self.bias))
+    }
+    fn describe(&self) -> String {
+        format!("({},), eps={:e}, elementwise_affine=True", self.dim, self.eps)
+    }
+}
+
 /// Element-wise activations without parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -501,6 +586,9 @@ pub enum Activation {
     Flatten,
     /// `nn.Identity`
     Identity,
+    /// `nn.GELU()`: the exact form with the error function (PyTorch's default, not the tanh
+    /// approximation).
+    Gelu,
 }
 
 impl Layer for Activation {
@@ -512,6 +600,7 @@ impl Layer for Activation {
             Activation::Softmax => "Softmax",
             Activation::Flatten => "Flatten",
             Activation::Identity => "Identity",
+            Activation::Gelu => "GELU",
         }
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
@@ -522,6 +611,7 @@ impl Layer for Activation {
             Activation::Softmax => candle_nn::ops::softmax(x, D::Minus1)?,
             Activation::Flatten => x.flatten_from(1)?,
             Activation::Identity => x.clone(),
+            Activation::Gelu => x.gelu_erf()?,
         })
     }
     fn as_epilogue(&self, _ctx: &Ctx) -> Result<Option<Epilogue>> {

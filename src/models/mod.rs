@@ -51,6 +51,7 @@ pub mod resnet;
 pub mod summary;
 pub mod trained;
 pub mod vgg;
+pub mod vit;
 pub mod weights;
 
 pub use layers::Layer;
@@ -349,7 +350,7 @@ impl std::fmt::Debug for Model {
 }
 
 /// Every architecture [`load`] builds, by torchvision name (plus the seed networks).
-pub const ARCHS: [&str; 19] = [
+pub const ARCHS: [&str; 22] = [
     "alexnet",
     "vgg11",
     "vgg13",
@@ -366,6 +367,9 @@ pub const ARCHS: [&str; 19] = [
     "resnet152",
     "googlenet",
     "mobilenet_v2",
+    "vit_b_16",
+    "vit_b_32",
+    "vit_l_16",
     "mnist_cnn",
     "cifar_cnn",
     "fashion_cnn",
@@ -389,6 +393,7 @@ pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
         "mobilenet_v2" => mobilenet_v2::mobilenet_v2(weights, device),
         a if a.starts_with("vgg") => vgg::vgg(a, weights, device),
         a if a.starts_with("resnet") => resnet::resnet(a, weights, device),
+        a if a.starts_with("vit_") => vit::vit(a, weights, device),
         _ => Err(Error::unknown("architecture", arch, ARCHS)),
     }
 }

@@ -55,7 +55,7 @@ pub enum Weights {
 }
 
 /// torchvision's `IMAGENET1K_V1` weight file of each architecture that has one.
-pub const PRETRAINED: [(&str, &str); 16] = [
+pub const PRETRAINED: [(&str, &str); 19] = [
     ("alexnet", "alexnet-owt-7be5be79.pth"),
     ("vgg11", "vgg11-8a719046.pth"),
     ("vgg13", "vgg13-19584684.pth"),
@@ -72,6 +72,9 @@ pub const PRETRAINED: [(&str, &str); 16] = [
     ("resnet152", "resnet152-394f9c45.pth"),
     ("googlenet", "googlenet-1378be20.pth"),
     ("mobilenet_v2", "mobilenet_v2-b0353104.pth"),
+    ("vit_b_16", "vit_b_16-c867db91.pth"),
+    ("vit_b_32", "vit_b_32-d86f8d99.pth"),
+    ("vit_l_16", "vit_l_16-852ce7e3.pth"),
 ];
 
 /// torch hub's checkpoint folder: `$TORCH_HOME/hub/checkpoints`, else

@@ -47,6 +47,12 @@ pub enum Reduce {
     SpatialMean,
     /// Flatten each sample (`N x (C*H*W)`).
     Flatten,
+    /// The class token of a transformer's token output (`N x tokens x dim` -> `N x dim`, token
+    /// 0, what the classifier reads); outputs that are not tokens are kept as they are.
+    ClassToken,
+    /// The mean over a transformer's tokens (`N x tokens x dim` -> `N x dim`), the analogue of
+    /// the spatial mean; outputs that are not tokens are kept as they are.
+    TokenMean,
     /// Flatten, then keep `n` units chosen at random with `seed` (the same units for every
     /// sample; workflow 2's `subsample=1000`). Layers with fewer units are kept whole.
     Subsample {
@@ -58,13 +64,26 @@ pub enum Reduce {
 }
 
 impl Reduce {
-    /// Parses `none`, `mean`, `flatten` (a subsample is given separately on the CLI).
+    /// Parses `none`, `mean`, `flatten`, `cls` (class token), `token_mean` (a subsample is
+    /// given separately on the CLI).
+    ///
+    /// ```
+    /// use neuroscope::record::Reduce;
+    /// assert_eq!(Reduce::parse("cls")?, Reduce::ClassToken);
+    /// # Ok::<(), neuroscope::Error>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Reduce> {
         match s {
             "none" => Ok(Reduce::None),
             "mean" | "spatial_mean" => Ok(Reduce::SpatialMean),
             "flatten" => Ok(Reduce::Flatten),
-            _ => Err(Error::unknown("reduction", s, ["none", "mean", "flatten"])),
+            "cls" | "class_token" => Ok(Reduce::ClassToken),
+            "token_mean" => Ok(Reduce::TokenMean),
+            _ => Err(Error::unknown(
+                "reduction",
+                s,
+                ["none", "mean", "flatten", "cls", "token_mean"],
+            )),
         }
     }
 
@@ -75,6 +94,8 @@ impl Reduce {
             Reduce::None => sample.to_vec(),
             Reduce::SpatialMean if sample.len() >= 2 => vec![sample[0]],
             Reduce::SpatialMean => sample.to_vec(),
+            Reduce::ClassToken | Reduce::TokenMean if sample.len() == 2 => vec![sample[1]],
+            Reduce::ClassToken | Reduce::TokenMean => sample.to_vec(),
             Reduce::Flatten => vec![units],
             Reduce::Subsample { n, .. } => vec![units.min(*n)],
         }
@@ -623,6 +644,8 @@ impl<'m> Recorder<'m> {
     fn reduce_batch(&self, name: &str, t: &Tensor, units: Option<&Vec<usize>>) -> Result<Vec<f32>> {
         let t = match self.reduce_for(name) {
             Reduce::SpatialMean if t.rank() >= 3 => t.flatten_from(2)?.mean(2)?,
+            Reduce::ClassToken if t.rank() == 3 => t.narrow(1, 0, 1)?.squeeze(1)?,
+            Reduce::TokenMean if t.rank() == 3 => t.mean(1)?,
             _ => t.clone(),
         };
         let flat: Vec<f32> = t.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
