@@ -31,7 +31,9 @@ def sync():
 for arch, layer in NETS:
     model = getattr(torchvision.models, arch)(weights=None).eval().to(DEVICE)
     store = []
-    model.get_submodule(layer).register_forward_hook(lambda m, i, o: store.append(o.mean(dim=(2, 3)).cpu()))
+    # conv maps: spatial mean; transformer tokens (N x tokens x dim): mean over the tokens
+    model.get_submodule(layer).register_forward_hook(
+        lambda m, i, o: store.append((o.mean(dim=(2, 3)) if o.dim() == 4 else o.mean(dim=1)).cpu()))
 
     def run(images):
         store.clear()

@@ -36,7 +36,8 @@ fn main() -> neuroscope::Result<()> {
         let run = |x: &Tensor| {
             Recorder::new(&net)
                 .layers(&[layer])
-                .reduce(Reduce::SpatialMean)
+                // transformer tokens reduce as PyTorch's side does: the mean over the tokens
+                .reduce(if arch.starts_with("vit_") { Reduce::TokenMean } else { Reduce::SpatialMean })
                 .batch_size(batch)
                 .progress(false)
                 .run_tensor(x)

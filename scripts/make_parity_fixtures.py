@@ -50,7 +50,7 @@ except ImportError:  # a torch environment without the safetensors package (the 
 
 IMAGENET = ["alexnet"] + [f"vgg{d}{bn}" for bn in ("", "_bn") for d in (11, 13, 16, 19)] + [
     f"resnet{d}" for d in (18, 34, 50, 101, 152)
-] + ["googlenet", "mobilenet_v2", "vit_b_16", "vit_b_32"]
+] + ["googlenet", "mobilenet_v2", "vit_b_16", "vit_b_32", "convnext_tiny", "efficientnet_b0"]
 
 
 class MnistCnn(nn.Module):
@@ -161,6 +161,14 @@ def make(arch, out):
     randomise_batch_norm(model, torch.Generator().manual_seed(1))
     if arch.startswith("vit_"):
         randomise_zero_parameters(model, torch.Generator().manual_seed(3))
+    if arch.startswith("convnext_"):
+        # layer_scale starts at 1e-6, which makes every block nearly the identity: random
+        # scales instead, so that the blocks' computations are tested
+        with torch.no_grad():
+            g = torch.Generator().manual_seed(4)
+            for name, p in model.named_parameters():
+                if name.endswith("layer_scale"):
+                    p.copy_(torch.rand(p.shape, generator=g) * 0.9 + 0.1)
     model.eval()
     outputs = {}
 

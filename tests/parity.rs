@@ -215,7 +215,9 @@ parity!(
     googlenet,
     mobilenet_v2,
     vit_b_16,
-    vit_b_32
+    vit_b_32,
+    convnext_tiny,
+    efficientnet_b0
 );
 
 /// mnist_cnn loaded from `file` computes exactly what it computes from the plain state dict.

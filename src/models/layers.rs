@@ -74,6 +74,8 @@ pub enum InitScheme {
     Xavier,
     /// Weight and bias 0 (torchvision's ViT classification head).
     Zeros,
+    /// Linear: uniform in `±1/sqrt(out_features)`, bias 0 (torchvision's EfficientNet head).
+    UniformFanOut,
 }
 
 /// `weight` and, if present, `bias`, in PyTorch's order.
@@ -171,7 +173,7 @@ impl Conv2d {
                 },
                 Init::Const(0.0),
             ),
-            InitScheme::TorchDefault | InitScheme::Xavier => {
+            InitScheme::TorchDefault | InitScheme::Xavier | InitScheme::UniformFanOut => {
                 (default_uniform(fan_in), default_uniform(fan_in))
             }
             InitScheme::Zeros => (Init::Const(0.0), Init::Const(0.0)),
@@ -309,6 +311,7 @@ impl Linear {
                 )
             }
             InitScheme::Zeros => (Init::Const(0.0), Init::Const(0.0)),
+            InitScheme::UniformFanOut => (default_uniform(out_features), Init::Const(0.0)),
             _ => (default_uniform(in_features), default_uniform(in_features)),
         };
         Ok(Linear {
@@ -571,6 +574,52 @@ impl Layer for LayerNorm {
     }
 }
 
+/// `StochasticDepth(p, "row")`: the identity in eval mode; in training mode each sample's
+/// branch is dropped with probability `p` (seeded by the context) and the others scaled by
+/// `1 / (1 - p)`.
+///
+/// ```
+/// use neuroscope::models::{layers::{Layer, StochasticDepth}, Ctx};
+/// let x = candle_core::Tensor::ones((64, 3), candle_core::DType::F32, &candle_core::Device::Cpu)?;
+/// let sd = StochasticDepth { p: 0.5 };
+/// assert_eq!(sd.forward(&x, &mut Ctx::new(None))?.sum_all()?.to_scalar::<f32>()?, 192.0); // eval
+/// let mut ctx = Ctx::new(None).with_seed(3);
+/// ctx.train = true;
+/// let rows = sd.forward(&x, &mut ctx)?.sum(1)?.to_vec1::<f32>()?;
+/// assert!(rows.iter().all(|&r| r == 0.0 || r == 6.0));          // dropped, or scaled by 2
+/// assert!(rows.contains(&0.0) && rows.contains(&6.0));
+/// # Ok::<(), neuroscope::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct StochasticDepth {
+    /// Probability of dropping a sample's branch.
+    pub p: f64,
+}
+
+impl Layer for StochasticDepth {
+    fn kind(&self) -> &'static str {
+        "StochasticDepth"
+    }
+    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
+        if !ctx.train || self.p == 0.0 {
+            return Ok(x.clone());
+        }
+        let n = x.dim(0)?;
+        let keep = 1.0 - self.p;
+        let rng = ctx.rng();
+        let mask: Vec<f32> = (0..n)
+            .map(|_| if rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 })
+            .collect();
+        let mut shape = vec![1usize; x.rank()];
+        shape[0] = n;
+        let mask = Tensor::from_vec(mask, shape, x.device())?.to_dtype(x.dtype())?;
+        Ok(x.broadcast_mul(&mask)?)
+    }
+    fn describe(&self) -> String {
+        format!("p={}, mode=row", self.p)
+    }
+}
+
 /// Element-wise activations without parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -589,6 +638,10 @@ pub enum Activation {
     /// `nn.GELU()`: the exact form with the error function (PyTorch's default, not the tanh
     /// approximation).
     Gelu,
+    /// `nn.SiLU()`: `x * sigmoid(x)` (EfficientNet).
+    Silu,
+    /// `nn.Sigmoid()`.
+    Sigmoid,
 }
 
 impl Layer for Activation {
@@ -601,6 +654,8 @@ impl Layer for Activation {
             Activation::Flatten => "Flatten",
             Activation::Identity => "Identity",
             Activation::Gelu => "GELU",
+            Activation::Silu => "SiLU",
+            Activation::Sigmoid => "Sigmoid",
         }
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
@@ -612,6 +667,8 @@ impl Layer for Activation {
             Activation::Flatten => x.flatten_from(1)?,
             Activation::Identity => x.clone(),
             Activation::Gelu => x.gelu_erf()?,
+            Activation::Silu => x.silu()?,
+            Activation::Sigmoid => candle_nn::ops::sigmoid(x)?,
         })
     }
     fn as_epilogue(&self, _ctx: &Ctx) -> Result<Option<Epilogue>> {
@@ -851,10 +908,10 @@ impl Layer for AdaptiveAvgPool2d {
     }
 }
 
-/// True for `nn.Sequential` and its subclasses (torchvision's `Conv2dNormActivation`), which
-/// torchsummary leaves out of its table.
+/// True for `nn.Sequential` and its subclasses (torchvision's `Conv2dNormActivation`, ViT's
+/// `MLPBlock`), which torchsummary leaves out of its table.
 pub fn is_sequential(kind: &str) -> bool {
-    matches!(kind, "Sequential" | "Conv2dNormActivation")
+    matches!(kind, "Sequential" | "Conv2dNormActivation" | "MLPBlock")
 }
 
 /// `nn.Sequential`: children named `0`, `1`, ... (or any names), run in order.

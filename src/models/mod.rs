@@ -42,6 +42,8 @@
 
 pub mod alexnet;
 pub mod cifar_cnn;
+pub mod convnext;
+pub mod efficientnet;
 pub mod fashion_cnn;
 pub mod googlenet;
 pub mod layers;
@@ -350,7 +352,7 @@ impl std::fmt::Debug for Model {
 }
 
 /// Every architecture [`load`] builds, by torchvision name (plus the seed networks).
-pub const ARCHS: [&str; 22] = [
+pub const ARCHS: [&str; 29] = [
     "alexnet",
     "vgg11",
     "vgg13",
@@ -370,6 +372,13 @@ pub const ARCHS: [&str; 22] = [
     "vit_b_16",
     "vit_b_32",
     "vit_l_16",
+    "convnext_tiny",
+    "convnext_small",
+    "convnext_base",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
     "mnist_cnn",
     "cifar_cnn",
     "fashion_cnn",
@@ -394,6 +403,8 @@ pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
         a if a.starts_with("vgg") => vgg::vgg(a, weights, device),
         a if a.starts_with("resnet") => resnet::resnet(a, weights, device),
         a if a.starts_with("vit_") => vit::vit(a, weights, device),
+        a if a.starts_with("convnext_") => convnext::convnext(a, weights, device),
+        a if a.starts_with("efficientnet_") => efficientnet::efficientnet(a, weights, device),
         _ => Err(Error::unknown("architecture", arch, ARCHS)),
     }
 }

@@ -55,7 +55,7 @@ pub enum Weights {
 }
 
 /// torchvision's `IMAGENET1K_V1` weight file of each architecture that has one.
-pub const PRETRAINED: [(&str, &str); 19] = [
+pub const PRETRAINED: [(&str, &str); 26] = [
     ("alexnet", "alexnet-owt-7be5be79.pth"),
     ("vgg11", "vgg11-8a719046.pth"),
     ("vgg13", "vgg13-19584684.pth"),
@@ -75,6 +75,13 @@ pub const PRETRAINED: [(&str, &str); 19] = [
     ("vit_b_16", "vit_b_16-c867db91.pth"),
     ("vit_b_32", "vit_b_32-d86f8d99.pth"),
     ("vit_l_16", "vit_l_16-852ce7e3.pth"),
+    ("convnext_tiny", "convnext_tiny-983f1562.pth"),
+    ("convnext_small", "convnext_small-0c510722.pth"),
+    ("convnext_base", "convnext_base-6075fbad.pth"),
+    ("efficientnet_b0", "efficientnet_b0_rwightman-7f5810bc.pth"),
+    ("efficientnet_b1", "efficientnet_b1_rwightman-bac287d4.pth"),
+    ("efficientnet_b2", "efficientnet_b2_rwightman-c35c1473.pth"),
+    ("efficientnet_b3", "efficientnet_b3_rwightman-b3899882.pth"),
 ];
 
 /// torch hub's checkpoint folder: `$TORCH_HOME/hub/checkpoints`, else
