@@ -128,12 +128,14 @@ fn featvis_section(report: &mut Report, trained: &models::Model) -> Result<()> {
 fn models_section(report: &mut Report) -> Result<(models::Model, crate::record::Recording)> {
     report.heading("Models: names, summaries, recordings");
     report.paragraph(&format!(
-        "Architectures with PyTorch's module names: {}. Below, two of them with seeded random weights \
-         (Weights::Random {{ seed: 0 }}); load torchvision weights with Weights::File(\"model.pth\").",
+        "Architectures with PyTorch's module names: {}. Below, three of them with seeded random weights \
+         (Weights::Random {{ seed: 0 }}): a small CNN, AlexNet and a vision transformer, whose every block's \
+         attention probabilities are recordable too (encoder.layers.encoder_layer_K.self_attention.attn_weights); \
+         load torchvision weights with Weights::File(\"model.pth\").",
         models::ARCHS.join(", ")
     ));
     let device = crate::device::Device::Cpu;
-    for arch in ["mnist_cnn", "alexnet"] {
+    for arch in ["mnist_cnn", "alexnet", "vit_b_16"] {
         let net = models::load(arch, &Weights::Random { seed: 0 }, &device)?;
         report.raw(&net.summary()?.to_html());
     }
