@@ -142,7 +142,7 @@ impl Layer for MbConv {
             return Ok(y);
         }
         let y = ctx.run("stochastic_depth", &self.stochastic_depth, &y)?;
-        Ok(crate::kernels::add(x, &y)?)
+        crate::kernels::add(x, &y)
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
         vec![
