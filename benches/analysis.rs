@@ -10,19 +10,9 @@ use neuroscope::analysis::{
     rsa::{similarity, Metric},
 };
 use neuroscope::io::npy;
-use std::time::Instant;
 
-fn best<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
-    let mut out = None;
-    let mut b = f64::INFINITY;
-    for _ in 0..repeats {
-        let t0 = Instant::now();
-        let r = f();
-        b = b.min(t0.elapsed().as_secs_f64());
-        out = Some(r);
-    }
-    (b, out.expect("repeats >= 1"))
-}
+mod common;
+use common::best;
 
 fn mat(name: &str) -> ndarray::Array2<f32> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -6,19 +6,9 @@
 use ndarray::Array2;
 use neuroscope::analysis::rsa::{compare, noise_precision, CalcRdm, Comparison, RdmMethod, Shrinkage};
 use neuroscope::io::npy;
-use std::time::Instant;
 
-fn best<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, T) {
-    let mut out = None;
-    let mut b = f64::INFINITY;
-    for _ in 0..repeats {
-        let t0 = Instant::now();
-        let r = f();
-        b = b.min(t0.elapsed().as_secs_f64());
-        out = Some(r);
-    }
-    (b, out.expect("repeats >= 1"))
-}
+mod common;
+use common::best;
 
 fn dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data")

@@ -65,14 +65,7 @@ where
     T1: Scalar,
     T2: Scalar,
 {
-    let (x, y) = super::paired(
-        x,
-        y,
-        "CKA first representation",
-        "CKA second representation",
-        2,
-    )?;
-    cka_from_grams(linalg::gram(&x), linalg::gram(&y))
+    Cka::new().compute(x, y)
 }
 
 /// RBF-kernel CKA with Kornblith et al.'s bandwidth: `sigma = threshold * sqrt(median squared
@@ -96,19 +89,7 @@ where
     T1: Scalar,
     T2: Scalar,
 {
-    if !(threshold > 0.0) {
-        return Err(Error::InvalidArgument(format!(
-            "RBF CKA threshold must be positive, got {threshold}"
-        )));
-    }
-    let (x, y) = super::paired(
-        x,
-        y,
-        "CKA first representation",
-        "CKA second representation",
-        2,
-    )?;
-    cka_from_grams(rbf_kernel(&x, threshold)?, rbf_kernel(&y, threshold)?)
+    Cka::new().kernel(Kernel::Rbf { threshold }).compute(x, y)
 }
 
 fn rbf_kernel(x: &Array2<f64>, threshold: f64) -> Result<Array2<f64>> {
