@@ -191,15 +191,16 @@ pub fn conv2d_fused(
     groups: usize,
     epi: &Epilogue,
 ) -> Result<Tensor> {
-    let (_, _, k, k2) = w.dims4()?;
-    if groups == 1
-        && k == k2
-        && padding < k
-        && is_cpu_f32(x)
-        && is_cpu_f32(w)
-        && bias.is_none_or(is_cpu_f32)
-    {
+    let (cout, wcin, k, k2) = w.dims4()?;
+    let cpu = is_cpu_f32(x) && is_cpu_f32(w) && bias.is_none_or(is_cpu_f32);
+    if groups == 1 && k == k2 && padding < k && cpu {
         return apply_weighted(Conv { padding, stride }, epi, x, w, bias);
+    }
+    // Depthwise (one input channel per output channel, as ConvNeXt's 7 x 7, MobileNetV2's and
+    // EfficientNet's layers): candle runs one convolution per group, here one pass per plane.
+    if groups > 1 && wcin == 1 && cout == groups && x.dim(1)? == groups && k == k2 && padding < k && stride > 0 && cpu
+    {
+        return apply_weighted(Depthwise { padding, stride }, epi, x, w, bias);
     }
     let y = x.conv2d(w, padding, stride, 1, groups)?;
     apply_epilogue(
@@ -283,6 +284,147 @@ impl WeightOp for Conv {
             grad_of(x, w, super::gemm::grad_input)?,
             grad_of(w, x, super::gemm::grad_weight)?,
         ))
+    }
+}
+
+/// A depthwise convolution (`groups == channels`, one `k x k` filter per channel) directly on
+/// the NCHW planes: every output sums its `k * k` terms in (row, column) order of the kernel,
+/// and planes are independent, so the bits do not depend on the thread count.
+struct Depthwise {
+    padding: usize,
+    stride: usize,
+}
+
+impl Depthwise {
+    /// `(n, c, h, w, k, oh, ow)` of an input and a `c x 1 x k x k` kernel.
+    fn geom(&self, x: &[usize], w: &[usize]) -> candle_core::Result<[usize; 7]> {
+        let (&[n, c, h, wd], &[wc, 1, k, _]) = (x, w) else {
+            candle_core::bail!("depthwise conv2d: expected N x C x H x W and C x 1 x k x k, got {x:?} and {w:?}");
+        };
+        if wc != c || h + 2 * self.padding < k || wd + 2 * self.padding < k {
+            candle_core::bail!("depthwise conv2d: input {x:?} does not fit kernel {w:?}");
+        }
+        let (s, p) = (self.stride, self.padding);
+        Ok([n, c, h, wd, k, (h + 2 * p - k) / s + 1, (wd + 2 * p - k) / s + 1])
+    }
+
+    /// For kernel offset `d` (row or column), the output indices `o` whose input index
+    /// `o * s + d - p` lies in `0..len`, as a range.
+    fn valid(&self, d: usize, len: usize, out: usize) -> std::ops::Range<usize> {
+        let (s, p) = (self.stride, self.padding);
+        let lo = p.saturating_sub(d).div_ceil(s);
+        // o * s + d - p <= len - 1  <=>  o <= (len - 1 + p - d) / s
+        let hi = if len + p > d { ((len - 1 + p - d) / s + 1).min(out) } else { 0 };
+        lo..hi.max(lo)
+    }
+}
+
+impl WeightOp for Depthwise {
+    const NAME: &'static str = "neuroscope-depthwise-conv2d";
+
+    fn forward(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        bias: Option<&[f32]>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let [n, c, h, wd, k, oh, ow] = self.geom(l1.dims(), l2.dims())?;
+        let x = cpu_slice(s1, l1, "depthwise conv2d")?;
+        let w = cpu_slice(s2, l2, "depthwise conv2d")?;
+        if bias.is_some_and(|b| b.len() != c) {
+            candle_core::bail!("depthwise conv2d: bias length differs from {c} channels");
+        }
+        let (s, p) = (self.stride, self.padding);
+        let mut y = vec![0f32; n * c * oh * ow];
+        y.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
+            let ch = plane % c;
+            let xin = &x[plane * h * wd..][..h * wd];
+            let f = &w[ch * k * k..][..k * k];
+            out.fill(bias.map_or(0.0, |b| b[ch]));
+            for ky in 0..k {
+                for oy in self.valid(ky, h, oh) {
+                    let row = &xin[(oy * s + ky - p) * wd..][..wd];
+                    let orow = &mut out[oy * ow..][..ow];
+                    for kx in 0..k {
+                        let wv = f[ky * k + kx];
+                        for ox in self.valid(kx, wd, ow) {
+                            orow[ox] += wv * row[ox * s + kx - p];
+                        }
+                    }
+                }
+            }
+        });
+        Ok((CpuStorage::F32(y), Shape::from((n, c, oh, ow))))
+    }
+
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let [n, c, h, wd, k, oh, ow] = self.geom(x.dims(), w.dims())?;
+        let (s, p) = (self.stride, self.padding);
+        let gx = if x.track_op() {
+            let v = with_cpu_f32(w, |wv| {
+                with_cpu_f32(grad, |g| {
+                    let mut gx = vec![0f32; n * c * h * wd];
+                    gx.par_chunks_mut(h * wd).enumerate().for_each(|(plane, out)| {
+                        let ch = plane % c;
+                        let gp = &g[plane * oh * ow..][..oh * ow];
+                        let f = &wv[ch * k * k..][..k * k];
+                        for ky in 0..k {
+                            for oy in self.valid(ky, h, oh) {
+                                let grow = &gp[oy * ow..][..ow];
+                                let irow = &mut out[(oy * s + ky - p) * wd..][..wd];
+                                for kx in 0..k {
+                                    let wk = f[ky * k + kx];
+                                    for ox in self.valid(kx, wd, ow) {
+                                        irow[ox * s + kx - p] += wk * grow[ox];
+                                    }
+                                }
+                            }
+                        }
+                    });
+                    gx
+                })
+            })??;
+            Some(Tensor::from_vec(v, x.shape(), x.device())?)
+        } else {
+            None
+        };
+        let gw = if w.track_op() {
+            let v = with_cpu_f32(x, |xv| {
+                with_cpu_f32(grad, |g| {
+                    let mut gw = vec![0f32; c * k * k];
+                    gw.par_chunks_mut(k * k).enumerate().for_each(|(ch, out)| {
+                        for i in 0..n {
+                            let plane = i * c + ch;
+                            let xin = &xv[plane * h * wd..][..h * wd];
+                            let gp = &g[plane * oh * ow..][..oh * ow];
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let mut acc = 0f32;
+                                    for oy in self.valid(ky, h, oh) {
+                                        let row = &xin[(oy * s + ky - p) * wd..][..wd];
+                                        let grow = &gp[oy * ow..][..ow];
+                                        for ox in self.valid(kx, wd, ow) {
+                                            acc += grow[ox] * row[ox * s + kx - p];
+                                        }
+                                    }
+                                    out[ky * k + kx] += acc;
+                                }
+                            }
+                        }
+                    });
+                    gw
+                })
+            })??;
+            Some(Tensor::from_vec(v, w.shape(), w.device())?)
+        } else {
+            None
+        };
+        Ok((gx, gw))
     }
 }
 
@@ -530,6 +672,36 @@ mod doc_examples {
                 assert_eq!(a.dims(), b.dims());
                 let d = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 assert!(d < 1e-3, "pad {pad} stride {stride}: {d}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn depthwise_conv2d() -> crate::Result<()> {
+        use candle_core::{Device, Var};
+        // ConvNeXt's 7 x 7 / pad 3, MobileNet's 3 x 3 / stride 2, EfficientNet's 5 x 5 / stride
+        // 2, and sizes the stride does not divide; against candle's per-group convolution.
+        for (k, pad, stride, size) in [(7, 3, 1, 9), (3, 1, 2, 9), (5, 2, 2, 10), (3, 1, 1, 4), (3, 0, 2, 8)] {
+            let x = Var::randn(0f32, 1.0, (2, 5, size, size), &Device::Cpu)?;
+            let w = Var::randn(0f32, 1.0, (5, 1, k, k), &Device::Cpu)?;
+            let b = Var::randn(0f32, 1.0, 5, &Device::Cpu)?;
+            let ours = super::conv2d_bias(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), pad, stride, 5)?;
+            let theirs = x
+                .as_tensor()
+                .conv2d(w.as_tensor(), pad, stride, 1, 5)?
+                .broadcast_add(&b.as_tensor().reshape((1, 5, 1, 1))?)?;
+            assert_eq!(ours.dims(), theirs.dims());
+            let d = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(d < 1e-4, "k {k} pad {pad} stride {stride}: {d}");
+            let g1 = ours.sqr()?.sum_all()?.backward()?;
+            let g2 = theirs.sqr()?.sum_all()?.backward()?;
+            for v in [&x, &w, &b] {
+                let (a, c) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+                assert_eq!(a.dims(), c.dims());
+                let d = (a - c)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                let scale = c.abs()?.max_all()?.to_scalar::<f32>()?.max(1.0);
+                assert!(d < 1e-4 * scale, "k {k} pad {pad} stride {stride} gradient: {d}");
             }
         }
         Ok(())
