@@ -347,9 +347,9 @@ impl WeightOp for Depthwise {
                     let orow = &mut out[oy * ow..][..ow];
                     for kx in 0..k {
                         let wv = f[ky * k + kx];
-                        for ox in self.valid(kx, wd, ow) {
-                            orow[ox] += wv * row[ox * s + kx - p];
-                        }
+                        let r = self.valid(kx, wd, ow);
+                        let src = row[r.start * s + kx - p..].iter().step_by(s);
+                        orow[r].iter_mut().zip(src).for_each(|(o, v)| *o += wv * v);
                     }
                 }
             }
@@ -379,9 +379,9 @@ impl WeightOp for Depthwise {
                                 let irow = &mut out[(oy * s + ky - p) * wd..][..wd];
                                 for kx in 0..k {
                                     let wk = f[ky * k + kx];
-                                    for ox in self.valid(kx, wd, ow) {
-                                        irow[ox * s + kx - p] += wk * grow[ox];
-                                    }
+                                    let r = self.valid(kx, wd, ow);
+                                    let dst = irow[r.start * s + kx - p..].iter_mut().step_by(s);
+                                    dst.zip(&grow[r]).for_each(|(i, g)| *i += wk * g);
                                 }
                             }
                         }
@@ -405,11 +405,13 @@ impl WeightOp for Depthwise {
                             for ky in 0..k {
                                 for kx in 0..k {
                                     let mut acc = 0f32;
+                                    let r = self.valid(kx, wd, ow);
                                     for oy in self.valid(ky, h, oh) {
                                         let row = &xin[(oy * s + ky - p) * wd..][..wd];
                                         let grow = &gp[oy * ow..][..ow];
-                                        for ox in self.valid(kx, wd, ow) {
-                                            acc += grow[ox] * row[ox * s + kx - p];
+                                        let src = row[r.start * s + kx - p..].iter().step_by(s);
+                                        for (g, v) in grow[r.clone()].iter().zip(src) {
+                                            acc += g * v;
                                         }
                                     }
                                     out[ky * k + kx] += acc;
