@@ -37,7 +37,11 @@ fn main() -> neuroscope::Result<()> {
             Recorder::new(&net)
                 .layers(&[layer])
                 // transformer tokens reduce as PyTorch's side does: the mean over the tokens
-                .reduce(if arch.starts_with("vit_") { Reduce::TokenMean } else { Reduce::SpatialMean })
+                .reduce(if arch.starts_with("vit_") {
+                    Reduce::TokenMean
+                } else {
+                    Reduce::SpatialMean
+                })
                 .batch_size(batch)
                 .progress(false)
                 .run_tensor(x)

@@ -4,7 +4,9 @@
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench rsa`
 
 use ndarray::Array2;
-use neuroscope::analysis::rsa::{compare, noise_precision, CalcRdm, Comparison, RdmMethod, Shrinkage};
+use neuroscope::analysis::rsa::{
+    compare, noise_precision, CalcRdm, Comparison, RdmMethod, Shrinkage,
+};
 use neuroscope::io::npy;
 
 mod common;
@@ -22,21 +24,35 @@ fn mat(name: &str) -> Array2<f64> {
 }
 
 fn main() -> neuroscope::Result<()> {
-    let repeats: usize = std::env::var("REPEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let repeats: usize = std::env::var("REPEATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let threads = rayon::current_num_threads();
     let acts = mat("rsa_acts_1000x4096.npy");
-    let (s, r1) = best(repeats, || CalcRdm::new(RdmMethod::Correlation).compute(&acts).expect("rdm"));
+    let (s, r1) = best(repeats, || {
+        CalcRdm::new(RdmMethod::Correlation)
+            .compute(&acts)
+            .expect("rdm")
+    });
     println!("{{\"task\": \"rdm_correlation_1000x4096\", \"impl\": \"neuroscope\", \"best_s\": {s:.4}, \"sum\": {}, \"threads\": {threads}}}", r1.vectors().sum());
     let r2 = CalcRdm::new(RdmMethod::Euclidean).compute(&acts.mapv(f64::sqrt))?;
-    let (s, v) = best(repeats, || compare(&r1, &r2, Comparison::Spearman).expect("compare"));
+    let (s, v) = best(repeats, || {
+        compare(&r1, &r2, Comparison::Spearman).expect("compare")
+    });
     println!("{{\"task\": \"compare_spearman_1000\", \"impl\": \"neuroscope\", \"best_s\": {s:.4}, \"value\": {}, \"threads\": {threads}}}", v[[0, 0]]);
     let x = mat("rsa_runs_800x500.npy");
     let cond = npy::read_i64(dir().join("rsa_conditions.npy"))?;
     let runs = npy::read_i64(dir().join("rsa_run_labels.npy"))?;
-    let (s, prec) = best(repeats, || noise_precision(&x, &cond, Shrinkage::Diag).expect("noise"));
+    let (s, prec) = best(repeats, || {
+        noise_precision(&x, &cond, Shrinkage::Diag).expect("noise")
+    });
     println!("{{\"task\": \"noise_shrinkage_diag_800x500\", \"impl\": \"neuroscope\", \"best_s\": {s:.4}, \"trace\": {}, \"threads\": {threads}}}", prec.diag().sum());
     let given = mat("rsa_prec_500.npy");
-    let est = CalcRdm::new(RdmMethod::Crossnobis).conditions(&cond).runs(&runs).precision(given);
+    let est = CalcRdm::new(RdmMethod::Crossnobis)
+        .conditions(&cond)
+        .runs(&runs)
+        .precision(given);
     let (s, r) = best(repeats, || est.compute(&x).expect("crossnobis"));
     println!("{{\"task\": \"crossnobis_4runs_200x500\", \"impl\": \"neuroscope\", \"best_s\": {s:.4}, \"sum\": {}, \"threads\": {threads}}}", r.vectors().sum());
     Ok(())

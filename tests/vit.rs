@@ -24,9 +24,16 @@ fn tokens_reduce_to_the_class_token_or_their_mean_and_attention_is_recordable() 
     let net = vit();
     let block = "encoder.layers.encoder_layer_3";
     let attn = "encoder.layers.encoder_layer_3.self_attention.attn_weights";
-    assert!(net.layer_names().iter().any(|n| n == attn), "the tap is listed with the layers");
+    assert!(
+        net.layer_names().iter().any(|n| n == attn),
+        "the tap is listed with the layers"
+    );
     let x = images(2);
-    let full = Recorder::new(net).layers(&[block, attn]).reduce(Reduce::None).run_tensor(&x).unwrap();
+    let full = Recorder::new(net)
+        .layers(&[block, attn])
+        .reduce(Reduce::None)
+        .run_tensor(&x)
+        .unwrap();
     let tokens = full.layer(block).unwrap();
     assert_eq!(tokens.shape(), &[2, 50, 768]);
     let probs = full.layer(attn).unwrap();
@@ -35,8 +42,16 @@ fn tokens_reduce_to_the_class_token_or_their_mean_and_attention_is_recordable() 
     for row in probs.lanes(ndarray::Axis(3)) {
         assert!((row.sum() - 1.0).abs() < 1e-4);
     }
-    let cls = Recorder::new(net).layers(&[block]).reduce(Reduce::ClassToken).run_tensor(&x).unwrap();
-    let mean = Recorder::new(net).layers(&[block]).reduce(Reduce::TokenMean).run_tensor(&x).unwrap();
+    let cls = Recorder::new(net)
+        .layers(&[block])
+        .reduce(Reduce::ClassToken)
+        .run_tensor(&x)
+        .unwrap();
+    let mean = Recorder::new(net)
+        .layers(&[block])
+        .reduce(Reduce::TokenMean)
+        .run_tensor(&x)
+        .unwrap();
     let (c, m) = (cls.layer(block).unwrap(), mean.layer(block).unwrap());
     assert_eq!((c.shape(), m.shape()), (&[2, 768][..], &[2, 768][..]));
     for i in 0..2 {
@@ -50,7 +65,9 @@ fn tokens_reduce_to_the_class_token_or_their_mean_and_attention_is_recordable() 
 
 #[test]
 fn attention_rollout_is_a_distribution_over_patches() {
-    let r = AttentionRollout::new().attribute(vit(), &images(2)).unwrap();
+    let r = AttentionRollout::new()
+        .attribute(vit(), &images(2))
+        .unwrap();
     assert_eq!(r.values.dims(), &[2, 1, 7, 7]);
     let v = r.values.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     assert!(v.iter().all(|&p| p >= 0.0));
@@ -62,7 +79,10 @@ fn attention_rollout_is_a_distribution_over_patches() {
     }
     let cnn = load("mnist_cnn", &Weights::Trained, &Device::Cpu).unwrap();
     let x = Tensor::zeros((1, 1, 28, 28), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let e = AttentionRollout::new().attribute(&cnn, &x).unwrap_err().to_string();
+    let e = AttentionRollout::new()
+        .attribute(&cnn, &x)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("vision transformer"), "{e}");
 }
 
@@ -71,26 +91,36 @@ fn gradients_reach_the_input_for_attribution_and_feature_visualisation() {
     let net = vit();
     // torchvision starts the head at zero, so random weights give zero logits and no saliency;
     // the parity fixture's weights (a random head) where they are made
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/generated/vit_b_32.safetensors");
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/generated/vit_b_32.safetensors");
     if file.exists() {
         let fixture = load("vit_b_32", &Weights::File(file), &Device::Cpu).unwrap();
         let s = Saliency::new().attribute(&fixture, &images(1)).unwrap();
         let v = s.values.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert!(v.iter().all(|g| g.is_finite()) && v.iter().any(|&g| g > 0.0));
     } else {
-        eprintln!("SKIPPED saliency on vit_b_32: no parity fixture (scripts/make_parity_fixtures.py)");
+        eprintln!(
+            "SKIPPED saliency on vit_b_32: no parity fixture (scripts/make_parity_fixtures.py)"
+        );
     }
     // a channel of a token layer is one feature over the patches (a 7 x 7 map here)
     let layer = "encoder.layers.encoder_layer_1";
-    let vis = FeatVis::new(Objective::Channel { layer: layer.into(), channel: 5 })
-        .steps(8)
-        .seed(0)
-        .progress(false)
-        .run(net)
-        .unwrap();
+    let vis = FeatVis::new(Objective::Channel {
+        layer: layer.into(),
+        channel: 5,
+    })
+    .steps(8)
+    .seed(0)
+    .progress(false)
+    .run(net)
+    .unwrap();
     let h = &vis.history[0];
     assert!(h.loss.iter().all(|l| l.is_finite()));
-    assert!(h.loss.last().unwrap() < h.loss.first().unwrap(), "{:?}", h.loss);
+    assert!(
+        h.loss.last().unwrap() < h.loss.first().unwrap(),
+        "{:?}",
+        h.loss
+    );
     assert_eq!(vis.end[0].dims(), &[7, 7]);
 }
 
@@ -111,7 +141,8 @@ fn command_line_records_named_modules_of_vit_b_16() {
     });
     neuroscope::io::npy::write(&x, &arr.into_dyn()).unwrap();
     let out = dir.join("acts.safetensors");
-    let pth = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/generated/vit_b_16.pth");
+    let pth = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/generated/vit_b_16.pth");
     let weights: Vec<String> = if pth.exists() {
         vec!["--weights".into(), pth.to_string_lossy().into_owned()]
     } else {
@@ -120,19 +151,46 @@ fn command_line_records_named_modules_of_vit_b_16() {
     let layers = "encoder.layers.encoder_layer_0.self_attention,encoder.layers.encoder_layer_11,encoder.layers.encoder_layer_5.self_attention.attn_weights,heads.head";
     let mut args = vec!["record", "--arch", "vit_b_16"];
     args.extend(weights.iter().map(String::as_str));
-    let (xs, os) = (x.to_string_lossy().into_owned(), out.to_string_lossy().into_owned());
-    args.extend(["--input", &xs, "--layers", layers, "--reduce", "none", "--out", &os]);
+    let (xs, os) = (
+        x.to_string_lossy().into_owned(),
+        out.to_string_lossy().into_owned(),
+    );
+    args.extend([
+        "--input", &xs, "--layers", layers, "--reduce", "none", "--out", &os,
+    ]);
     let (ok, text) = common::neuroscope(&args);
     assert!(ok, "{text}");
     let rec = neuroscope::record::Recording::load_safetensors(&out).unwrap();
-    assert_eq!(rec.layer("encoder.layers.encoder_layer_11").unwrap().shape(), &[2, 197, 768]);
-    assert_eq!(rec.layer("encoder.layers.encoder_layer_5.self_attention.attn_weights").unwrap().shape(), &[2, 12, 197, 197]);
+    assert_eq!(
+        rec.layer("encoder.layers.encoder_layer_11")
+            .unwrap()
+            .shape(),
+        &[2, 197, 768]
+    );
+    assert_eq!(
+        rec.layer("encoder.layers.encoder_layer_5.self_attention.attn_weights")
+            .unwrap()
+            .shape(),
+        &[2, 12, 197, 197]
+    );
     assert_eq!(rec.layer("heads.head").unwrap().shape(), &[2, 1000]);
     // a wrong input size is refused before work, naming the size the network takes
     let bad = dir.join("bad.npy");
     neuroscope::io::npy::write(&bad, &ndarray::ArrayD::<f32>::zeros(vec![1, 3, 64, 64])).unwrap();
     let bs = bad.to_string_lossy().into_owned();
-    let (ok, text) = common::neuroscope(&["record", "--arch", "vit_b_16", "--seed", "0", "--input", &bs, "--layers", "heads.head", "--out", &dir.join("b.safetensors").to_string_lossy()]);
+    let (ok, text) = common::neuroscope(&[
+        "record",
+        "--arch",
+        "vit_b_16",
+        "--seed",
+        "0",
+        "--input",
+        &bs,
+        "--layers",
+        "heads.head",
+        "--out",
+        &dir.join("b.safetensors").to_string_lossy(),
+    ]);
     assert!(!ok && text.contains("224"), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -241,7 +241,13 @@ impl Cka {
             }
         }
         let min_rows = if self.unbiased { 4 } else { 2 };
-        let (x, y) = super::paired(x, y, "CKA first representation", "CKA second representation", min_rows)?;
+        let (x, y) = super::paired(
+            x,
+            y,
+            "CKA first representation",
+            "CKA second representation",
+            min_rows,
+        )?;
         match (self.kernel, self.unbiased) {
             (Kernel::Linear, false) => cka_from_grams(linalg::gram(&x), linalg::gram(&y)),
             (Kernel::Rbf { threshold }, false) => {

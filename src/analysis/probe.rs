@@ -238,7 +238,9 @@ fn lbfgs(
         for i in (0..s_hist.len()).rev() {
             let rho = 1.0 / dot(&y_hist[i], &s_hist[i]);
             alpha[i] = rho * dot(&s_hist[i], &q);
-            q.iter_mut().zip(&y_hist[i]).for_each(|(a, b)| *a -= alpha[i] * b);
+            q.iter_mut()
+                .zip(&y_hist[i])
+                .for_each(|(a, b)| *a -= alpha[i] * b);
         }
         let gamma = match (s_hist.last(), y_hist.last()) {
             (Some(s), Some(y)) => dot(s, y) / dot(y, y),
@@ -248,7 +250,9 @@ fn lbfgs(
         for i in 0..s_hist.len() {
             let rho = 1.0 / dot(&y_hist[i], &s_hist[i]);
             let beta = rho * dot(&y_hist[i], &q);
-            q.iter_mut().zip(&s_hist[i]).for_each(|(a, b)| *a += (alpha[i] - beta) * b);
+            q.iter_mut()
+                .zip(&s_hist[i])
+                .for_each(|(a, b)| *a += (alpha[i] - beta) * b);
         }
         let d: Vec<f64> = q.iter().map(|v| -v).collect();
         let slope = dot(&g, &d);
@@ -350,7 +354,10 @@ impl FittedLogistic {
         Ok(z)
     }
     /// The most probable class of each sample (`predict`).
-    pub fn predict<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<Vec<usize>> {
+    pub fn predict<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+    ) -> Result<Vec<usize>> {
         let p = self.predict_proba(x)?;
         Ok(p.rows()
             .into_iter()
@@ -366,7 +373,11 @@ impl FittedLogistic {
             .collect())
     }
     /// Accuracy on `x`, `y` (`score`).
-    pub fn score<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>, y: &[usize]) -> Result<f64> {
+    pub fn score<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+        y: &[usize],
+    ) -> Result<f64> {
         let pred = self.predict(x)?;
         super::check_len("labels", y.len(), pred.len())?;
         Ok(pred.iter().zip(y).filter(|(a, b)| a == b).count() as f64 / y.len() as f64)
@@ -410,7 +421,11 @@ impl ProbeScore {
     /// Standard deviation over the folds (ddof 0, as NumPy's `std`).
     pub fn std(&self) -> f64 {
         let m = self.mean();
-        (self.fold_accuracies.iter().map(|a| (a - m) * (a - m)).sum::<f64>()
+        (self
+            .fold_accuracies
+            .iter()
+            .map(|a| (a - m) * (a - m))
+            .sum::<f64>()
             / self.fold_accuracies.len() as f64)
             .sqrt()
     }
@@ -442,7 +457,11 @@ impl Probe {
     }
 
     /// Cross-validated accuracy of a probe on `x` with labels `y`.
-    pub fn score<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>, y: &[usize]) -> Result<ProbeScore> {
+    pub fn score<S: Data<Elem = T>, T: Scalar>(
+        &self,
+        x: &ArrayBase<S, Ix2>,
+        y: &[usize],
+    ) -> Result<ProbeScore> {
         self.model.check()?;
         let x = to_f64_checked(x, "probe samples", 2)?;
         super::check_len("labels", y.len(), x.nrows())?;
@@ -479,7 +498,11 @@ impl Probe {
 
     /// A probe per layer (name, samples x features), all with the same labels and folds: the
     /// accuracy curve over depth.
-    pub fn layers(&self, layers: &[(String, Array2<f32>)], y: &[usize]) -> Result<Vec<(String, ProbeScore)>> {
+    pub fn layers(
+        &self,
+        layers: &[(String, Array2<f32>)],
+        y: &[usize],
+    ) -> Result<Vec<(String, ProbeScore)>> {
         let mut progress = crate::progress::Progress::new("probes", layers.len());
         let mut out = Vec::new();
         for (name, x) in layers {
@@ -501,7 +524,9 @@ impl Probe {
 /// feature keeps scale 1).
 fn standardize(train: &mut Array2<f64>, test: &mut Array2<f64>) {
     let n = train.nrows() as f64;
-    let mean = train.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(train.ncols()));
+    let mean = train
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| Array1::zeros(train.ncols()));
     let mut sd = Array1::<f64>::zeros(train.ncols());
     for row in train.rows() {
         sd.iter_mut()

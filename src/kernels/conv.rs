@@ -198,7 +198,14 @@ pub fn conv2d_fused(
     }
     // Depthwise (one input channel per output channel, as ConvNeXt's 7 x 7, MobileNetV2's and
     // EfficientNet's layers): candle runs one convolution per group, here one pass per plane.
-    if groups > 1 && wcin == 1 && cout == groups && x.dim(1)? == groups && k == k2 && padding < k && stride > 0 && cpu
+    if groups > 1
+        && wcin == 1
+        && cout == groups
+        && x.dim(1)? == groups
+        && k == k2
+        && padding < k
+        && stride > 0
+        && cpu
     {
         return apply_weighted(Depthwise { padding, stride }, epi, x, w, bias);
     }
@@ -299,13 +306,23 @@ impl Depthwise {
     /// `(n, c, h, w, k, oh, ow)` of an input and a `c x 1 x k x k` kernel.
     fn geom(&self, x: &[usize], w: &[usize]) -> candle_core::Result<[usize; 7]> {
         let (&[n, c, h, wd], &[wc, 1, k, _]) = (x, w) else {
-            candle_core::bail!("depthwise conv2d: expected N x C x H x W and C x 1 x k x k, got {x:?} and {w:?}");
+            candle_core::bail!(
+                "depthwise conv2d: expected N x C x H x W and C x 1 x k x k, got {x:?} and {w:?}"
+            );
         };
         if wc != c || h + 2 * self.padding < k || wd + 2 * self.padding < k {
             candle_core::bail!("depthwise conv2d: input {x:?} does not fit kernel {w:?}");
         }
         let (s, p) = (self.stride, self.padding);
-        Ok([n, c, h, wd, k, (h + 2 * p - k) / s + 1, (wd + 2 * p - k) / s + 1])
+        Ok([
+            n,
+            c,
+            h,
+            wd,
+            k,
+            (h + 2 * p - k) / s + 1,
+            (wd + 2 * p - k) / s + 1,
+        ])
     }
 
     /// For kernel offset `d` (row or column), the output indices `o` whose input index
@@ -314,7 +331,11 @@ impl Depthwise {
         let (s, p) = (self.stride, self.padding);
         let lo = p.saturating_sub(d).div_ceil(s);
         // o * s + d - p <= len - 1  <=>  o <= (len - 1 + p - d) / s
-        let hi = if len + p > d { ((len - 1 + p - d) / s + 1).min(out) } else { 0 };
+        let hi = if len + p > d {
+            ((len - 1 + p - d) / s + 1).min(out)
+        } else {
+            0
+        };
         lo..hi.max(lo)
     }
 }
@@ -336,27 +357,29 @@ impl WeightOp for Depthwise {
         }
         let (s, p) = (self.stride, self.padding);
         let mut y = vec![0f32; n * c * oh * ow];
-        y.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, out)| {
-            let ch = plane % c;
-            let xin = &x[plane * h * wd..][..h * wd];
-            let f = &w[ch * k * k..][..k * k];
-            out.fill(bias.map_or(0.0, |b| b[ch]));
-            for ky in 0..k {
-                for oy in self.valid(ky, h, oh) {
-                    let row = &xin[(oy * s + ky - p) * wd..][..wd];
-                    let orow = &mut out[oy * ow..][..ow];
-                    for kx in 0..k {
-                        let wv = f[ky * k + kx];
-                        let r = self.valid(kx, wd, ow);
-                        if r.is_empty() {
-                            continue;
+        y.par_chunks_mut(oh * ow)
+            .enumerate()
+            .for_each(|(plane, out)| {
+                let ch = plane % c;
+                let xin = &x[plane * h * wd..][..h * wd];
+                let f = &w[ch * k * k..][..k * k];
+                out.fill(bias.map_or(0.0, |b| b[ch]));
+                for ky in 0..k {
+                    for oy in self.valid(ky, h, oh) {
+                        let row = &xin[(oy * s + ky - p) * wd..][..wd];
+                        let orow = &mut out[oy * ow..][..ow];
+                        for kx in 0..k {
+                            let wv = f[ky * k + kx];
+                            let r = self.valid(kx, wd, ow);
+                            if r.is_empty() {
+                                continue;
+                            }
+                            let src = row[r.start * s + kx - p..].iter().step_by(s);
+                            orow[r].iter_mut().zip(src).for_each(|(o, v)| *o += wv * v);
                         }
-                        let src = row[r.start * s + kx - p..].iter().step_by(s);
-                        orow[r].iter_mut().zip(src).for_each(|(o, v)| *o += wv * v);
                     }
                 }
-            }
-        });
+            });
         Ok((CpuStorage::F32(y), Shape::from((n, c, oh, ow))))
     }
 
@@ -372,26 +395,29 @@ impl WeightOp for Depthwise {
             let v = with_cpu_f32(w, |wv| {
                 with_cpu_f32(grad, |g| {
                     let mut gx = vec![0f32; n * c * h * wd];
-                    gx.par_chunks_mut(h * wd).enumerate().for_each(|(plane, out)| {
-                        let ch = plane % c;
-                        let gp = &g[plane * oh * ow..][..oh * ow];
-                        let f = &wv[ch * k * k..][..k * k];
-                        for ky in 0..k {
-                            for oy in self.valid(ky, h, oh) {
-                                let grow = &gp[oy * ow..][..ow];
-                                let irow = &mut out[(oy * s + ky - p) * wd..][..wd];
-                                for kx in 0..k {
-                                    let wk = f[ky * k + kx];
-                                    let r = self.valid(kx, wd, ow);
-                                    if r.is_empty() {
-                                        continue;
+                    gx.par_chunks_mut(h * wd)
+                        .enumerate()
+                        .for_each(|(plane, out)| {
+                            let ch = plane % c;
+                            let gp = &g[plane * oh * ow..][..oh * ow];
+                            let f = &wv[ch * k * k..][..k * k];
+                            for ky in 0..k {
+                                for oy in self.valid(ky, h, oh) {
+                                    let grow = &gp[oy * ow..][..ow];
+                                    let irow = &mut out[(oy * s + ky - p) * wd..][..wd];
+                                    for kx in 0..k {
+                                        let wk = f[ky * k + kx];
+                                        let r = self.valid(kx, wd, ow);
+                                        if r.is_empty() {
+                                            continue;
+                                        }
+                                        let dst =
+                                            irow[r.start * s + kx - p..].iter_mut().step_by(s);
+                                        dst.zip(&grow[r]).for_each(|(i, g)| *i += wk * g);
                                     }
-                                    let dst = irow[r.start * s + kx - p..].iter_mut().step_by(s);
-                                    dst.zip(&grow[r]).for_each(|(i, g)| *i += wk * g);
                                 }
                             }
-                        }
-                    });
+                        });
                     gx
                 })
             })??;
@@ -694,11 +720,26 @@ mod doc_examples {
         // ConvNeXt's 7 x 7 / pad 3, MobileNet's 3 x 3 / stride 2, EfficientNet's 5 x 5 / stride
         // 2, and sizes the stride does not divide; against candle's per-group convolution.
         // (7, 3, 1, 2): a map smaller than the kernel reaches, ConvNeXt's last stage at 64 px.
-        for (k, pad, stride, size) in [(7, 3, 1, 9), (3, 1, 2, 9), (5, 2, 2, 10), (3, 1, 1, 4), (3, 0, 2, 8), (7, 3, 1, 2), (5, 2, 2, 3)] {
+        for (k, pad, stride, size) in [
+            (7, 3, 1, 9),
+            (3, 1, 2, 9),
+            (5, 2, 2, 10),
+            (3, 1, 1, 4),
+            (3, 0, 2, 8),
+            (7, 3, 1, 2),
+            (5, 2, 2, 3),
+        ] {
             let x = Var::randn(0f32, 1.0, (2, 5, size, size), &Device::Cpu)?;
             let w = Var::randn(0f32, 1.0, (5, 1, k, k), &Device::Cpu)?;
             let b = Var::randn(0f32, 1.0, 5, &Device::Cpu)?;
-            let ours = super::conv2d_bias(x.as_tensor(), w.as_tensor(), Some(b.as_tensor()), pad, stride, 5)?;
+            let ours = super::conv2d_bias(
+                x.as_tensor(),
+                w.as_tensor(),
+                Some(b.as_tensor()),
+                pad,
+                stride,
+                5,
+            )?;
             let theirs = x
                 .as_tensor()
                 .conv2d(w.as_tensor(), pad, stride, 1, 5)?
@@ -709,11 +750,17 @@ mod doc_examples {
             let g1 = ours.sqr()?.sum_all()?.backward()?;
             let g2 = theirs.sqr()?.sum_all()?.backward()?;
             for v in [&x, &w, &b] {
-                let (a, c) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+                let (a, c) = (
+                    g1.get(v.as_tensor()).unwrap(),
+                    g2.get(v.as_tensor()).unwrap(),
+                );
                 assert_eq!(a.dims(), c.dims());
                 let d = (a - c)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 let scale = c.abs()?.max_all()?.to_scalar::<f32>()?.max(1.0);
-                assert!(d < 1e-4 * scale, "k {k} pad {pad} stride {stride} gradient: {d}");
+                assert!(
+                    d < 1e-4 * scale,
+                    "k {k} pad {pad} stride {stride} gradient: {d}"
+                );
             }
         }
         Ok(())

@@ -135,50 +135,60 @@ fn setting(arch: &str) -> Result<([usize; 4], [usize; 4], f64)> {
 /// ```
 pub fn convnext(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
     let (dims, depths, sd) = setting(arch)?;
-    Model::build(arch, InputSpec::flexible(3, 32, 224), weights, device, |vb| {
-        let vf = vb.pp("features");
-        let mut features = Sequential::new();
-        let mut stem = Sequential::root("Conv2dNormActivation");
-        stem.push(Conv2d::new(
-            vf.pp("0").pp("0"),
-            ConvSpec::new(3, dims[0], 4).stride(4),
-            INIT,
-        )?);
-        stem.push(LayerNorm2d(LayerNorm::new(vf.pp("0").pp("1"), dims[0], 1e-6)?));
-        features.push(stem);
-        let total: usize = depths.iter().sum();
-        let mut block_id = 0;
-        for (s, (&dim, &depth)) in dims.iter().zip(&depths).enumerate() {
-            let at = features.len();
-            let mut stage = Sequential::new();
-            for b in 0..depth {
-                let p = sd * block_id as f64 / (total as f64 - 1.0);
-                stage.push(CnBlock::new(vf.pp(at).pp(b), dim, p)?);
-                block_id += 1;
-            }
-            features.push(stage);
-            if s + 1 < dims.len() {
+    Model::build(
+        arch,
+        InputSpec::flexible(3, 32, 224),
+        weights,
+        device,
+        |vb| {
+            let vf = vb.pp("features");
+            let mut features = Sequential::new();
+            let mut stem = Sequential::root("Conv2dNormActivation");
+            stem.push(Conv2d::new(
+                vf.pp("0").pp("0"),
+                ConvSpec::new(3, dims[0], 4).stride(4),
+                INIT,
+            )?);
+            stem.push(LayerNorm2d(LayerNorm::new(
+                vf.pp("0").pp("1"),
+                dims[0],
+                1e-6,
+            )?));
+            features.push(stem);
+            let total: usize = depths.iter().sum();
+            let mut block_id = 0;
+            for (s, (&dim, &depth)) in dims.iter().zip(&depths).enumerate() {
                 let at = features.len();
-                let mut down = Sequential::new();
-                down.push(LayerNorm2d(LayerNorm::new(vf.pp(at).pp("0"), dim, 1e-6)?));
-                down.push(Conv2d::new(
-                    vf.pp(at).pp("1"),
-                    ConvSpec::new(dim, dims[s + 1], 2).stride(2),
-                    INIT,
-                )?);
-                features.push(down);
+                let mut stage = Sequential::new();
+                for b in 0..depth {
+                    let p = sd * block_id as f64 / (total as f64 - 1.0);
+                    stage.push(CnBlock::new(vf.pp(at).pp(b), dim, p)?);
+                    block_id += 1;
+                }
+                features.push(stage);
+                if s + 1 < dims.len() {
+                    let at = features.len();
+                    let mut down = Sequential::new();
+                    down.push(LayerNorm2d(LayerNorm::new(vf.pp(at).pp("0"), dim, 1e-6)?));
+                    down.push(Conv2d::new(
+                        vf.pp(at).pp("1"),
+                        ConvSpec::new(dim, dims[s + 1], 2).stride(2),
+                        INIT,
+                    )?);
+                    features.push(down);
+                }
             }
-        }
-        let last = dims[3];
-        let vc = vb.pp("classifier");
-        let mut classifier = Sequential::new();
-        classifier.push(LayerNorm2d(LayerNorm::new(vc.pp("0"), last, 1e-6)?));
-        classifier.push(Activation::Flatten);
-        classifier.push(Linear::new(vc.pp("2"), last, 1000, INIT)?);
-        let mut net = Sequential::root("ConvNeXt");
-        net.push_named("features", features);
-        net.push_named("avgpool", AdaptiveAvgPool2d { output: (1, 1) });
-        net.push_named("classifier", classifier);
-        Ok(Box::new(net) as Box<dyn Layer>)
-    })
+            let last = dims[3];
+            let vc = vb.pp("classifier");
+            let mut classifier = Sequential::new();
+            classifier.push(LayerNorm2d(LayerNorm::new(vc.pp("0"), last, 1e-6)?));
+            classifier.push(Activation::Flatten);
+            classifier.push(Linear::new(vc.pp("2"), last, 1000, INIT)?);
+            let mut net = Sequential::root("ConvNeXt");
+            net.push_named("features", features);
+            net.push_named("avgpool", AdaptiveAvgPool2d { output: (1, 1) });
+            net.push_named("classifier", classifier);
+            Ok(Box::new(net) as Box<dyn Layer>)
+        },
+    )
 }

@@ -115,15 +115,27 @@ impl MbConv {
         let expanded = make_divisible((input * expand) as f64);
         let mut block = Sequential::new();
         if expanded != input {
-            block.push(conv_bn(vbb.pp(block.len()), ConvSpec::new(input, expanded, 1), true)?);
+            block.push(conv_bn(
+                vbb.pp(block.len()),
+                ConvSpec::new(input, expanded, 1),
+                true,
+            )?);
         }
         let dw = ConvSpec::new(expanded, expanded, kernel)
             .stride(stride)
             .padding((kernel - 1) / 2)
             .groups(expanded);
         block.push(conv_bn(vbb.pp(block.len()), dw, true)?);
-        block.push(SqueezeExcitation::new(vbb.pp(block.len()), expanded, (input / 4).max(1))?);
-        block.push(conv_bn(vbb.pp(block.len()), ConvSpec::new(expanded, output, 1), false)?);
+        block.push(SqueezeExcitation::new(
+            vbb.pp(block.len()),
+            expanded,
+            (input / 4).max(1),
+        )?);
+        block.push(conv_bn(
+            vbb.pp(block.len()),
+            ConvSpec::new(expanded, output, 1),
+            false,
+        )?);
         Ok(MbConv {
             block,
             stochastic_depth: StochasticDepth { p: sd_prob },
@@ -163,7 +175,12 @@ fn scaling(arch: &str) -> Result<(f64, f64, f64)> {
             return Err(Error::unknown(
                 "EfficientNet",
                 arch,
-                ["efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3"],
+                [
+                    "efficientnet_b0",
+                    "efficientnet_b1",
+                    "efficientnet_b2",
+                    "efficientnet_b3",
+                ],
             ))
         }
     })
@@ -192,36 +209,59 @@ pub fn efficientnet(arch: &str, weights: &Weights, device: &Device) -> Result<Mo
     ];
     let ch = |c: usize| make_divisible(c as f64 * width);
     let layers = |n: usize| (n as f64 * depth).ceil() as usize;
-    Model::build(arch, InputSpec::flexible(3, 32, 224), weights, device, |vb| {
-        let vf = vb.pp("features");
-        let mut features = Sequential::new();
-        let stem = ch(STAGES[0].3);
-        features.push(conv_bn(vf.pp("0"), ConvSpec::new(3, stem, 3).stride(2).padding(1), true)?);
-        let total: usize = STAGES.iter().map(|s| layers(s.5)).sum();
-        let mut id = 0;
-        for &(expand, kernel, stride, cin, cout, n) in &STAGES {
-            let at = features.len();
-            let (cin, cout) = (ch(cin), ch(cout));
-            let mut stage = Sequential::new();
-            for b in 0..layers(n) {
-                let sd = 0.2 * id as f64 / total as f64;
-                let (input, s) = if b == 0 { (cin, stride) } else { (cout, 1) };
-                stage.push(MbConv::new(vf.pp(at).pp(b), input, cout, expand, kernel, s, sd)?);
-                id += 1;
+    Model::build(
+        arch,
+        InputSpec::flexible(3, 32, 224),
+        weights,
+        device,
+        |vb| {
+            let vf = vb.pp("features");
+            let mut features = Sequential::new();
+            let stem = ch(STAGES[0].3);
+            features.push(conv_bn(
+                vf.pp("0"),
+                ConvSpec::new(3, stem, 3).stride(2).padding(1),
+                true,
+            )?);
+            let total: usize = STAGES.iter().map(|s| layers(s.5)).sum();
+            let mut id = 0;
+            for &(expand, kernel, stride, cin, cout, n) in &STAGES {
+                let at = features.len();
+                let (cin, cout) = (ch(cin), ch(cout));
+                let mut stage = Sequential::new();
+                for b in 0..layers(n) {
+                    let sd = 0.2 * id as f64 / total as f64;
+                    let (input, s) = if b == 0 { (cin, stride) } else { (cout, 1) };
+                    stage.push(MbConv::new(
+                        vf.pp(at).pp(b),
+                        input,
+                        cout,
+                        expand,
+                        kernel,
+                        s,
+                        sd,
+                    )?);
+                    id += 1;
+                }
+                features.push(stage);
             }
-            features.push(stage);
-        }
-        let last_in = ch(STAGES[6].4);
-        let last = 4 * last_in;
-        let at = features.len();
-        features.push(conv_bn(vf.pp(at), ConvSpec::new(last_in, last, 1), true)?);
-        let mut classifier = Sequential::new();
-        classifier.push(Dropout { p: dropout });
-        classifier.push(Linear::new(vb.pp("classifier").pp("1"), last, 1000, InitScheme::UniformFanOut)?);
-        let mut net = Sequential::root("EfficientNet").flatten_before("classifier");
-        net.push_named("features", features);
-        net.push_named("avgpool", AdaptiveAvgPool2d { output: (1, 1) });
-        net.push_named("classifier", classifier);
-        Ok(Box::new(net) as Box<dyn Layer>)
-    })
+            let last_in = ch(STAGES[6].4);
+            let last = 4 * last_in;
+            let at = features.len();
+            features.push(conv_bn(vf.pp(at), ConvSpec::new(last_in, last, 1), true)?);
+            let mut classifier = Sequential::new();
+            classifier.push(Dropout { p: dropout });
+            classifier.push(Linear::new(
+                vb.pp("classifier").pp("1"),
+                last,
+                1000,
+                InitScheme::UniformFanOut,
+            )?);
+            let mut net = Sequential::root("EfficientNet").flatten_before("classifier");
+            net.push_named("features", features);
+            net.push_named("avgpool", AdaptiveAvgPool2d { output: (1, 1) });
+            net.push_named("classifier", classifier);
+            Ok(Box::new(net) as Box<dyn Layer>)
+        },
+    )
 }

@@ -332,7 +332,10 @@ impl Linear {
         if x.rank() < 2 || x.dim(D::Minus1)? != self.in_features {
             return Err(Error::Shape {
                 what: "input of Linear".into(),
-                expected: format!("N x {} (or N x ... x {})", self.in_features, self.in_features),
+                expected: format!(
+                    "N x {} (or N x ... x {})",
+                    self.in_features, self.in_features
+                ),
                 got: format!("{:?}", x.dims()),
             });
         }
@@ -361,7 +364,9 @@ impl Layer for Linear {
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
         self.check(x)?;
-        self.on_rows(x, |x| crate::kernels::linear(x, &self.weight, self.bias.as_ref()))
+        self.on_rows(x, |x| {
+            crate::kernels::linear(x, &self.weight, self.bias.as_ref())
+        })
     }
     fn forward_fused(&self, x: &Tensor, _ctx: &mut Ctx, epi: &Epilogue) -> Result<Option<Tensor>> {
         self.check(x)?;
@@ -564,13 +569,18 @@ impl Layer for LayerNorm {
         let centred = x.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        Ok(normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)?)
+        Ok(normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)?)
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         weight_and_bias(&self.weight, Some(&self.bias))
     }
     fn describe(&self) -> String {
-        format!("({},), eps={:e}, elementwise_affine=True", self.dim, self.eps)
+        format!(
+            "({},), eps={:e}, elementwise_affine=True",
+            self.dim, self.eps
+        )
     }
 }
 
@@ -608,7 +618,13 @@ impl Layer for StochasticDepth {
         let keep = 1.0 - self.p;
         let rng = ctx.rng();
         let mask: Vec<f32> = (0..n)
-            .map(|_| if rng.uniform() < keep { (1.0 / keep) as f32 } else { 0.0 })
+            .map(|_| {
+                if rng.uniform() < keep {
+                    (1.0 / keep) as f32
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let mut shape = vec![1usize; x.rank()];
         shape[0] = n;

@@ -48,9 +48,22 @@ impl VitConfig {
             "vit_b_16" => (16, 12, 12, 768, 3072),
             "vit_b_32" => (32, 12, 12, 768, 3072),
             "vit_l_16" => (16, 24, 16, 1024, 4096),
-            _ => return Err(Error::unknown("vision transformer", arch, ["vit_b_16", "vit_b_32", "vit_l_16"])),
+            _ => {
+                return Err(Error::unknown(
+                    "vision transformer",
+                    arch,
+                    ["vit_b_16", "vit_b_32", "vit_l_16"],
+                ))
+            }
         };
-        Ok(VitConfig { patch, layers, heads, hidden, mlp, image: 224 })
+        Ok(VitConfig {
+            patch,
+            layers,
+            heads,
+            hidden,
+            mlp,
+            image: 224,
+        })
     }
     /// Tokens per image: one per patch, plus the class token.
     pub fn tokens(&self) -> usize {
@@ -77,7 +90,10 @@ impl SelfAttention {
             in_proj_weight: vb.get_with_hints(
                 (3 * hidden, hidden),
                 "in_proj_weight",
-                Init::Uniform { lo: -bound, up: bound },
+                Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                },
             )?,
             in_proj_bias: vb.get_with_hints(3 * hidden, "in_proj_bias", Init::Const(0.0))?,
             out_proj: Linear::new(vb.pp("out_proj"), hidden, hidden, InitScheme::TorchDefault)?,
@@ -109,7 +125,11 @@ impl Layer for SelfAttention {
             });
         }
         let (h, hd) = (self.heads, self.hidden / self.heads);
-        let qkv = crate::kernels::linear(&x.reshape((n * s, e))?, &self.in_proj_weight, Some(&self.in_proj_bias))?;
+        let qkv = crate::kernels::linear(
+            &x.reshape((n * s, e))?,
+            &self.in_proj_weight,
+            Some(&self.in_proj_bias),
+        )?;
         // (n, s, 3, h, hd) -> three (n, h, s, hd)
         let qkv = qkv.reshape((n, s, 3, h, hd))?.permute((2, 0, 3, 1, 4))?;
         let q = (qkv.get(0)?.contiguous()? * (1.0 / (hd as f64).sqrt()))?;
@@ -121,7 +141,11 @@ impl Layer for SelfAttention {
         if ctx.is_done() {
             return Ok(probs);
         }
-        let out = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((n, s, e))?;
+        let out = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((n, s, e))?;
         ctx.run("out_proj", &self.out_proj, &out)
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
@@ -153,10 +177,20 @@ impl EncoderBlock {
         let vm = vb.pp("mlp");
         let mut mlp = Sequential::root("MLPBlock");
         // xavier_uniform weights, N(0, 1e-6) biases (torchvision's MLPBlock)
-        mlp.push(Linear::new(vm.pp("0"), c.hidden, c.mlp, InitScheme::Xavier)?);
+        mlp.push(Linear::new(
+            vm.pp("0"),
+            c.hidden,
+            c.mlp,
+            InitScheme::Xavier,
+        )?);
         mlp.push(Activation::Gelu);
         mlp.push(Dropout { p: 0.0 });
-        mlp.push(Linear::new(vm.pp("3"), c.mlp, c.hidden, InitScheme::Xavier)?);
+        mlp.push(Linear::new(
+            vm.pp("3"),
+            c.mlp,
+            c.hidden,
+            InitScheme::Xavier,
+        )?);
         mlp.push(Dropout { p: 0.0 });
         Ok(EncoderBlock {
             ln_1: LayerNorm::new(vb.pp("ln_1"), c.hidden, 1e-6)?,
@@ -324,17 +358,27 @@ pub fn vit(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
                 pos_embedding: ve.get_with_hints(
                     (1, c.tokens(), c.hidden),
                     "pos_embedding",
-                    Init::Randn { mean: 0.0, stdev: 0.02 },
+                    Init::Randn {
+                        mean: 0.0,
+                        stdev: 0.02,
+                    },
                 )?,
                 dropout: Dropout { p: 0.0 },
                 layers,
                 ln: LayerNorm::new(ve.pp("ln"), c.hidden, 1e-6)?,
             };
             let mut heads = Sequential::new();
-            heads.push_named("head", Linear::new(vb.pp("heads").pp("head"), c.hidden, 1000, InitScheme::Zeros)?);
+            heads.push_named(
+                "head",
+                Linear::new(vb.pp("heads").pp("head"), c.hidden, 1000, InitScheme::Zeros)?,
+            );
             Ok(Box::new(VisionTransformer {
                 config: c,
-                class_token: vb.get_with_hints((1, 1, c.hidden), "class_token", Init::Const(0.0))?,
+                class_token: vb.get_with_hints(
+                    (1, 1, c.hidden),
+                    "class_token",
+                    Init::Const(0.0),
+                )?,
                 conv_proj,
                 encoder,
                 heads,

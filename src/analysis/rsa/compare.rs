@@ -3,7 +3,7 @@
 //! Every comparison works on the upper-triangle vectors. A pair that is NaN in the RDMs (a
 //! condition drawn twice by a bootstrap) is left out of every comparison, as rsatoolbox does.
 
-use super::correlation::{kendall_tau_b, kendall_counts, rank};
+use super::correlation::{kendall_counts, kendall_tau_b, rank};
 use super::rdms::Rdms;
 use crate::analysis::linalg;
 use crate::{Error, Result};
@@ -191,7 +191,12 @@ pub(crate) fn compare_unchecked(a: &Rdms, b: &Rdms, method: Comparison) -> Array
     }
 }
 
-fn compare_aligned(va: Array2<f64>, vb: Array2<f64>, keep: &[bool], method: Comparison) -> Array2<f64> {
+fn compare_aligned(
+    va: Array2<f64>,
+    vb: Array2<f64>,
+    keep: &[bool],
+    method: Comparison,
+) -> Array2<f64> {
     let ranks = |v: &Array2<f64>| {
         use rayon::prelude::*;
         let rows: Vec<Vec<f64>> = v

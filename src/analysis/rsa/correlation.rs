@@ -32,7 +32,10 @@ pub fn rank(v: &[f64]) -> Vec<f64> {
 /// radix sort on the order-preserving bit pattern: four 16-bit passes instead of a comparison
 /// sort's ~19 cache-missing rounds.
 fn sorted_order(v: &[f64]) -> Vec<u32> {
-    assert!(v.len() < u32::MAX as usize, "rank: more than 4 billion values");
+    assert!(
+        v.len() < u32::MAX as usize,
+        "rank: more than 4 billion values"
+    );
     // IEEE bits -> unsigned keys in total_cmp order
     let key = |x: f64| {
         let b = x.to_bits();
@@ -47,7 +50,11 @@ fn sorted_order(v: &[f64]) -> Vec<u32> {
         order.sort_by_key(|&i| key(v[i as usize]));
         return order;
     }
-    let mut cur: Vec<(u64, u32)> = v.iter().enumerate().map(|(i, &x)| (key(x), i as u32)).collect();
+    let mut cur: Vec<(u64, u32)> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (key(x), i as u32))
+        .collect();
     let mut next = vec![(0u64, 0u32); v.len()];
     for pass in 0..4 {
         let shift = 16 * pass;
@@ -144,8 +151,7 @@ pub fn kendall_tau_b(a: &[f64], b: &[f64]) -> Result<f64> {
             "Kendall's tau of a constant vector is undefined".into(),
         ));
     }
-    let con_minus_dis = c.total as f64 - c.x_ties as f64 - c.y_ties as f64
-        + c.joint_ties as f64
+    let con_minus_dis = c.total as f64 - c.x_ties as f64 - c.y_ties as f64 + c.joint_ties as f64
         - 2.0 * c.discordant as f64;
     Ok((con_minus_dis
         / ((c.total - c.x_ties) as f64).sqrt()

@@ -171,7 +171,9 @@ pub fn noise_precision<S: Data<Elem = T>, T: Scalar>(
     let dof = (n - u.len()) as f64;
     let cov = covariance(res, dof, shrinkage);
     linalg::inverse(&cov).map_err(|e| {
-        e.context("the noise covariance (fewer residuals than channels? use Shrinkage::Diag or Eye)")
+        e.context(
+            "the noise covariance (fewer residuals than channels? use Shrinkage::Diag or Eye)",
+        )
     })
 }
 
@@ -378,7 +380,9 @@ impl CalcRdm {
                 }
             }
         }
-        if self.noise.is_some() && !matches!(self.method, RdmMethod::Mahalanobis | RdmMethod::Crossnobis) {
+        if self.noise.is_some()
+            && !matches!(self.method, RdmMethod::Mahalanobis | RdmMethod::Crossnobis)
+        {
             return Err(Error::InvalidArgument(format!(
                 "a noise estimate is used by mahalanobis and crossnobis only, not by {:?}",
                 self.method
@@ -394,7 +398,11 @@ impl CalcRdm {
         let (u, inv) = self.check(n, p)?;
         crate::analysis::check_dense(u.len(), "an RDM")?;
         let precision = match (self.noise, &self.precision) {
-            (Some(s), _) => Some(noise_precision(&x, self.conditions.as_deref().unwrap_or(&[]), s)?),
+            (Some(s), _) => Some(noise_precision(
+                &x,
+                self.conditions.as_deref().unwrap_or(&[]),
+                s,
+            )?),
             (None, Some(pr)) => Some(pr.clone()),
             (None, None) => None,
         };
@@ -448,7 +456,9 @@ impl CalcRdm {
                     sums[f].row_mut(c).zip_mut_with(&row, |s, v| *s += v);
                     counts[f][c] += 1;
                 }
-                let total = sums.iter().fold(Array2::<f64>::zeros((nc, p)), |acc, s| acc + s);
+                let total = sums
+                    .iter()
+                    .fold(Array2::<f64>::zeros((nc, p)), |acc, s| acc + s);
                 let total_counts: Vec<usize> =
                     (0..nc).map(|c| counts.iter().map(|k| k[c]).sum()).collect();
                 let mut sum = ndarray::Array1::<f64>::zeros(nc * (nc - 1) / 2);

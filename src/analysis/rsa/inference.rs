@@ -63,7 +63,11 @@ pub fn pool_rdm(rdms: &Rdms, method: Comparison) -> Rdms {
         }
     }
     if matches!(method, Comparison::Corr | Comparison::CorrCov) {
-        let min = mean.iter().copied().filter(|x| !x.is_nan()).fold(f64::INFINITY, f64::min);
+        let min = mean
+            .iter()
+            .copied()
+            .filter(|x| !x.is_nan())
+            .fold(f64::INFINITY, f64::min);
         mean.mapv_inplace(|x| x - min);
     }
     Rdms::from_vectors(mean.insert_axis(Axis(0)))
@@ -249,12 +253,16 @@ impl Bootstrap {
                 let rdm_idx = if self.over == BootstrapOver::Conditions {
                     (0..n_rdm).collect()
                 } else {
-                    (0..n_rdm).map(|_| rng.below(n_rdm as u64) as usize).collect()
+                    (0..n_rdm)
+                        .map(|_| rng.below(n_rdm as u64) as usize)
+                        .collect()
                 };
                 let pat_idx = if self.over == BootstrapOver::Rdms {
                     (0..n_cond).collect()
                 } else {
-                    (0..n_cond).map(|_| rng.below(n_cond as u64) as usize).collect()
+                    (0..n_cond)
+                        .map(|_| rng.below(n_cond as u64) as usize)
+                        .collect()
                 };
                 (rdm_idx, pat_idx)
             })
@@ -267,7 +275,9 @@ impl Bootstrap {
         for chunk in draws.chunks(64) {
             let done: Vec<(Vec<f64>, (f64, f64))> = chunk
                 .par_iter()
-                .map(|(rdm_idx, pat_idx)| self.one_sample(&model_rdms, data, rdm_idx, pat_idx, with_nc))
+                .map(|(rdm_idx, pat_idx)| {
+                    self.one_sample(&model_rdms, data, rdm_idx, pat_idx, with_nc)
+                })
                 .collect();
             progress.inc(done.len());
             rows.extend(done);
@@ -278,13 +288,17 @@ impl Bootstrap {
         progress.finish();
         let n = rows.len();
         let evaluations = Array2::from_shape_fn((n, models.len()), |(i, j)| rows[i].0[j]);
-        let ceiling = Array2::from_shape_fn((2, n), |(k, i)| {
-            if k == 0 {
-                rows[i].1 .0
-            } else {
-                rows[i].1 .1
-            }
-        });
+        let ceiling =
+            Array2::from_shape_fn(
+                (2, n),
+                |(k, i)| {
+                    if k == 0 {
+                        rows[i].1 .0
+                    } else {
+                        rows[i].1 .1
+                    }
+                },
+            );
         let (dof, n_pattern, n_rdm_corr) = match self.over {
             BootstrapOver::Conditions => (n_cond - 1, Some(n_cond), None),
             BootstrapOver::Rdms => (n_rdm - 1, None, Some(n_rdm)),
@@ -389,7 +403,8 @@ impl ModelComparison {
         let ok: Vec<usize> = (0..evaluations.nrows())
             .filter(|&i| evaluations[[i, 0]].is_finite())
             .collect();
-        let with_nc = over != BootstrapOver::Rdms && ok.iter().all(|&i| ceiling[[0, i]].is_finite());
+        let with_nc =
+            over != BootstrapOver::Rdms && ok.iter().all(|&i| ceiling[[0, i]].is_finite());
         // covariance of [evaluations, noise ceilings] over the usable samples (np.cov, ddof 1)
         let width = if with_nc { k + 2 } else { k };
         let col = |c: usize, i: usize| {
@@ -424,9 +439,8 @@ impl ModelComparison {
         let nc_var = (0..k)
             .map(|a| {
                 if with_nc {
-                    [0, 1].map(|c| {
-                        (cov[[a, a]] - 2.0 * cov[[a, k + c]] + cov[[k + c, k + c]]) * corr
-                    })
+                    [0, 1]
+                        .map(|c| (cov[[a, a]] - 2.0 * cov[[a, k + c]] + cov[[k + c, k + c]]) * corr)
                 } else {
                     [model_var[a]; 2]
                 }
@@ -517,7 +531,13 @@ impl ModelComparison {
             .map(|j| {
                 // rsatoolbox frames the samples with -inf and +inf before np.quantile
                 let mut v: Vec<f64> = vec![f64::NEG_INFINITY, f64::INFINITY];
-                v.extend(self.evaluations.column(j).iter().copied().filter(|x| x.is_finite()));
+                v.extend(
+                    self.evaluations
+                        .column(j)
+                        .iter()
+                        .copied()
+                        .filter(|x| x.is_finite()),
+                );
                 v.sort_by(f64::total_cmp);
                 (quantile(&v, cut), quantile(&v, 1.0 - cut))
             })
@@ -563,7 +583,14 @@ impl ModelComparison {
         let sem = self.sem();
         let pz = self.test_zero();
         let pn = self.test_noise();
-        let w = self.models.iter().map(|m| m.len()).max().unwrap_or(5).max(5) + 1;
+        let w = self
+            .models
+            .iter()
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(5)
+            .max(5)
+            + 1;
         let p = |x: f64| {
             if x.is_nan() {
                 "-".to_string()
@@ -597,7 +624,9 @@ impl ModelComparison {
         }
         let (lo, hi) = self.noise_ceiling();
         if lo.is_finite() {
-            s.push_str(&format!("\nnoise ceiling: {lo:.3} (lower) to {hi:.3} (upper)\n"));
+            s.push_str(&format!(
+                "\nnoise ceiling: {lo:.3} (lower) to {hi:.3} (upper)\n"
+            ));
         } else {
             s.push_str("\nno noise ceiling: it needs data RDMs of 2 or more subjects\n");
         }

@@ -514,4 +514,3 @@ impl Rsa {
         t.save(path)
     }
 }
-

@@ -60,12 +60,16 @@ impl Rdms {
         let Some(n) = conditions_for_pairs(vectors.ncols()) else {
             return Err(Error::Shape {
                 what: "RDM vectors".into(),
-                expected: "rows of n (n - 1) / 2 dissimilarities (the upper triangle) for some n >= 2".into(),
+                expected:
+                    "rows of n (n - 1) / 2 dissimilarities (the upper triangle) for some n >= 2"
+                        .into(),
                 got: format!("{} entries per row", vectors.ncols()),
             });
         };
         if vectors.nrows() == 0 {
-            return Err(Error::InvalidArgument("an RDM set needs at least one RDM".into()));
+            return Err(Error::InvalidArgument(
+                "an RDM set needs at least one RDM".into(),
+            ));
         }
         if vectors.iter().any(|v| v.is_infinite()) {
             return Err(Error::InvalidArgument(
@@ -89,7 +93,9 @@ impl Rdms {
     /// ```
     pub fn from_matrices(matrices: &[Array2<f64>]) -> Result<Rdms> {
         let Some(first) = matrices.first() else {
-            return Err(Error::InvalidArgument("an RDM set needs at least one RDM".into()));
+            return Err(Error::InvalidArgument(
+                "an RDM set needs at least one RDM".into(),
+            ));
         };
         let n = first.nrows();
         let mut v = Array2::zeros((matrices.len(), n * n.saturating_sub(1) / 2));
@@ -104,7 +110,10 @@ impl Rdms {
             for i in 0..n {
                 for j in i + 1..n {
                     let (a, b) = (m[[i, j]], m[[j, i]]);
-                    if a != b && !(a.is_nan() && b.is_nan()) && (a - b).abs() > 1e-9 * a.abs().max(b.abs()) {
+                    if a != b
+                        && !(a.is_nan() && b.is_nan())
+                        && (a - b).abs() > 1e-9 * a.abs().max(b.abs())
+                    {
                         return Err(Error::InvalidArgument(format!(
                             "RDM {k} is not symmetric: entry ({i}, {j}) is {a}, entry ({j}, {i}) is {b}"
                         )));

@@ -131,7 +131,8 @@ fn read_rdms(path: &PathBuf) -> Result<Rdms> {
     let shape = a.shape().to_vec();
     let data: Vec<f64> = a.iter().copied().collect();
     let mat = |rows: usize, cols: usize, v: &[f64]| {
-        Array2::from_shape_vec((rows, cols), v.to_vec()).map_err(|e| Error::InvalidArgument(e.to_string()))
+        Array2::from_shape_vec((rows, cols), v.to_vec())
+            .map_err(|e| Error::InvalidArgument(e.to_string()))
     };
     let r = match shape.as_slice() {
         [m] => mat(1, *m, &data).and_then(Rdms::from_vectors),
@@ -168,7 +169,10 @@ pub(crate) fn cka(a: CkaArgs) -> Result<()> {
     let (x, y) = (io::read_matrix(&a.a)?, io::read_matrix(&a.b)?);
     println!(
         "{}",
-        Cka::new().kernel(a.kernel).unbiased(a.unbiased).compute(&x, &y)?
+        Cka::new()
+            .kernel(a.kernel)
+            .unbiased(a.unbiased)
+            .compute(&x, &y)?
     );
     Ok(())
 }
