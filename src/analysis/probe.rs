@@ -177,7 +177,7 @@ impl LogisticRegression {
         let reg = 1.0 / (self.c * n as f64);
         // objective and gradient; parameters: k x p weights, then k intercepts
         let eval = |w: &[f64], grad: &mut [f64]| -> f64 {
-            let wm = Array2::from_shape_vec((k, p), w[..k * p].to_vec()).expect("k x p");
+            let wm = Array2::from_shape_fn((k, p), |(c, j)| w[c * p + j]);
             let mut z = linalg::matmul_nt(x, &wm);
             let mut loss = 0.0;
             for (i, mut row) in z.rows_mut().into_iter().enumerate() {
@@ -202,7 +202,7 @@ impl LogisticRegression {
         };
         let (w, n_iter, converged) = lbfgs(dim, self.max_iter, self.tol, eval);
         FittedLogistic {
-            coef: Array2::from_shape_vec((k, p), w[..k * p].to_vec()).expect("k x p"),
+            coef: Array2::from_shape_fn((k, p), |(c, j)| w[c * p + j]),
             intercept: Array1::from(w[k * p..].to_vec()),
             classes,
             n_iter,

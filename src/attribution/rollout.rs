@@ -45,9 +45,18 @@ impl AttentionRollout {
                 model.arch()
             )));
         }
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        // The head's output (the logits) in the same pass: one forward for the maps and the
+        // predictions they are captioned with.
+        let head = "heads";
+        let mut refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        refs.push(head);
         let outs = model.record(x, &refs)?;
-        let logits = model.forward(x)?.to_device(&Device::Cpu)?;
+        let logits = outs
+            .get(head)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("{} has no `heads` module", model.arch()))
+            })?
+            .to_device(&Device::Cpu)?;
         let targets: Vec<usize> = logits
             .argmax(1)?
             .to_vec1::<u32>()?

@@ -27,9 +27,8 @@ impl Layer for LayerNorm2d {
     fn kind(&self) -> &'static str {
         "LayerNorm2d"
     }
-    fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
-        let y = self.0.forward(&x.permute((0, 2, 3, 1))?, ctx)?;
-        Ok(y.permute((0, 3, 1, 2))?.contiguous()?)
+    fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
+        self.0.normalize(x, 1)
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         self.0.parameters()

@@ -553,25 +553,36 @@ impl LayerNorm {
     }
 }
 
+impl LayerNorm {
+    /// Normalise over `axis` (the last for `nn.LayerNorm`; 1 for the channels of an
+    /// `N x C x H x W` map, ConvNeXt's `LayerNorm2d`, which then needs no permuted copies).
+    pub fn normalize(&self, x: &Tensor, axis: usize) -> Result<Tensor> {
+        if axis >= x.rank() || x.dim(axis)? != self.dim {
+            return Err(Error::Shape {
+                what: "input of LayerNorm".into(),
+                expected: format!("{} features on axis {axis}", self.dim),
+                got: format!("{:?}", x.dims()),
+            });
+        }
+        let mean = x.mean_keepdim(axis)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(axis)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        // the affine parameters along `axis`: shape 1 x ... x dim x ... x 1
+        let mut shape = vec![1usize; x.rank()];
+        shape[axis] = self.dim;
+        Ok(normed
+            .broadcast_mul(&self.weight.reshape(shape.as_slice())?)?
+            .broadcast_add(&self.bias.reshape(shape.as_slice())?)?)
+    }
+}
+
 impl Layer for LayerNorm {
     fn kind(&self) -> &'static str {
         "LayerNorm"
     }
     fn forward(&self, x: &Tensor, _ctx: &mut Ctx) -> Result<Tensor> {
-        if x.dim(D::Minus1)? != self.dim {
-            return Err(Error::Shape {
-                what: "input of LayerNorm".into(),
-                expected: format!("... x {}", self.dim),
-                got: format!("{:?}", x.dims()),
-            });
-        }
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        Ok(normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)?)
+        self.normalize(x, x.rank().saturating_sub(1))
     }
     fn parameters(&self) -> Vec<(&'static str, Tensor)> {
         weight_and_bias(&self.weight, Some(&self.bias))

@@ -13,14 +13,14 @@ pub fn rank(v: &[f64]) -> Vec<f64> {
     let mut r = vec![0.0; v.len()];
     let mut i = 0;
     while i < order.len() {
-        let x = v[order[i] as usize];
+        let x = v[order[i]];
         let mut j = i;
-        while j + 1 < order.len() && v[order[j + 1] as usize] == x {
+        while j + 1 < order.len() && v[order[j + 1]] == x {
             j += 1;
         }
         let avg = (i + j) as f64 / 2.0 + 1.0;
         for &k in &order[i..=j] {
-            r[k as usize] = avg;
+            r[k] = avg;
         }
         i = j + 1;
     }
@@ -30,12 +30,8 @@ pub fn rank(v: &[f64]) -> Vec<f64> {
 /// Positions of `v` in ascending `total_cmp` order. Long vectors (a 1,000-condition RDM has
 /// 499,500 entries, and ranking them is the cost of a Spearman comparison) go through an LSD
 /// radix sort on the order-preserving bit pattern: four 16-bit passes instead of a comparison
-/// sort's ~19 cache-missing rounds.
-fn sorted_order(v: &[f64]) -> Vec<u32> {
-    assert!(
-        v.len() < u32::MAX as usize,
-        "rank: more than 4 billion values"
-    );
+/// sort's ~19 cache-missing rounds. Both give the same order (ties keep their positions).
+fn sorted_order(v: &[f64]) -> Vec<usize> {
     // IEEE bits -> unsigned keys in total_cmp order
     let key = |x: f64| {
         let b = x.to_bits();
@@ -45,16 +41,12 @@ fn sorted_order(v: &[f64]) -> Vec<u32> {
             b | (1 << 63)
         }
     };
-    if v.len() < 4096 {
-        let mut order: Vec<u32> = (0..v.len() as u32).collect();
-        order.sort_by_key(|&i| key(v[i as usize]));
+    if v.len() < 4096 || u32::try_from(v.len()).is_err() {
+        let mut order: Vec<usize> = (0..v.len()).collect();
+        order.sort_by_key(|&i| key(v[i]));
         return order;
     }
-    let mut cur: Vec<(u64, u32)> = v
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| (key(x), i as u32))
-        .collect();
+    let mut cur: Vec<(u64, u32)> = v.iter().zip(0u32..).map(|(&x, i)| (key(x), i)).collect();
     let mut next = vec![(0u64, 0u32); v.len()];
     for pass in 0..4 {
         let shift = 16 * pass;
@@ -78,7 +70,7 @@ fn sorted_order(v: &[f64]) -> Vec<u32> {
         }
         std::mem::swap(&mut cur, &mut next);
     }
-    cur.into_iter().map(|(_, i)| i).collect()
+    cur.into_iter().map(|(_, i)| i as usize).collect()
 }
 
 /// Pearson correlation of two vectors.

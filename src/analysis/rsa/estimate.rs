@@ -179,9 +179,10 @@ pub fn noise_precision<S: Data<Elem = T>, T: Scalar>(
 
 /// rsatoolbox's `_estimate_covariance`: demean the columns, then the chosen estimator.
 fn covariance(mut m: Array2<f64>, dof: f64, shrinkage: Shrinkage) -> Array2<f64> {
-    let col_means = m.mean_axis(Axis(0)).expect("at least one row");
-    for mut row in m.rows_mut() {
-        row -= &col_means;
+    if let Some(col_means) = m.mean_axis(Axis(0)) {
+        for mut row in m.rows_mut() {
+            row -= &col_means;
+        }
     }
     let (n, p) = m.dim();
     let nf = n as f64;

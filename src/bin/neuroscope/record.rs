@@ -32,7 +32,8 @@ pub(crate) struct RecordArgs {
     /// Comma-separated layer names, or `all`.
     #[arg(long)]
     layers: String,
-    /// none, mean (spatial mean) or flatten.
+    /// none, mean (spatial mean), flatten, or for a vision transformer's tokens cls (the class
+    /// token) or token_mean.
     #[arg(long, default_value = "none")]
     reduce: Reduce,
     /// Keep this many randomly chosen units per layer (seeded by --seed).
