@@ -13,21 +13,8 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub(crate) struct AttributeArgs {
-    /// Architecture.
-    #[arg(long)]
-    arch: String,
-    /// Weights: a file, `pretrained`, or `trained`; without it, random weights from --seed.
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// Seed of random weights, the dataset subset and SmoothGrad's noise.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// An N x C x H x W float32 .npy array, used as it is (normalised as the network expects).
-    #[arg(long, conflicts_with = "dataset")]
-    input: Option<PathBuf>,
-    /// A dataset name with a seeded subset size: mnist-10k:8 (the network's usual transform).
-    #[arg(long)]
-    dataset: Option<String>,
+    #[command(flatten)]
+    net: io::NetInput,
     /// saliency, smoothgrad, integrated-gradients, gradcam, guided-backprop, guided-gradcam or
     /// occlusion.
     #[arg(long)]
@@ -68,7 +55,7 @@ pub(crate) struct AttributeArgs {
 }
 
 pub(crate) fn check(a: &AttributeArgs) -> Result<()> {
-    if a.input.is_none() == a.dataset.is_none() {
+    if a.net.input.is_none() == a.net.dataset.is_none() {
         return Err(Error::InvalidArgument(
             "give exactly one of --input X.npy or --dataset NAME[:N]".into(),
         ));
@@ -84,12 +71,16 @@ pub(crate) fn check(a: &AttributeArgs) -> Result<()> {
             "--layer is Grad-CAM's (gradcam, guided-gradcam), --upsample gradcam's".into(),
         ));
     }
-    io::check_output(&a.out, &["npy"], &[a.weights.as_ref(), a.input.as_ref()])?;
+    io::check_output(
+        &a.out,
+        &["npy"],
+        &[a.net.weights.as_ref(), a.net.input.as_ref()],
+    )?;
     if let Some(f) = &a.figure {
         io::check_output(
             f,
             &["svg", "png"],
-            &[a.weights.as_ref(), a.input.as_ref(), Some(&a.out)],
+            &[a.net.weights.as_ref(), a.net.input.as_ref(), Some(&a.out)],
         )?;
     }
     Ok(())
@@ -97,8 +88,8 @@ pub(crate) fn check(a: &AttributeArgs) -> Result<()> {
 
 pub(crate) fn run(a: AttributeArgs) -> Result<()> {
     let device = io::device(&a.device)?;
-    let net = io::load_model(&a.arch, a.weights.clone(), a.seed, &device)?;
-    let (x, names) = match (&a.input, &a.dataset) {
+    let net = io::load_model(&a.net.arch, a.net.weights.clone(), a.net.seed, &device)?;
+    let (x, names) = match (&a.net.input, &a.net.dataset) {
         (Some(p), None) => {
             let arr = neuroscope::io::npy::read(p)?;
             if arr.ndim() != 4 {
@@ -118,8 +109,8 @@ pub(crate) fn run(a: AttributeArgs) -> Result<()> {
             let (name, n) = io::dataset_spec(spec)?;
             let ds = remote::by_name(&name)?;
             let names = ds.class_names();
-            let sub = ds.subset(n.unwrap_or(8), a.seed)?;
-            let tf = neuroscope::models::default_transform(&a.arch);
+            let sub = ds.subset(n.unwrap_or(8), a.net.seed)?;
+            let tf = neuroscope::models::default_transform(&a.net.arch);
             let batch = neuroscope::data::batches(&sub, &tf, sub.len(), &device)
                 .next()
                 .ok_or_else(|| Error::InvalidArgument(format!("--dataset {spec}: no images")))??;
@@ -138,7 +129,7 @@ pub(crate) fn run(a: AttributeArgs) -> Result<()> {
             .target(target)
             .samples(a.samples)
             .stdevs(a.noise)
-            .seed(a.seed)
+            .seed(a.net.seed)
             .attribute(&net, &x)?,
         Method::IntegratedGradients => IntegratedGradients::new()
             .target(target)

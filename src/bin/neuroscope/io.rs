@@ -7,6 +7,31 @@ use neuroscope::models::{self, Weights};
 use neuroscope::{Error, Result};
 use std::path::{Path, PathBuf};
 
+/// The network and the images a command runs on: `--arch`, `--weights` / `--seed`, and
+/// `--input` or `--dataset` (shared by `record` and `attribute`).
+#[derive(clap::Args)]
+pub(crate) struct NetInput {
+    /// Architecture.
+    #[arg(long)]
+    pub(crate) arch: String,
+    /// Weights: a .safetensors or .pth file, `pretrained` for torchvision's ImageNet weights
+    /// from torch hub's cache, or `trained` for neuroscope's shipped mnist_cnn / fashion_cnn;
+    /// without it, random weights from --seed.
+    #[arg(long)]
+    pub(crate) weights: Option<PathBuf>,
+    /// Seed of random weights, of the dataset subset, and of any noise the command draws.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// An N x C x H x W float32 .npy array, used as it is (already normalised as the network
+    /// expects).
+    #[arg(long, conflicts_with = "dataset")]
+    pub(crate) input: Option<PathBuf>,
+    /// A dataset name, optionally with a seeded subset size: fashion-mnist:1000 (the network's
+    /// usual transform).
+    #[arg(long)]
+    pub(crate) dataset: Option<String>,
+}
+
 /// `REC.safetensors:NAME`, one tensor of a file such as `neuroscope record` writes (a layer,
 /// or `labels`), split into the file and the name; `None` for a plain path.
 fn tensor_source(path: &Path) -> Option<(PathBuf, String)> {

@@ -12,23 +12,8 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub(crate) struct RecordArgs {
-    /// Architecture.
-    #[arg(long)]
-    arch: String,
-    /// Weights: a .safetensors or .pth file, `pretrained` for torchvision's ImageNet weights
-    /// from torch hub's cache, or `trained` for neuroscope's shipped mnist_cnn / fashion_cnn;
-    /// without it, random weights from --seed.
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// Seed for random weights and for the dataset subset.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// An N x C x H x W float32 .npy array, used as it is.
-    #[arg(long, conflicts_with = "dataset")]
-    input: Option<PathBuf>,
-    /// A dataset name, optionally with a seeded subset size: fashion-mnist:1000.
-    #[arg(long)]
-    dataset: Option<String>,
+    #[command(flatten)]
+    net: io::NetInput,
     /// Comma-separated layer names, or `all`.
     #[arg(long)]
     layers: String,
@@ -58,7 +43,7 @@ pub(crate) struct RecordArgs {
 
 pub(crate) fn check(a: &RecordArgs) -> Result<()> {
     io::check_batch(a.batch_size)?;
-    if a.shard_samples.is_some() && a.input.is_some() {
+    if a.shard_samples.is_some() && a.net.input.is_some() {
         return Err(Error::InvalidArgument(
             "--shard-samples streams a --dataset; an --input array is already in memory: \
              record it into one .safetensors file"
@@ -73,19 +58,25 @@ pub(crate) fn check(a: &RecordArgs) -> Result<()> {
         None => io::check_output(
             &a.out,
             &["safetensors"],
-            &[a.weights.as_ref(), a.input.as_ref()],
+            &[a.net.weights.as_ref(), a.net.input.as_ref()],
         ),
     }
 }
 
 pub(crate) fn run(a: RecordArgs) -> Result<()> {
     let device = io::device(&a.device)?;
-    if a.weights.is_none() {
-        eprintln!("no --weights given: using random weights (seed {})", a.seed);
+    if a.net.weights.is_none() {
+        eprintln!(
+            "no --weights given: using random weights (seed {})",
+            a.net.seed
+        );
     }
-    let net = io::load_model(&a.arch, a.weights, a.seed, &device)?;
+    let net = io::load_model(&a.net.arch, a.net.weights, a.net.seed, &device)?;
     let reduce = match a.subsample {
-        Some(n) => Reduce::Subsample { n, seed: a.seed },
+        Some(n) => Reduce::Subsample {
+            n,
+            seed: a.net.seed,
+        },
         None => a.reduce,
     };
     let names = io::list(&a.layers);
@@ -97,7 +88,7 @@ pub(crate) fn run(a: RecordArgs) -> Result<()> {
         rec.layers(&names)
     };
     let out = a.out;
-    let recording = match (a.input, a.dataset) {
+    let recording = match (a.net.input, a.net.dataset) {
         (Some(x), None) => {
             let arr = npy::read(&x)?;
             let nonfinite = arr.iter().filter(|v| !v.is_finite()).count();
@@ -124,11 +115,11 @@ pub(crate) fn run(a: RecordArgs) -> Result<()> {
         (None, Some(spec)) => {
             let (name, n) = io::dataset_spec(&spec)?;
             let ds = remote::by_name(&name)?;
-            let tf = models::default_transform(&a.arch);
+            let tf = models::default_transform(&a.net.arch);
             if let Some(shard) = a.shard_samples {
                 let (done, total) = match n {
                     Some(n) => (
-                        rec.run_to_disk(&ds.subset(n, a.seed)?, &tf, &out, shard)?,
+                        rec.run_to_disk(&ds.subset(n, a.net.seed)?, &tf, &out, shard)?,
                         n,
                     ),
                     None => (rec.run_to_disk(&ds, &tf, &out, shard)?, ds.len()),
@@ -145,7 +136,7 @@ pub(crate) fn run(a: RecordArgs) -> Result<()> {
                 return Ok(());
             }
             match n {
-                Some(n) => rec.run(&ds.subset(n, a.seed)?, &tf)?,
+                Some(n) => rec.run(&ds.subset(n, a.net.seed)?, &tf)?,
                 None => rec.run(&ds, &tf)?,
             }
         }
