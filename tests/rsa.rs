@@ -309,6 +309,11 @@ fn bad_input_is_refused_before_work() {
         .runs(&runs[1..])
         .compute(&x));
     assert!(e.contains("run labels"), "{e}");
+    // a noise estimate without condition labels to estimate it from
+    let e = err(CalcRdm::new(RdmMethod::Mahalanobis)
+        .estimate_noise(Shrinkage::Diag)
+        .compute(&x));
+    assert!(e.contains("condition labels"), "{e}");
     // a single run for crossnobis
     let one_run = vec![1i64; runs.len()];
     let e = err(CalcRdm::new(RdmMethod::Crossnobis)

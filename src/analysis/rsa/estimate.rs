@@ -389,6 +389,11 @@ impl CalcRdm {
                 self.method
             )));
         }
+        if self.noise.is_some() && self.conditions.is_none() {
+            return Err(Error::InvalidArgument(
+                "estimating the noise needs condition labels (repeated measurements of each condition); give them, or a precision matrix".into(),
+            ));
+        }
         Ok((u, inv))
     }
 
@@ -401,7 +406,7 @@ impl CalcRdm {
         let precision = match (self.noise, &self.precision) {
             (Some(s), _) => Some(noise_precision(
                 &x,
-                self.conditions.as_deref().unwrap_or(&[]),
+                self.conditions.as_deref().unwrap_or_default(),
                 s,
             )?),
             (None, Some(pr)) => Some(pr.clone()),

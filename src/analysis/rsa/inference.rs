@@ -331,10 +331,14 @@ impl Bootstrap {
         if distinct.len() < 3 {
             return nan;
         }
-        let Ok(sample) = data
-            .select(rdm_idx)
-            .and_then(|s| s.subsample_conditions(pat_idx))
-        else {
+        // Resampling conditions only keeps every data RDM: no copy of the set per sample.
+        let sample = if self.over == BootstrapOver::Conditions {
+            data.subsample_conditions(pat_idx)
+        } else {
+            data.select(rdm_idx)
+                .and_then(|s| s.subsample_conditions(pat_idx))
+        };
+        let Ok(sample) = sample else {
             return nan;
         };
         let evals = models
