@@ -96,6 +96,26 @@ pub(crate) fn matmul_nt_seq(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     })
 }
 
+/// `a b^T` on the calling thread, for a row-major `a` and a contiguous run of rows `b` (the rows
+/// of a standard-layout matrix from some row on): the upper part of a symmetric search without
+/// copying those rows.
+pub(crate) fn matmul_nt_rows_seq(a: &Array2<f64>, b: ndarray::ArrayView2<'_, f64>) -> Array2<f64> {
+    let a = std_layout(a);
+    let b = b.as_standard_layout();
+    let (m, p) = b.dim();
+    let bs = b.as_slice().expect("standard layout");
+    product(a.nrows(), m, |out| {
+        matmul(
+            out,
+            Accum::Replace,
+            view(&a),
+            MatRef::from_row_major_slice(bs, m, p).transpose(),
+            1.0,
+            Par::Seq,
+        )
+    })
+}
+
 /// `a b^T` in single precision on the calling thread (for use inside parallel loops): twice the
 /// SIMD lanes of the double product, for searches that only need candidates and check them in
 /// double precision afterwards (`neighbors::knn`).

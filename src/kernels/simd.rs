@@ -1,5 +1,6 @@
 //! Vector loops that give the same bits with and without the vector unit: a map of a pure
-//! `f64` function (UMAP's powers), and 32-lane sums of squared differences and products in
+//! `f64` function (UMAP's powers), the radius test of a row of fast distances (DBSCAN's
+//! neighbourhoods), squared distances from rows to a few targets (k-means), and 32-lane sums of squared differences and products in
 //! single precision (NN-descent's distances). Each has a portable loop and the same loop
 //! compiled for AVX2, chosen at run time; the AVX2 versions do the same operations in the same
 //! order (separate multiply and add, no fused multiply-add), so results do not depend on the
@@ -31,6 +32,211 @@ fn map_portable<F: Elementwise>(x: &[f64], out: &mut [f64], f: F) {
     }
 }
 
+/// The radius test of one row of a distance search from dot products: pair `j` has the fast
+/// squared distance `v = max(na + nb[j] - 2 dots[j], 0)` and the rounding band
+/// `sl = slack_rel (na + nb[j]) + slack_abs`; bit `j % 32` of `inside[j / 32]` says
+/// `v < eps2 - sl` (certainly within the radius), of `band[j / 32]` that `v` lies within `sl` of
+/// `eps2` (the exact distance must decide). An AVX2 loop where the CPU has it, the same
+/// operations in the same order (the bits cannot differ).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn radius_masks(
+    dots: &[f64],
+    nb: &[f64],
+    na: f64,
+    eps2: f64,
+    (slack_rel, slack_abs): (f64, f64),
+    inside: &mut [u32],
+    band: &mut [u32],
+) {
+    let words = dots.len().div_ceil(32);
+    assert!(
+        nb.len() == dots.len() && inside.len() == words && band.len() == words,
+        "simd::radius_masks: lengths differ"
+    );
+    let f = RadiusTest {
+        na,
+        eps2,
+        slack_rel,
+        slack_abs,
+    };
+    if let Some(avx2) = Avx2::detect() {
+        avx2.radius_masks(dots, nb, f, inside, band);
+        return;
+    }
+    radius_masks_portable(dots, nb, f, inside, band);
+}
+
+/// The constants of [`radius_masks`].
+#[derive(Clone, Copy)]
+struct RadiusTest {
+    na: f64,
+    eps2: f64,
+    slack_rel: f64,
+    slack_abs: f64,
+}
+
+#[inline(always)]
+fn radius_masks_portable(
+    dots: &[f64],
+    nb: &[f64],
+    f: RadiusTest,
+    inside: &mut [u32],
+    band: &mut [u32],
+) {
+    for (((d, n), a), b) in dots
+        .chunks(32)
+        .zip(nb.chunks(32))
+        .zip(inside.iter_mut())
+        .zip(band.iter_mut())
+    {
+        let (mut wa, mut wb) = (0u32, 0u32);
+        for (l, (&dot, &nb)) in d.iter().zip(n).enumerate() {
+            let v = (f.na + nb - 2.0 * dot).max(0.0);
+            let sl = f.slack_rel * (f.na + nb) + f.slack_abs;
+            let is_in = v < f.eps2 - sl;
+            wa |= u32::from(is_in) << l;
+            wb |= u32::from(!is_in && v <= f.eps2 + sl) << l;
+        }
+        *a = wa;
+        *b = wb;
+    }
+}
+
+/// [`radius_masks_portable`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn radius_masks_avx2(
+    dots: &[f64],
+    nb: &[f64],
+    f: RadiusTest,
+    inside: &mut [u32],
+    band: &mut [u32],
+) {
+    radius_masks_portable(dots, nb, f, inside, band)
+}
+
+/// Squared euclidean distances from each row of `rows` (row-major, `p` columns) to every target:
+/// `out[r * targets.len() + t]`. Each pair is summed as `neighbors::sq_dist_slice` sums it (four
+/// lane sums over chunks of four, then `(l0 + l1) + (l2 + l3) + tail`), so the bits are the same;
+/// four pairs are interleaved so that their addition chains overlap instead of each waiting on
+/// its own latency, compiled for AVX2 where the CPU has it (one register per pair).
+pub(crate) fn sq_dists(rows: &[f64], p: usize, targets: &[&[f64]], out: &mut [f64]) {
+    let n = rows.len().checked_div(p).unwrap_or(0);
+    assert!(
+        p > 0
+            && rows.len() == n * p
+            && out.len() == n * targets.len()
+            && targets.iter().all(|t| t.len() == p),
+        "simd::sq_dists: lengths differ"
+    );
+    if let Some(avx2) = Avx2::detect() {
+        avx2.sq_dists(rows, p, targets, out);
+        return;
+    }
+    sq_dists_portable(rows, p, targets, out);
+}
+
+#[inline(always)]
+fn sq_dists_portable(rows: &[f64], p: usize, targets: &[&[f64]], out: &mut [f64]) {
+    if targets.is_empty() {
+        return;
+    }
+    for (row, o) in rows
+        .chunks_exact(p)
+        .zip(out.chunks_exact_mut(targets.len()))
+    {
+        let mut t = 0;
+        while t + 4 <= targets.len() {
+            let g = [targets[t], targets[t + 1], targets[t + 2], targets[t + 3]];
+            o[t..t + 4].copy_from_slice(&sq_dist_many(row, g));
+            t += 4;
+        }
+        while t < targets.len() {
+            o[t] = sq_dist_many(row, [targets[t]])[0];
+            t += 1;
+        }
+    }
+}
+
+/// The squared distances from `a` to `J` slices of its length, interleaved (see [`sq_dists`]).
+#[inline(always)]
+fn sq_dist_many<const J: usize>(a: &[f64], b: [&[f64]; J]) -> [f64; J] {
+    let p = a.len();
+    let mut acc = [[0.0f64; 4]; J];
+    for c in 0..p / 4 {
+        let ac = &a[4 * c..4 * c + 4];
+        for (acc, b) in acc.iter_mut().zip(&b) {
+            let bc = &b[4 * c..4 * c + 4];
+            for k in 0..4 {
+                let d = ac[k] - bc[k];
+                acc[k] += d * d;
+            }
+        }
+    }
+    std::array::from_fn(|j| {
+        let mut tail = 0.0;
+        for i in 4 * (p / 4)..p {
+            let d = a[i] - b[j][i];
+            tail += d * d;
+        }
+        let acc = &acc[j];
+        (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    })
+}
+
+/// [`sq_dists_portable`] in AVX2 registers: one register holds a pair's four lane sums, four
+/// pairs side by side, each lane doing the portable code's operations in its order (separate
+/// subtract, multiply and add; the lane sums reduced and the tail added in scalar code as there).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sq_dists_avx2(rows: &[f64], p: usize, targets: &[&[f64]], out: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let k = targets.len();
+    if k == 0 {
+        return;
+    }
+    let whole = p / 4;
+    let finish = |acc: [f64; 4], a: &[f64], b: &[f64]| {
+        let mut tail = 0.0;
+        for i in 4 * whole..p {
+            let d = a[i] - b[i];
+            tail += d * d;
+        }
+        (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    };
+    for (row, o) in rows.chunks_exact(p).zip(out.chunks_exact_mut(k)) {
+        let mut t = 0;
+        while t < k {
+            let g = (k - t).min(4);
+            let mut acc = [_mm256_setzero_pd(); 4];
+            for c in 0..whole {
+                // SAFETY: `4 c + 4 <= p`, the length of `row` and of every target (checked by
+                // `sq_dists`), so each 4-lane unaligned load stays inside its slice.
+                let a = unsafe { _mm256_loadu_pd(row.as_ptr().add(4 * c)) };
+                for (j, acc) in acc.iter_mut().enumerate().take(g) {
+                    // SAFETY: as above, for target `t + j < k`.
+                    let b = unsafe { _mm256_loadu_pd(targets[t + j].as_ptr().add(4 * c)) };
+                    let d = _mm256_sub_pd(a, b);
+                    *acc = _mm256_add_pd(*acc, _mm256_mul_pd(d, d));
+                }
+            }
+            for (j, acc) in acc.iter().enumerate().take(g) {
+                let mut lanes = [0.0f64; 4];
+                // SAFETY: `lanes` holds exactly the 4 doubles stored.
+                unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), *acc) };
+                o[t + j] = finish(lanes, row, targets[t + j]);
+            }
+            t += g;
+        }
+    }
+}
+
 /// Proof that the CPU running this process has AVX2: only [`Avx2::detect`] makes one, so the
 /// methods that run AVX2 code are safe to call.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +264,39 @@ impl Avx2 {
         }
         #[cfg(not(target_arch = "x86_64"))]
         map_portable(x, out, f)
+    }
+
+    /// [`radius_masks`]'s loop compiled for AVX2.
+    #[inline]
+    fn radius_masks(
+        self,
+        dots: &[f64],
+        nb: &[f64],
+        f: RadiusTest,
+        inside: &mut [u32],
+        band: &mut [u32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: an `Avx2` exists only when `detect` found AVX2 on this CPU, which is all
+        // `radius_masks_avx2`'s `target_feature` requires; the function itself is safe code.
+        unsafe {
+            radius_masks_avx2(dots, nb, f, inside, band)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        radius_masks_portable(dots, nb, f, inside, band)
+    }
+
+    /// [`sq_dists`]'s loop compiled for AVX2.
+    #[inline]
+    fn sq_dists(self, rows: &[f64], p: usize, targets: &[&[f64]], out: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: an `Avx2` exists only when `detect` found AVX2 on this CPU, which is all
+        // `sq_dists_avx2`'s `target_feature` requires; the function itself is safe code.
+        unsafe {
+            sq_dists_avx2(rows, p, targets, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        sq_dists_portable(rows, p, targets, out)
     }
 
     /// [`lane_sum`] in four 8-lane registers.
@@ -179,6 +418,42 @@ mod tests {
                 v * v * v - 0.5 * v
             }
         }
+        for p in [1, 3, 4, 50, 51] {
+            let rows: Vec<f64> = (0..7 * p).map(|_| r.normal() * 3.0).collect();
+            let tg: Vec<Vec<f64>> = (0..9)
+                .map(|_| (0..p).map(|_| r.normal()).collect())
+                .collect();
+            for k in 0..=9 {
+                let targets: Vec<&[f64]> = tg[..k].iter().map(|t| t.as_slice()).collect();
+                let (mut fast, mut slow) = (vec![0.0; 7 * k], vec![0.0; 7 * k]);
+                avx2.sq_dists(&rows, p, &targets, &mut fast);
+                sq_dists_portable(&rows, p, &targets, &mut slow);
+                assert!(fast
+                    .iter()
+                    .zip(&slow)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+        let n: usize = 1001;
+        let dots: Vec<f64> = (0..n).map(|_| r.normal() * 4.0).collect();
+        let nb: Vec<f64> = (0..n).map(|_| r.uniform() * 10.0).collect();
+        let words = n.div_ceil(32);
+        let (mut fa, mut fb, mut sa, mut sb) = (
+            vec![0u32; words],
+            vec![0u32; words],
+            vec![0u32; words],
+            vec![0u32; words],
+        );
+        let t = RadiusTest {
+            na: 3.0,
+            eps2: 9.0,
+            slack_rel: 0.05,
+            slack_abs: 1e-300,
+        };
+        avx2.radius_masks(&dots, &nb, t, &mut fa, &mut fb);
+        radius_masks_portable(&dots, &nb, t, &mut sa, &mut sb);
+        assert_eq!((&fa, &fb), (&sa, &sb));
+        assert!(fa.iter().any(|&w| w != 0) && fb.iter().any(|&w| w != 0));
         let x: Vec<f64> = (0..1003).map(|_| r.normal() * 5.0).collect();
         let (mut fast, mut slow) = (vec![0.0; x.len()], vec![0.0; x.len()]);
         avx2.map(&x, &mut fast, Cube);

@@ -6,7 +6,9 @@
 //! Determinism: per-iteration sums are taken over fixed chunks of rows in a fixed order, so the
 //! same seed gives the same centres at any thread count.
 
-use crate::analysis::{neighbors::sq_dist, to_f64_checked, Scalar};
+use crate::analysis::neighbors::sq_dist;
+use crate::analysis::{to_f64_checked, Scalar};
+use crate::kernels::simd::sq_dists;
 use crate::rng::Rng;
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayBase, Data, Ix2};
@@ -105,6 +107,8 @@ impl KMeans {
 
 fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
     let (n, p) = x.dim();
+    let xs = x.as_slice().expect("row-major");
+    let row = |i: usize| &xs[i * p..(i + 1) * p];
     let trials = 2 + (k as f64).ln() as usize;
     let mut centers = Array2::zeros((k, p));
     let first = rng.below(n as u64) as usize;
@@ -115,6 +119,7 @@ fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
         .map(|i| sq_dist(x.row(i), x.row(first)))
         .collect();
     let mut pot: f64 = closest.iter().sum();
+    let mut d = vec![0.0; n * trials];
     for c in 1..k {
         let mut cum = Vec::with_capacity(n);
         let mut acc = 0.0;
@@ -128,21 +133,29 @@ fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
                 cum.partition_point(|&v| v < r).min(n - 1)
             })
             .collect();
-        let mut best = (f64::INFINITY, 0usize, Vec::new());
-        for &cand in &candidates {
-            let d: Vec<f64> = (0..n)
-                .into_par_iter()
-                .with_min_len(CHUNK)
-                .map(|i| closest[i].min(sq_dist(x.row(i), x.row(cand))))
-                .collect();
-            let s: f64 = d.iter().sum();
+        // Every candidate's potential in one pass over the data (row i's distances to the
+        // candidates side by side in `d[i * trials..]`), summed per candidate in row order.
+        let targets: Vec<&[f64]> = candidates.iter().map(|&c| row(c)).collect();
+        d.par_chunks_mut(trials * CHUNK)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let first = b * CHUNK;
+                let rows = out.len() / trials;
+                sq_dists(&xs[first * p..(first + rows) * p], p, &targets, out);
+                for (o, &c) in out.chunks_exact_mut(trials).zip(&closest[first..]) {
+                    o.iter_mut().for_each(|v| *v = c.min(*v));
+                }
+            });
+        let mut best = (f64::INFINITY, 0usize);
+        for t in 0..trials {
+            let s: f64 = d.iter().skip(t).step_by(trials).sum();
             if s < best.0 {
-                best = (s, cand, d);
+                best = (s, t);
             }
         }
-        centers.row_mut(c).assign(&x.row(best.1));
+        centers.row_mut(c).assign(&x.row(candidates[best.1]));
         pot = best.0;
-        closest = best.2;
+        closest = d.iter().skip(best.1).step_by(trials).copied().collect();
     }
     centers
 }
@@ -151,18 +164,23 @@ fn assign(x: &Array2<f64>, centers: &Array2<f64>) -> Vec<(usize, f64)> {
     let p = x.ncols();
     let xs = x.as_slice().expect("row-major");
     let cs = centers.as_slice().expect("row-major");
+    let targets: Vec<&[f64]> = cs.chunks_exact(p).collect();
+    let k = targets.len();
     xs.par_chunks(p * CHUNK)
         .flat_map_iter(|block| {
-            block.chunks_exact(p).map(|row| {
-                let mut best = (0, f64::INFINITY);
-                for (c, cr) in cs.chunks_exact(p).enumerate() {
-                    let d = crate::analysis::neighbors::sq_dist_slice(row, cr);
-                    if d < best.1 {
-                        best = (c, d);
+            let mut d = vec![0.0; block.len() / p * k];
+            sq_dists(block, p, &targets, &mut d);
+            d.chunks_exact(k)
+                .map(|d| {
+                    let mut best = (0, f64::INFINITY);
+                    for (c, &dc) in d.iter().enumerate() {
+                        if dc < best.1 {
+                            best = (c, dc);
+                        }
                     }
-                }
-                best
-            })
+                    best
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }

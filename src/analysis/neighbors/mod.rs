@@ -28,13 +28,14 @@ mod descent;
 pub use descent::{NnDescent, NnDescentStats};
 
 use super::linalg;
+use crate::kernels::simd;
 use crate::{Error, Result};
 use ndarray::{s, Array2, ArrayView1};
 use rayon::prelude::*;
 
 const BLOCK: usize = 256;
 
-fn sq_norms(x: &Array2<f64>) -> Vec<f64> {
+fn sq_norms(x: &ndarray::ArrayRef2<f64>) -> Vec<f64> {
     x.rows().into_iter().map(|r| r.dot(&r)).collect()
 }
 
@@ -96,11 +97,9 @@ fn linalg_block(xb: &Array2<f64>, x: &Array2<f64>) -> Array2<f64> {
     linalg::matmul_nt_seq(xb, x)
 }
 
-/// Slack under which a fast distance is recomputed exactly.
-#[inline]
-fn slack(na: f64, nb: f64) -> f64 {
-    1e-9 * (na + nb) + 1e-300
-}
+/// Slack under which a fast distance is recomputed exactly: relative to the two squared norms,
+/// and an absolute floor.
+const SLACK: (f64, f64) = (1e-9, 1e-300);
 
 /// The `k` nearest neighbours of every row (itself excluded), sorted by distance.
 #[derive(Debug, Clone)]
@@ -474,31 +473,62 @@ pub(crate) fn nearest_in(
 /// All rows within euclidean distance `eps` of each row (itself included, as scikit-learn's
 /// `radius_neighbors`), in increasing index order.
 pub fn radius_neighbors(x: &Array2<f64>, eps: f64) -> Vec<Vec<usize>> {
+    let n = x.nrows();
     let eps2 = eps * eps;
-    blocks(x, |start, d, norms| {
-        d.rows()
-            .into_iter()
-            .enumerate()
-            .map(|(bi, row)| {
-                let i = start + bi;
-                (0..row.len())
-                    .filter(|&j| {
-                        let v = row[j];
-                        if v > eps2 + slack(norms[i], norms[j]) {
-                            false
-                        } else if v < eps2 - slack(norms[i], norms[j]) {
-                            true
-                        } else {
-                            sq_dist(x.row(i), x.row(j)) <= eps2
+    let x = x.as_standard_layout();
+    let norms = sq_norms(&x);
+    // Each pair once: a block of rows against itself and every later row (the lower triangle is
+    // the mirror image), the distance from the product and the norms and, inside the rounding
+    // band, recomputed exactly. Half the products of the full matrix, one pass over each.
+    let starts: Vec<usize> = (0..n).step_by(BLOCK).collect();
+    let upper: Vec<Vec<Vec<usize>>> = starts
+        .par_iter()
+        .map(|&start| {
+            let end = (start + BLOCK).min(n);
+            let xb = x.slice(s![start..end, ..]).to_owned();
+            let d = linalg::matmul_nt_rows_seq(&xb, x.slice(s![start.., ..]));
+            let later = &norms[start..];
+            let words = later.len().div_ceil(32);
+            let (mut inside, mut band) = (vec![0u32; words], vec![0u32; words]);
+            d.rows()
+                .into_iter()
+                .enumerate()
+                .map(|(bi, dots)| {
+                    let i = start + bi;
+                    let dots = dots.to_slice().expect("row-major product");
+                    let mut found = Vec::new();
+                    simd::radius_masks(dots, later, norms[i], eps2, SLACK, &mut inside, &mut band);
+                    for (w, (&a, &b)) in inside.iter().zip(&band).enumerate() {
+                        // in ascending order: the certain pairs and the band's exact ones merged
+                        let mut m = a | b;
+                        while m != 0 {
+                            let l = m.trailing_zeros();
+                            let j = start + 32 * w + l as usize;
+                            if a >> l & 1 == 1 || sq_dist(x.row(i), x.row(j)) <= eps2 {
+                                found.push(j);
+                            }
+                            m &= m - 1;
                         }
-                    })
-                    .collect()
-            })
-            .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+                    }
+                    found
+                })
+                .collect()
+        })
+        .collect();
+    // Each row's list in ascending order: the earlier rows that found it (in their order), then
+    // its own from its block's first row on.
+    let mut neigh: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (&start, block) in starts.iter().zip(upper) {
+        let end = start + block.len();
+        for (bi, own) in block.into_iter().enumerate() {
+            let i = start + bi;
+            for &j in own.iter().filter(|&&j| j >= end) {
+                neigh[j].push(i);
+            }
+            neigh[i].extend(own);
+        }
+    }
+    neigh
 }
 
 /// Euclidean distances from every row to all rows, block by block (in parallel), with close
@@ -558,6 +588,43 @@ pub fn pairwise_distances(x: &Array2<f64>) -> Array2<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// k-means' interleaved distances (`simd::sq_dists`) are `sq_dist_slice`'s, bit for bit.
+    #[test]
+    fn interleaved_distances_are_sq_dist_slice_bits() {
+        let mut r = crate::rng::Rng::new(4);
+        for p in [1, 2, 5, 50] {
+            let rows: Vec<f64> = (0..6 * p).map(|_| r.normal() * 2.0).collect();
+            let tg: Vec<Vec<f64>> = (0..7)
+                .map(|_| (0..p).map(|_| r.normal()).collect())
+                .collect();
+            let targets: Vec<&[f64]> = tg.iter().map(|t| t.as_slice()).collect();
+            let mut d = vec![0.0; 6 * 7];
+            simd::sq_dists(&rows, p, &targets, &mut d);
+            for (i, row) in rows.chunks_exact(p).enumerate() {
+                for (t, tgt) in targets.iter().enumerate() {
+                    assert_eq!(d[i * 7 + t].to_bits(), sq_dist_slice(row, tgt).to_bits());
+                }
+            }
+        }
+    }
+
+    /// The symmetric radius search finds exactly the pairs within `eps` by the exact distance,
+    /// each row's list ascending, across block boundaries.
+    #[test]
+    fn radius_neighbors_are_the_exact_pairs() {
+        let mut r = crate::rng::Rng::new(9);
+        let n = 2 * BLOCK + 37;
+        let x = Array2::from_shape_fn((n, 3), |_| r.normal());
+        let eps = 0.6;
+        let got = radius_neighbors(&x, eps);
+        for i in 0..n {
+            let want: Vec<usize> = (0..n)
+                .filter(|&j| sq_dist(x.row(i), x.row(j)) <= eps * eps)
+                .collect();
+            assert_eq!(got[i], want, "row {i}");
+        }
+    }
 
     /// The direct search `nearest_in` must reproduce: every distance in double precision,
     /// sorted, ties by row.
