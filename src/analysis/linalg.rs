@@ -96,24 +96,28 @@ pub(crate) fn matmul_nt_seq(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     })
 }
 
-/// `a b^T` on the calling thread, for a row-major `a` and a contiguous run of rows `b` (the rows
-/// of a standard-layout matrix from some row on): the upper part of a symmetric search without
-/// copying those rows.
-pub(crate) fn matmul_nt_rows_seq(a: &Array2<f64>, b: ndarray::ArrayView2<'_, f64>) -> Array2<f64> {
-    let a = std_layout(a);
+/// `a b^T` in single precision on the calling thread, for a row-major `a` and a contiguous run
+/// of rows `b` (the rows of a standard-layout matrix from some row on): the upper part of a
+/// symmetric radius search's candidates, without copying those rows.
+pub(crate) fn matmul_nt_rows_seq_f32(
+    a: &Array2<f32>,
+    b: ndarray::ArrayView2<'_, f32>,
+) -> Array2<f32> {
+    let a = a.as_standard_layout();
     let b = b.as_standard_layout();
-    let (m, p) = b.dim();
-    let bs = b.as_slice().expect("standard layout");
-    product(a.nrows(), m, |out| {
+    let (n, m, p) = (a.nrows(), b.nrows(), a.ncols());
+    let mut out = Array2::<f32>::zeros((n, m));
+    if let (Some(sa), Some(sb), Some(so)) = (a.as_slice(), b.as_slice(), out.as_slice_mut()) {
         matmul(
-            out,
+            faer::MatMut::from_row_major_slice_mut(so, n, m),
             Accum::Replace,
-            view(&a),
-            MatRef::from_row_major_slice(bs, m, p).transpose(),
-            1.0,
+            MatRef::from_row_major_slice(sa, n, p),
+            MatRef::from_row_major_slice(sb, m, p).transpose(),
+            1.0f32,
             Par::Seq,
-        )
-    })
+        );
+    }
+    out
 }
 
 /// `a b^T` in single precision on the calling thread (for use inside parallel loops): twice the

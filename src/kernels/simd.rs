@@ -38,9 +38,11 @@ fn map_portable<F: Elementwise>(x: &[f64], out: &mut [f64], f: F) {
 /// `v < eps2 - sl` (certainly within the radius), of `band[j / 32]` that `v` lies within `sl` of
 /// `eps2` (the exact distance must decide). An AVX2 loop where the CPU has it, the same
 /// operations in the same order (the bits cannot differ).
+/// The dot products may be single precision (a float product's candidates, with a slack that
+/// covers its rounding); the test itself runs in double precision.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn radius_masks(
-    dots: &[f64],
+pub(crate) fn radius_masks<D: Copy + Into<f64>>(
+    dots: &[D],
     nb: &[f64],
     na: f64,
     eps2: f64,
@@ -76,8 +78,8 @@ struct RadiusTest {
 }
 
 #[inline(always)]
-fn radius_masks_portable(
-    dots: &[f64],
+fn radius_masks_portable<D: Copy + Into<f64>>(
+    dots: &[D],
     nb: &[f64],
     f: RadiusTest,
     inside: &mut [u32],
@@ -91,7 +93,7 @@ fn radius_masks_portable(
     {
         let (mut wa, mut wb) = (0u32, 0u32);
         for (l, (&dot, &nb)) in d.iter().zip(n).enumerate() {
-            let v = (f.na + nb - 2.0 * dot).max(0.0);
+            let v = (f.na + nb - 2.0 * dot.into()).max(0.0);
             let sl = f.slack_rel * (f.na + nb) + f.slack_abs;
             let is_in = v < f.eps2 - sl;
             wa |= u32::from(is_in) << l;
@@ -108,8 +110,8 @@ fn radius_masks_portable(
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn radius_masks_avx2(
-    dots: &[f64],
+unsafe fn radius_masks_avx2<D: Copy + Into<f64>>(
+    dots: &[D],
     nb: &[f64],
     f: RadiusTest,
     inside: &mut [u32],
@@ -196,45 +198,61 @@ fn sq_dist_many<const J: usize>(a: &[f64], b: [&[f64]; J]) -> [f64; J] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn sq_dists_avx2(rows: &[f64], p: usize, targets: &[&[f64]], out: &mut [f64]) {
-    use std::arch::x86_64::*;
     let k = targets.len();
     if k == 0 {
         return;
     }
-    let whole = p / 4;
-    let finish = |acc: [f64; 4], a: &[f64], b: &[f64]| {
-        let mut tail = 0.0;
-        for i in 4 * whole..p {
-            let d = a[i] - b[i];
-            tail += d * d;
-        }
-        (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-    };
     for (row, o) in rows.chunks_exact(p).zip(out.chunks_exact_mut(k)) {
         let mut t = 0;
+        while t + 4 <= k {
+            // SAFETY: AVX2 is enabled in this function; every target has the row's length.
+            let d = unsafe { sq_dists_group_avx2::<4>(row, &targets[t..t + 4]) };
+            o[t..t + 4].copy_from_slice(&d);
+            t += 4;
+        }
         while t < k {
-            let g = (k - t).min(4);
-            let mut acc = [_mm256_setzero_pd(); 4];
-            for c in 0..whole {
-                // SAFETY: `4 c + 4 <= p`, the length of `row` and of every target (checked by
-                // `sq_dists`), so each 4-lane unaligned load stays inside its slice.
-                let a = unsafe { _mm256_loadu_pd(row.as_ptr().add(4 * c)) };
-                for (j, acc) in acc.iter_mut().enumerate().take(g) {
-                    // SAFETY: as above, for target `t + j < k`.
-                    let b = unsafe { _mm256_loadu_pd(targets[t + j].as_ptr().add(4 * c)) };
-                    let d = _mm256_sub_pd(a, b);
-                    *acc = _mm256_add_pd(*acc, _mm256_mul_pd(d, d));
-                }
-            }
-            for (j, acc) in acc.iter().enumerate().take(g) {
-                let mut lanes = [0.0f64; 4];
-                // SAFETY: `lanes` holds exactly the 4 doubles stored.
-                unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), *acc) };
-                o[t + j] = finish(lanes, row, targets[t + j]);
-            }
-            t += g;
+            // SAFETY: as above.
+            o[t] = unsafe { sq_dists_group_avx2::<1>(row, &targets[t..t + 1]) }[0];
+            t += 1;
         }
     }
+}
+
+/// The squared distances from `row` to `G` targets of its length, side by side in `G`
+/// registers (`G` a constant, so that the accumulators stay in registers).
+///
+/// # Safety
+/// The CPU must support AVX2; `targets` holds at least `G` slices of `row`'s length.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn sq_dists_group_avx2<const G: usize>(row: &[f64], targets: &[&[f64]]) -> [f64; G] {
+    use std::arch::x86_64::*;
+    let p = row.len();
+    let whole = p / 4;
+    let mut acc = [_mm256_setzero_pd(); G];
+    for c in 0..whole {
+        // SAFETY: `4 c + 4 <= p`, the length of `row` and of every target (the caller's
+        // contract), so each 4-lane unaligned load stays inside its slice.
+        let a = unsafe { _mm256_loadu_pd(row.as_ptr().add(4 * c)) };
+        for j in 0..G {
+            // SAFETY: as above, for target `j < G`.
+            let b = unsafe { _mm256_loadu_pd(targets[j].as_ptr().add(4 * c)) };
+            let d = _mm256_sub_pd(a, b);
+            acc[j] = _mm256_add_pd(acc[j], _mm256_mul_pd(d, d));
+        }
+    }
+    std::array::from_fn(|j| {
+        let mut lanes = [0.0f64; 4];
+        // SAFETY: `lanes` holds exactly the 4 doubles stored.
+        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), acc[j]) };
+        let mut tail = 0.0;
+        for i in 4 * whole..p {
+            let d = row[i] - targets[j][i];
+            tail += d * d;
+        }
+        (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) + tail
+    })
 }
 
 /// Proof that the CPU running this process has AVX2: only [`Avx2::detect`] makes one, so the
@@ -268,9 +286,9 @@ impl Avx2 {
 
     /// [`radius_masks`]'s loop compiled for AVX2.
     #[inline]
-    fn radius_masks(
+    fn radius_masks<D: Copy + Into<f64>>(
         self,
-        dots: &[f64],
+        dots: &[D],
         nb: &[f64],
         f: RadiusTest,
         inside: &mut [u32],

@@ -85,11 +85,15 @@ impl KMeans {
         }
         let p = x.ncols();
         let mean_var = {
+            // each column's sum of squares over the rows in row order, read row by row
             let m = crate::analysis::column_means(&x);
-            (0..p)
-                .map(|j| x.column(j).iter().map(|v| (v - m[j]).powi(2)).sum::<f64>() / n as f64)
-                .sum::<f64>()
-                / p as f64
+            let mut ss = vec![0.0f64; p];
+            for row in x.rows() {
+                for ((s, v), m) in ss.iter_mut().zip(row).zip(&m) {
+                    *s += (v - m).powi(2);
+                }
+            }
+            ss.iter().map(|s| s / n as f64).sum::<f64>() / p as f64
         };
         let tol = mean_var * self.tol;
         let mut rng = Rng::new(self.seed);

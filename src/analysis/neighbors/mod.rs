@@ -97,10 +97,6 @@ fn linalg_block(xb: &Array2<f64>, x: &Array2<f64>) -> Array2<f64> {
     linalg::matmul_nt_seq(xb, x)
 }
 
-/// Slack under which a fast distance is recomputed exactly: relative to the two squared norms,
-/// and an absolute floor.
-const SLACK: (f64, f64) = (1e-9, 1e-300);
-
 /// The `k` nearest neighbours of every row (itself excluded), sorted by distance.
 #[derive(Debug, Clone)]
 pub struct Knn {
@@ -478,15 +474,18 @@ pub fn radius_neighbors(x: &Array2<f64>, eps: f64) -> Vec<Vec<usize>> {
     let x = x.as_standard_layout();
     let norms = sq_norms(&x);
     // Each pair once: a block of rows against itself and every later row (the lower triangle is
-    // the mirror image), the distance from the product and the norms and, inside the rounding
-    // band, recomputed exactly. Half the products of the full matrix, one pass over each.
+    // the mirror image), the distance from a single-precision product and the exact norms and,
+    // inside the product's rounding band (`float_distance_slack`), recomputed exactly: the
+    // pairs are the exact search's. Half the products of the full matrix, one pass over each.
+    let xf = x.mapv(|v| v as f32);
+    let slack = (float_distance_slack(x.ncols(), false), 1e-300);
     let starts: Vec<usize> = (0..n).step_by(BLOCK).collect();
     let upper: Vec<Vec<Vec<usize>>> = starts
         .par_iter()
         .map(|&start| {
             let end = (start + BLOCK).min(n);
-            let xb = x.slice(s![start..end, ..]).to_owned();
-            let d = linalg::matmul_nt_rows_seq(&xb, x.slice(s![start.., ..]));
+            let xb = xf.slice(s![start..end, ..]).to_owned();
+            let d = linalg::matmul_nt_rows_seq_f32(&xb, xf.slice(s![start.., ..]));
             let later = &norms[start..];
             let words = later.len().div_ceil(32);
             let (mut inside, mut band) = (vec![0u32; words], vec![0u32; words]);
@@ -497,7 +496,7 @@ pub fn radius_neighbors(x: &Array2<f64>, eps: f64) -> Vec<Vec<usize>> {
                     let i = start + bi;
                     let dots = dots.to_slice().expect("row-major product");
                     let mut found = Vec::new();
-                    simd::radius_masks(dots, later, norms[i], eps2, SLACK, &mut inside, &mut band);
+                    simd::radius_masks(dots, later, norms[i], eps2, slack, &mut inside, &mut band);
                     for (w, (&a, &b)) in inside.iter().zip(&band).enumerate() {
                         // in ascending order: the certain pairs and the band's exact ones merged
                         let mut m = a | b;
