@@ -467,7 +467,17 @@ pub(crate) fn nearest_in(
 }
 
 /// All rows within euclidean distance `eps` of each row (itself included, as scikit-learn's
-/// `radius_neighbors`), in increasing index order.
+/// `radius_neighbors`), in increasing index order: exactly the pairs whose double-precision
+/// distance is at most `eps`, found from single-precision products (each pair once; those within
+/// the products' rounding of `eps` are recomputed). Memory: the lists, plus one block of
+/// 256 rows' products with the later rows per thread.
+///
+/// ```
+/// use ndarray::array;
+/// let x = array![[0.0], [0.5], [3.0]];
+/// let nb = neuroscope::analysis::neighbors::radius_neighbors(&x, 0.6);
+/// assert_eq!(nb, vec![vec![0, 1], vec![0, 1], vec![2]]);
+/// ```
 pub fn radius_neighbors(x: &Array2<f64>, eps: f64) -> Vec<Vec<usize>> {
     let n = x.nrows();
     let eps2 = eps * eps;
@@ -622,6 +632,25 @@ mod tests {
                 .filter(|&j| sq_dist(x.row(i), x.row(j)) <= eps * eps)
                 .collect();
             assert_eq!(got[i], want, "row {i}");
+        }
+        // a grid: every neighbour at exactly `eps` (the products' rounding band decides)
+        let g = Array2::from_shape_fn((600, 2), |(i, c)| {
+            if c == 0 {
+                (i % 25) as f64 + 100.0
+            } else {
+                (i / 25) as f64 - 7.0
+            }
+        });
+        let got = radius_neighbors(&g, 1.0);
+        for i in 0..g.nrows() {
+            let want: Vec<usize> = (0..g.nrows())
+                .filter(|&j| sq_dist(g.row(i), g.row(j)) <= 1.0)
+                .collect();
+            assert_eq!(got[i], want, "grid row {i}");
+            assert!(
+                want.len() >= 3,
+                "a grid point has itself and at least two neighbours"
+            );
         }
     }
 
