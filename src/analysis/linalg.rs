@@ -96,27 +96,37 @@ pub(crate) fn matmul_nt_seq(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
     })
 }
 
-/// `a b^T` in single precision on the calling thread, for a row-major `a` and a contiguous run
-/// of rows `b` (the rows of a standard-layout matrix from some row on): the upper part of a
-/// symmetric radius search's candidates, without copying those rows.
-pub(crate) fn matmul_nt_rows_seq_f32(
-    a: &Array2<f32>,
+/// `out (n x m, row-major) = a b^T` in single precision on the calling thread, the one body of
+/// the two wrappers below.
+fn product_nt_f32(
+    a: ndarray::ArrayView2<'_, f32>,
     b: ndarray::ArrayView2<'_, f32>,
-) -> Array2<f32> {
-    let a = a.as_standard_layout();
-    let b = b.as_standard_layout();
+    out: &mut [f32],
+) {
+    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
     let (n, m, p) = (a.nrows(), b.nrows(), a.ncols());
-    let mut out = Array2::<f32>::zeros((n, m));
-    if let (Some(sa), Some(sb), Some(so)) = (a.as_slice(), b.as_slice(), out.as_slice_mut()) {
-        matmul(
-            faer::MatMut::from_row_major_slice_mut(so, n, m),
-            Accum::Replace,
-            MatRef::from_row_major_slice(sa, n, p),
-            MatRef::from_row_major_slice(sb, m, p).transpose(),
-            1.0f32,
-            Par::Seq,
-        );
-    }
+    // a standard-layout array is contiguous by definition: both slices exist
+    let sa = a.as_slice().expect("standard layout is contiguous");
+    let sb = b.as_slice().expect("standard layout is contiguous");
+    matmul(
+        faer::MatMut::from_row_major_slice_mut(out, n, m),
+        Accum::Replace,
+        MatRef::from_row_major_slice(sa, n, p),
+        MatRef::from_row_major_slice(sb, m, p).transpose(),
+        1.0f32,
+        Par::Seq,
+    );
+}
+
+/// `a b^T` in single precision on the calling thread, row-major in a vector (`a.nrows()` rows of
+/// `b.nrows()`), for any views: the upper part of a symmetric radius search's candidates (a
+/// block of rows against the rows from some row on) without copying those rows.
+pub(crate) fn matmul_nt_rows_seq_f32(
+    a: ndarray::ArrayView2<'_, f32>,
+    b: ndarray::ArrayView2<'_, f32>,
+) -> Vec<f32> {
+    let mut out = vec![0f32; a.nrows() * b.nrows()];
+    product_nt_f32(a, b, &mut out);
     out
 }
 
@@ -124,19 +134,9 @@ pub(crate) fn matmul_nt_rows_seq_f32(
 /// SIMD lanes of the double product, for searches that only need candidates and check them in
 /// double precision afterwards (`neighbors::knn`).
 pub(crate) fn matmul_nt_seq_f32(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f32> {
-    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
-    let (n, m, p) = (a.nrows(), b.nrows(), a.ncols());
-    let mut out = Array2::<f32>::zeros((n, m));
-    if let (Some(sa), Some(sb), Some(so)) = (a.as_slice(), b.as_slice(), out.as_slice_mut()) {
-        matmul(
-            faer::MatMut::from_row_major_slice_mut(so, n, m),
-            Accum::Replace,
-            MatRef::from_row_major_slice(sa, n, p),
-            MatRef::from_row_major_slice(sb, m, p).transpose(),
-            1.0f32,
-            Par::Seq,
-        );
-    }
+    let mut out = Array2::<f32>::zeros((a.nrows(), b.nrows()));
+    let so = out.as_slice_mut().expect("fresh array is contiguous");
+    product_nt_f32(a.view(), b.view(), so);
     out
 }
 

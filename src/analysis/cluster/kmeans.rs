@@ -96,11 +96,12 @@ impl KMeans {
             ss.iter().map(|s| s / n as f64).sum::<f64>() / p as f64
         };
         let tol = mean_var * self.tol;
+        let xs = row_major(&x)?;
         let mut rng = Rng::new(self.seed);
         let mut best: Option<FittedKMeans> = None;
         for _ in 0..self.n_init {
-            let centers = plusplus(&x, self.n_clusters, &mut rng);
-            let run = lloyd(&x, centers, self.max_iter, tol);
+            let centers = plusplus(&x, xs, self.n_clusters, &mut rng);
+            let run = lloyd(&x, xs, centers, self.max_iter, tol);
             if best.as_ref().is_none_or(|b| run.inertia < b.inertia) {
                 best = Some(run);
             }
@@ -109,9 +110,16 @@ impl KMeans {
     }
 }
 
-fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
+/// The samples as one row-major slice (what `to_f64_checked` returns), for the distance kernels.
+fn row_major(x: &Array2<f64>) -> Result<&[f64]> {
+    x.as_slice().ok_or_else(|| {
+        Error::InvalidArgument("internal: k-means samples are not in row-major order".into())
+    })
+}
+
+/// k-means++ seeding of `x`, whose values are `xs` in row-major order.
+fn plusplus(x: &Array2<f64>, xs: &[f64], k: usize, rng: &mut Rng) -> Array2<f64> {
     let (n, p) = x.dim();
-    let xs = x.as_slice().expect("row-major");
     let row = |i: usize| &xs[i * p..(i + 1) * p];
     let trials = 2 + (k as f64).ln() as usize;
     let mut centers = Array2::zeros((k, p));
@@ -164,10 +172,12 @@ fn plusplus(x: &Array2<f64>, k: usize, rng: &mut Rng) -> Array2<f64> {
     centers
 }
 
-fn assign(x: &Array2<f64>, centers: &Array2<f64>) -> Vec<(usize, f64)> {
-    let p = x.ncols();
-    let xs = x.as_slice().expect("row-major");
-    let cs = centers.as_slice().expect("row-major");
+/// The nearest centre of each row of `xs` (row-major, `centers.ncols()` columns) and its squared
+/// distance; ties go to the lower centre.
+fn assign(xs: &[f64], centers: &Array2<f64>) -> Vec<(usize, f64)> {
+    let p = centers.ncols();
+    // the centres in row-major order whatever their layout (k x p values: a copy costs nothing)
+    let cs: Vec<f64> = centers.iter().copied().collect();
     let targets: Vec<&[f64]> = cs.chunks_exact(p).collect();
     let k = targets.len();
     xs.par_chunks(p * CHUNK)
@@ -189,7 +199,13 @@ fn assign(x: &Array2<f64>, centers: &Array2<f64>) -> Vec<(usize, f64)> {
         .collect()
 }
 
-fn lloyd(x: &Array2<f64>, mut centers: Array2<f64>, max_iter: usize, tol: f64) -> FittedKMeans {
+fn lloyd(
+    x: &Array2<f64>,
+    xs: &[f64],
+    mut centers: Array2<f64>,
+    max_iter: usize,
+    tol: f64,
+) -> FittedKMeans {
     let (n, p) = x.dim();
     let k = centers.nrows();
     let mut labels: Vec<usize> = vec![usize::MAX; n];
@@ -197,7 +213,7 @@ fn lloyd(x: &Array2<f64>, mut centers: Array2<f64>, max_iter: usize, tol: f64) -
     let mut strict = false;
     for it in 0..max_iter {
         n_iter = it + 1;
-        let a = assign(x, &centers);
+        let a = assign(xs, &centers);
         let new_labels: Vec<usize> = a.iter().map(|v| v.0).collect();
         // chunked, ordered sums: independent of the thread count
         let partial: Vec<(Array2<f64>, Vec<usize>)> = (0..n.div_ceil(CHUNK))
@@ -254,7 +270,7 @@ fn lloyd(x: &Array2<f64>, mut centers: Array2<f64>, max_iter: usize, tol: f64) -
             break;
         }
     }
-    let a = assign(x, &centers);
+    let a = assign(xs, &centers);
     if !strict {
         labels = a.iter().map(|v| v.0).collect();
     }
@@ -303,7 +319,7 @@ impl FittedKMeans {
                 got: format!("{} x {}", x.nrows(), x.ncols()),
             });
         }
-        Ok(assign(&x, &self.centers)
+        Ok(assign(row_major(&x)?, &self.centers)
             .into_iter()
             .map(|v| v.0 as i64)
             .collect())

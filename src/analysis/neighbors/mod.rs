@@ -494,17 +494,17 @@ pub fn radius_neighbors(x: &Array2<f64>, eps: f64) -> Vec<Vec<usize>> {
         .par_iter()
         .map(|&start| {
             let end = (start + BLOCK).min(n);
-            let xb = xf.slice(s![start..end, ..]).to_owned();
-            let d = linalg::matmul_nt_rows_seq_f32(&xb, xf.slice(s![start.., ..]));
+            let d = linalg::matmul_nt_rows_seq_f32(
+                xf.slice(s![start..end, ..]),
+                xf.slice(s![start.., ..]),
+            );
             let later = &norms[start..];
             let words = later.len().div_ceil(32);
             let (mut inside, mut band) = (vec![0u32; words], vec![0u32; words]);
-            d.rows()
-                .into_iter()
+            d.chunks_exact(later.len())
                 .enumerate()
                 .map(|(bi, dots)| {
                     let i = start + bi;
-                    let dots = dots.to_slice().expect("row-major product");
                     let mut found = Vec::new();
                     simd::radius_masks(dots, later, norms[i], eps2, slack, &mut inside, &mut band);
                     for (w, (&a, &b)) in inside.iter().zip(&band).enumerate() {
