@@ -97,6 +97,9 @@ where
     S: Data<Elem = T>,
     T: Scalar,
 {
+    // Most analyses start here: their large temporaries (f64 copies, Gram matrices) are reused
+    // rather than faulted in afresh, as in network passes (`device::freed_memory`).
+    crate::kernels::keep_freed_memory();
     let (n, p) = x.dim();
     if n < min_rows || p == 0 {
         return Err(Error::Shape {

@@ -325,7 +325,7 @@ impl FeatVis {
 
     /// Runs the optimisation on `model` (always in eval mode).
     pub fn run(&self, model: &Model) -> Result<Visualization> {
-        crate::kernels::threads::set_up_candle_pool();
+        crate::kernels::set_up_process();
         // A copy of the network whose tensors this call numbers (evcxr: Model::for_gradients).
         let rebuilt = model.for_gradients()?;
         let model = rebuilt.as_ref().unwrap_or(model);

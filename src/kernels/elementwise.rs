@@ -1,7 +1,7 @@
 //! Element-wise CPU kernels with PyTorch's gradients: ReLU, ReLU6, a per-channel affine map
 //! (batch norm in eval mode), addition and `relu(a + b)`, each one pass on rayon's threads.
 
-use super::cpu::{cpu_slice, is_cpu_f32, relu_value, CHUNK};
+use super::cpu::{cpu_slice, is_cpu_f32, relu_value, with_cpu_f32, CHUNK};
 use super::epilogue::Epilogue;
 use crate::Result;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
@@ -26,6 +26,32 @@ pub fn relu(x: &Tensor) -> Result<Tensor> {
     }
     let mask = x.gt(0f64)?.to_dtype(x.dtype())?.detach();
     Ok(x.mul(&mask)?)
+}
+
+/// GELU with the exact erf as candle's `gelu_erf` computes it on the CPU,
+/// `(erff(x / sqrt 2) + 1) * 0.5 * x` with the `libm` crate's `erff` (the same function and
+/// operations in the same order: the same bits), split over rayon's threads; `None` where
+/// candle's must run (a gradient to track, another device or dtype).
+///
+/// Why: candle runs its element-wise operations on its own pool, which neuroscope keeps to
+/// the calling thread on 2 cores (see `device::candle_pool`); GELU over ViT-B/16's MLP
+/// activations (3,072 values per token) then left the other core idle for 4-6 % of a recording.
+pub(crate) fn gelu_erf(x: &Tensor) -> Result<Option<Tensor>> {
+    if !is_cpu_f32(x) || x.track_op() {
+        return Ok(None);
+    }
+    let y = with_cpu_f32(x, |v| {
+        let mut out = vec![0f32; v.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(v.par_chunks(CHUNK))
+            .for_each(|(o, i)| {
+                for (o, &v) in o.iter_mut().zip(i) {
+                    *o = (libm::erff(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v;
+                }
+            });
+        out
+    })?;
+    Ok(Some(Tensor::from_vec(y, x.shape(), x.device())?))
 }
 
 struct Relu;
@@ -311,6 +337,44 @@ mod doc_examples {
             g.get(x.as_tensor()).unwrap().to_vec1::<f32>()?,
             vec![0.0, 0.0, 1.0, 0.0, 0.0]
         );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Result;
+    use candle_core::{Device, Tensor};
+
+    /// The parallel GELU gives candle's `gelu_erf` bits everywhere: each of erf's ranges
+    /// (|x| below 2^-28, 0.84375, 1.25, 1/0.35, 6, beyond), signed zeros, infinities and NaN.
+    #[test]
+    fn gelu_erf_is_candles_bit_for_bit() -> Result<()> {
+        let mut r = crate::rng::Rng::new(7);
+        let mut v: Vec<f32> = (0..200_000)
+            .map(|i| {
+                let scale = [1e-9, 1e-3, 0.5, 1.0, 2.0, 4.0, 9.0, 100.0][i % 8];
+                ((r.uniform() * 2.0 - 1.0) * scale) as f32
+            })
+            .collect();
+        v.extend([
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MIN_POSITIVE,
+        ]);
+        let x = Tensor::from_vec(v.clone(), v.len(), &Device::Cpu)?;
+        let ours = super::gelu_erf(&x)?
+            .ok_or_else(|| crate::Error::InvalidArgument("gelu_erf declined".into()))?
+            .to_vec1::<f32>()?;
+        let theirs = x.gelu_erf()?.to_vec1::<f32>()?;
+        for ((a, b), x) in ours.iter().zip(&theirs).zip(&v) {
+            assert_eq!(a.to_bits(), b.to_bits(), "gelu({x})");
+        }
+        let tracked = candle_core::Var::from_tensor(&x)?;
+        assert!(super::gelu_erf(tracked.as_tensor())?.is_none());
         Ok(())
     }
 }

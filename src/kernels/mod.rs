@@ -10,7 +10,7 @@
 //! denied so that an `unsafe fn` names each unsafe operation it performs.
 //!
 //! The interface is narrow and crate-private: the functions re-exported below, the
-//! [`simd`] loops, [`threads::set_up_candle_pool`] and, with the `cuda` feature,
+//! [`simd`] loops, [`set_up_process`], [`release_freed_memory`] and, with the `cuda` feature,
 //! `cuda::knn_candidates` and `cuda::tsne::TsneGpu`.
 
 #![allow(unsafe_code)]
@@ -23,12 +23,25 @@ mod elementwise;
 mod epilogue;
 mod gemm;
 mod matmul;
+mod memory;
+mod norm;
 mod pool;
 pub(crate) mod simd;
 pub(crate) mod threads;
 
 pub(crate) use conv::{conv2d_bias, conv2d_fused, linear, linear_fused};
-pub(crate) use elementwise::{add, add_relu, channel_affine, relu, relu6};
+pub(crate) use elementwise::{add, add_relu, channel_affine, gelu_erf, relu, relu6};
 pub(crate) use epilogue::{with_guided_relu, Epilogue};
 pub(crate) use matmul::matmul;
+pub(crate) use memory::{keep_freed_memory, release_freed_memory};
+pub(crate) use norm::{layer_norm_last, softmax_last};
 pub(crate) use pool::max_pool2d;
+
+/// The process-wide set-up that neuroscope's network work needs before its first candle
+/// operation (loading a model, every forward pass, training, feature visualisation): candle's
+/// element-wise pool ([`threads::set_up_candle_pool`]) and an allocator that keeps the large
+/// blocks a pass frees ([`keep_freed_memory`]). Once per process; later calls cost atomic loads.
+pub(crate) fn set_up_process() {
+    threads::set_up_candle_pool();
+    keep_freed_memory();
+}

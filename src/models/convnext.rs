@@ -94,7 +94,7 @@ impl Layer for CnBlock {
         }
         let y = y.broadcast_mul(&self.layer_scale)?;
         let y = ctx.run("stochastic_depth", &self.stochastic_depth, &y)?;
-        Ok((y + x)?)
+        crate::kernels::add(&y, x)
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
         vec![

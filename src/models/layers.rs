@@ -564,6 +564,13 @@ impl LayerNorm {
                 got: format!("{:?}", x.dims()),
             });
         }
+        if axis + 1 == x.rank() {
+            // Recording: one pass per token, the same bits as the operations below.
+            if let Some(y) = crate::kernels::layer_norm_last(x, &self.weight, &self.bias, self.eps)?
+            {
+                return Ok(y);
+            }
+        }
         let mean = x.mean_keepdim(axis)?;
         let centred = x.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(axis)?;
@@ -693,7 +700,10 @@ impl Layer for Activation {
             Activation::Softmax => candle_nn::ops::softmax(x, D::Minus1)?,
             Activation::Flatten => x.flatten_from(1)?,
             Activation::Identity => x.clone(),
-            Activation::Gelu => x.gelu_erf()?,
+            Activation::Gelu => match crate::kernels::gelu_erf(x)? {
+                Some(y) => y, // recording: on every thread, candle's bits
+                None => x.gelu_erf()?,
+            },
             Activation::Silu => x.silu()?,
             Activation::Sigmoid => candle_nn::ops::sigmoid(x)?,
         })

@@ -87,7 +87,7 @@ impl Ctx {
     /// A context that records the modules named in `wanted` (all modules when `None`).
     pub fn new(wanted: Option<HashSet<String>>) -> Self {
         // Every forward pass starts here, however the network was built.
-        crate::kernels::threads::set_up_candle_pool();
+        crate::kernels::set_up_process();
         Ctx {
             path: Vec::new(),
             wanted,
@@ -392,7 +392,7 @@ pub const ARCHS: [&str; 29] = [
 /// assert!(err.to_string().contains("resnet50"));
 /// ```
 pub fn load(arch: &str, weights: &Weights, device: &Device) -> Result<Model> {
-    crate::kernels::threads::set_up_candle_pool();
+    crate::kernels::set_up_process();
     match arch {
         "alexnet" => alexnet::alexnet(weights, device),
         "mnist_cnn" => mnist_cnn::mnist_cnn(weights, device),

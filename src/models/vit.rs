@@ -106,6 +106,10 @@ impl SelfAttention {
 /// Softmax over the last axis from plain tensor operations (so candle's backward goes through
 /// it), the maximum subtracted first and held constant.
 fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    // Recording: one pass per row, the same bits as the operations below.
+    if let Some(y) = crate::kernels::softmax_last(x)? {
+        return Ok(y);
+    }
     let max = x.max_keepdim(D::Minus1)?.detach();
     let e = x.broadcast_sub(&max)?.exp()?;
     Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
@@ -135,14 +139,16 @@ impl Layer for SelfAttention {
         let q = (qkv.get(0)?.contiguous()? * (1.0 / (hd as f64).sqrt()))?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
-        let scores = q.matmul(&k.t()?.contiguous()?)?;
+        // The products per image and head on neuroscope's gemm wrapper, one (image, head) per
+        // task: 2x candle's batched matmul here (one gemm after another, each split over the
+        // threads), the same bits (depths 64 and 197 are one gemm block either way).
+        let scores = crate::kernels::matmul(&q, &k.t()?)?;
         let probs = softmax_last(&scores)?;
         ctx.tap("attn_weights", &probs);
         if ctx.is_done() {
             return Ok(probs);
         }
-        let out = probs
-            .matmul(&v)?
+        let out = crate::kernels::matmul(&probs, &v)?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((n, s, e))?;
@@ -218,7 +224,8 @@ impl Layer for EncoderBlock {
             return Ok(y);
         }
         let y = ctx.run("dropout", &self.dropout, &y)?;
-        let x = (y + x)?;
+        // Residuals on rayon's threads (kernels::add: candle's sum, bit for bit, and gradient).
+        let x = crate::kernels::add(&y, x)?;
         let y = ctx.run("ln_2", &self.ln_2, &x)?;
         if ctx.is_done() {
             return Ok(y);
@@ -227,7 +234,7 @@ impl Layer for EncoderBlock {
         if ctx.is_done() {
             return Ok(y);
         }
-        Ok((x + y)?)
+        crate::kernels::add(&x, &y)
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
         vec![

@@ -269,7 +269,7 @@ impl Train {
         train: &D,
         test: Option<&T>,
     ) -> Result<Trained> {
-        crate::kernels::threads::set_up_candle_pool();
+        crate::kernels::set_up_process();
         if train.is_empty() {
             return Err(Error::InvalidArgument("the training set is empty".into()));
         }
