@@ -110,8 +110,9 @@ impl Tensors {
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::format(path, e.to_string()))?;
         let meta: HashMap<String, String> = self.metadata.clone().into_iter().collect();
-        let bytes = safetensors::tensor::serialize(views, Some(meta))
+        let mut bytes = safetensors::tensor::serialize(views, Some(meta))
             .map_err(|e| Error::format(path, e.to_string()))?;
+        sort_metadata(&mut bytes).map_err(|e| Error::format(path, e))?;
         super::output::write_atomic(path, &bytes)
     }
 
@@ -211,5 +212,103 @@ mod json_tests {
             Some(vec!["x".into(), "y".into()])
         );
         assert_eq!(super::parse_json_list("[1, 2]"), None);
+    }
+}
+
+/// Rewrites the header of a serialised safetensors file with its metadata keys in sorted order,
+/// in place (the same length: only the order of the entries changes).
+///
+/// Why: the safetensors crate takes the metadata as a `HashMap`, whose order changes from run
+/// to run, so two recordings of the same numbers differed in their header bytes.
+fn sort_metadata(bytes: &mut [u8]) -> std::result::Result<(), String> {
+    let n = bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(|b| u64::from_le_bytes(b) as usize)
+        .ok_or("safetensors header missing")?;
+    let header = bytes.get(8..8 + n).ok_or("safetensors header truncated")?;
+    let mut value: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| format!("safetensors header: {e}"))?;
+    let Some(meta) = value
+        .get_mut("__metadata__")
+        .and_then(|m| m.as_object_mut())
+    else {
+        return Ok(());
+    };
+    let mut sorted: Vec<(String, serde_json::Value)> = std::mem::take(meta).into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    meta.extend(sorted);
+    // Keys in a fixed order whatever serde_json's map keeps: the metadata object first, then
+    // the tensors by name.
+    let mut entries: Vec<(String, serde_json::Value)> = match value {
+        serde_json::Value::Object(m) => m.into_iter().collect(),
+        _ => return Err("safetensors header is not an object".into()),
+    };
+    entries.sort_by(|a, b| (a.0 != "__metadata__", &a.0).cmp(&(b.0 != "__metadata__", &b.0)));
+    let mut text = String::from("{");
+    for (i, (k, v)) in entries.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&serde_json::Value::String(k.clone()).to_string());
+        text.push(':');
+        text.push_str(&v.to_string());
+    }
+    text.push('}');
+    if text.len() > n {
+        return Err("safetensors header grew when sorted".into());
+    }
+    let dst = &mut bytes[8..8 + n];
+    dst[..text.len()].copy_from_slice(text.as_bytes());
+    dst[text.len()..].fill(b' ');
+    Ok(())
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::{Array, Tensors};
+    use ndarray::array;
+
+    /// Saving the same arrays and metadata gives the same bytes every time, metadata keys in
+    /// sorted order (the safetensors crate's `HashMap` gave a different order from one call to
+    /// the next), and Python's reader gets them back.
+    #[test]
+    fn the_same_content_saves_to_the_same_bytes() -> Result<(), Box<dyn std::error::Error>> {
+        let mut t = Tensors::default();
+        t.insert("b", Array::F32(array![[1.0f32, 2.0]].into_dyn()));
+        t.insert("a", Array::I64(array![3i64, 4].into_dyn()));
+        for k in [
+            "layers",
+            "class_names",
+            "reduce",
+            "arch",
+            "seed",
+            "weights",
+            "zeta",
+        ] {
+            t.metadata.insert(k.into(), format!("[\"{k}\"]"));
+        }
+        let dir = std::env::temp_dir().join(format!("ns-header-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let read = |i: usize| -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+            let p = dir.join(format!("{i}.safetensors"));
+            t.save(&p)?;
+            Ok(std::fs::read(&p)?)
+        };
+        let first = read(0)?;
+        for i in 1..8 {
+            assert_eq!(read(i)?, first, "save {i} differs from save 0");
+        }
+        let n = u64::from_le_bytes(first[..8].try_into()?) as usize;
+        let header = std::str::from_utf8(&first[8..8 + n])?;
+        let at = |k: &str| header.find(&format!("\"{k}\":")).unwrap_or(usize::MAX);
+        assert!(at("__metadata__") < at("a") && at("arch") < at("class_names"));
+        assert!(at("weights") < at("zeta") && at("zeta") < usize::MAX);
+        let back = Tensors::load(dir.join("0.safetensors"))?;
+        assert_eq!(back.metadata, t.metadata);
+        assert_eq!(back.f64("b")?, array![[1.0, 2.0]].into_dyn());
+        assert_eq!(back.i64("a")?, array![3i64, 4].into_dyn());
+        std::fs::remove_dir_all(&dir).ok();
+        Ok(())
     }
 }
