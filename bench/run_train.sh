@@ -10,21 +10,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$HOME/.cache/neuroscope-ci/torch-venv/bin/python}
 export RAYON_NUM_THREADS=2 THREADS=2 OMP_NUM_THREADS=2
-cargo build --release --example train_mnist -q
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); AVX-512: $(grep -q avx512f /proc/cpuinfo && echo yes || echo no)"
 if [ "${FULL:-0}" = 1 ]; then
   cache=$(bash scripts/fetch_mnist_full.sh)
   torch=$(DATA=mnist-full MNIST_DIR="$cache/mnist" "$PYTHON" bench/torch_train.py)
   echo "$torch"
-  NEUROSCOPE_CACHE="$cache" ./target/release/examples/train_mnist 0.0 1 0 full 2>/dev/null >/tmp/ns-train.out
-  ns=$(grep -o "([0-9.]* s," /tmp/ns-train.out | tr -d '( s,')
-  acc=$(grep -o "test accuracy [0-9.]*" /tmp/ns-train.out | cut -d' ' -f3)
-  ev=$(grep -o "([0-9.]* s)" /tmp/ns-train.out | tr -d '( s)')
-  echo "{\"peer\": \"neuroscope\", \"threads\": 2, \"samples\": 60000, \"seconds\": $ns, \"eval_seconds\": $ev, \"test_accuracy\": $acc}"
+  ns_json=$(NEUROSCOPE_CACHE="$cache" FULL=1 cargo bench --bench train 2>/dev/null | grep '^{')
 else
   torch=$("$PYTHON" bench/torch_train.py)
   echo "$torch"
-  ./target/release/examples/train_mnist 0.0 1 1 2>/dev/null 1>/tmp/ns-train.out
-  ns=$(grep -o "([0-9.]* s" /tmp/ns-train.out | tr -d '( s')
-  echo "{\"peer\": \"neuroscope\", \"threads\": 2, \"samples\": 9999, \"seconds\": $ns}"
+  ns_json=$(cargo bench --bench train 2>/dev/null | grep '^{')
 fi
+echo "$ns_json"
+ns=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$ns_json")
 python3 -c "import json,sys; t=json.loads(sys.argv[1])['seconds']; print(f'ratio neuroscope/pytorch (training): {float(sys.argv[2])/t:.2f}')" "$torch" "$ns"
