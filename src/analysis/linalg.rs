@@ -135,6 +135,7 @@ pub(crate) fn matmul_nt_rows_seq_f32(
 /// double precision afterwards (`neighbors::knn`).
 pub(crate) fn matmul_nt_seq_f32(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f32> {
     let mut out = Array2::<f32>::zeros((a.nrows(), b.nrows()));
+    // a fresh array is contiguous by construction
     let so = out.as_slice_mut().expect("fresh array is contiguous");
     product_nt_f32(a.view(), b.view(), so);
     out

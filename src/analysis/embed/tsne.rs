@@ -813,25 +813,22 @@ fn gradient(
             let (idx, val) = (&p.indices[start..end], &p.values[start..end]);
             let mut f = [0.0; 3];
             let mut kl = 0.0;
-            if d == 2 && !want_kl {
-                // the common case: this loop is half of an FFT iteration's time; the kernel
-                // divides four edges at a time and adds in edge order (the same bits as below)
-                let f = simd::tsne_attraction_2d((ys[2 * i], ys[2 * i + 1]), ys, idx, val, exag);
-                return ([f[0], f[1], 0.0], kl);
-            }
             if d == 2 {
+                // this loop is half of an FFT iteration's time: the kernel divides four edges at
+                // a time and adds in edge order (the scalar loop's bits); the KL divergence,
+                // asked for now and then, takes a second pass over the edges
                 let (y0, y1) = (ys[2 * i], ys[2 * i + 1]);
-                for (&j, &pij) in idx.iter().zip(val) {
-                    let (dx, dy) = (y0 - ys[2 * j], y1 - ys[2 * j + 1]);
-                    let q = 1.0 / (1.0 + dx * dx + dy * dy);
-                    let m = exag * pij * q;
-                    f[0] += m * dx;
-                    f[1] += m * dy;
-                    if want_kl && pij > 0.0 {
-                        kl += pij * (pij / (q / sum_q).max(f64::MIN_POSITIVE)).ln();
+                let f = simd::tsne_attraction_2d((y0, y1), ys, idx, val, exag);
+                if want_kl {
+                    for (&j, &pij) in idx.iter().zip(val) {
+                        let (dx, dy) = (y0 - ys[2 * j], y1 - ys[2 * j + 1]);
+                        let q = 1.0 / (1.0 + dx * dx + dy * dy);
+                        if pij > 0.0 {
+                            kl += pij * (pij / (q / sum_q).max(f64::MIN_POSITIVE)).ln();
+                        }
                     }
                 }
-                return (f, kl);
+                return ([f[0], f[1], 0.0], kl);
             }
             for (&j, &pij) in idx.iter().zip(val) {
                 let mut diff = [0.0; 3];

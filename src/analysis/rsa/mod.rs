@@ -157,42 +157,41 @@ pub fn similarity<S: Data<Elem = T>, T: Scalar>(
             got: format!("{n} x {p}"),
         });
     }
-    // one fused pass per stimulus: widen to f64, check, centre (Pearson), scale to unit norm
+    // Large temporaries reused, as in `analysis::to_f64_checked`.
+    crate::kernels::keep_freed_memory();
+    // One fused pass per stimulus: widen to f64, check, centre (Pearson), scale to unit norm;
+    // ROWS stimuli at a time on a thread (see `standardize_rows`; 0.057 -> 0.044 s for
+    // 64 x 290,400).
     use rayon::prelude::*;
+    const ROWS: usize = 4;
     let src = x.as_standard_layout();
-    let src = src.as_slice().expect("standard layout");
+    let src = src.as_slice().ok_or_else(|| {
+        Error::InvalidArgument("internal: RSA activations not in row-major order".into())
+    })?;
     let mut z = Array2::<f64>::zeros((n, p));
-    let problems: Vec<String> = z
+    let out = z
         .as_slice_mut()
-        .expect("fresh")
-        .par_chunks_mut(p)
-        .zip(src.par_chunks(p))
+        .ok_or_else(|| Error::InvalidArgument("internal: RSA array not contiguous".into()))?;
+    let pearson = metric == Metric::Pearson;
+    let problems: Vec<String> = out
+        .par_chunks_mut(ROWS * p)
+        .zip(src.par_chunks(ROWS * p))
         .enumerate()
-        .filter_map(|(i, (row, s))| {
-            let mut sum = 0.0;
-            for (o, v) in row.iter_mut().zip(s) {
-                *o = v.to_f64();
-                sum += *o;
-            }
-            if !sum.is_finite() {
-                let j = row.iter().position(|v| !v.is_finite()).unwrap_or(0);
-                return Some(format!("RSA activations hold a non-finite value ({}) at row {i}, column {j}; remove or impute NaN/inf values first", row[j]));
-            }
-            if metric == Metric::Pearson {
-                let m = sum / p as f64;
-                row.iter_mut().for_each(|v| *v -= m);
-            }
-            let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
-            if norm == 0.0 {
-                return Some(format!(
-                    "stimulus {i} has a {} response vector, so its {} with others is undefined; drop the stimulus or the silent layer",
-                    if metric == Metric::Pearson { "constant" } else { "zero" },
-                    if metric == Metric::Pearson { "correlation" } else { "cosine" }
-                ));
-            }
-            let inv = 1.0 / norm;
-            row.iter_mut().for_each(|v| *v *= inv);
-            None
+        .flat_map_iter(|(g, (rows, s))| {
+            let found: Vec<Option<Problem>> = if rows.len() == ROWS * p {
+                let t: [&[T]; ROWS] = std::array::from_fn(|i| &s[i * p..(i + 1) * p]);
+                standardize_rows(split_rows(rows, p), t, pearson).to_vec()
+            } else {
+                // the last, shorter group: one stimulus at a time
+                rows.chunks_mut(p)
+                    .zip(s.chunks(p))
+                    .map(|(row, t)| standardize_rows([row], [t], pearson)[0])
+                    .collect()
+            };
+            found.into_iter().enumerate().filter_map(move |(k, e)| {
+                let i = g * ROWS + k;
+                e.map(|e| e.describe(i, metric, &s[k * p..(k + 1) * p]))
+            })
         })
         .collect();
     if let Some(msg) = problems.into_iter().next() {
@@ -204,6 +203,102 @@ pub fn similarity<S: Data<Elem = T>, T: Scalar>(
     }
     g.mapv_inplace(|v| v.clamp(-1.0, 1.0));
     Ok(g)
+}
+
+/// Splits `rows` (`R x p` values) into its `R` rows.
+fn split_rows<const R: usize>(rows: &mut [f64], p: usize) -> [&mut [f64]; R] {
+    let mut rest = rows;
+    std::array::from_fn(|_| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(p);
+        rest = tail;
+        head
+    })
+}
+
+/// Widens `R` stimuli to f64 into `rows`, centres them (Pearson) and scales each to unit norm;
+/// per stimulus the [`Problem`] that refuses it, if any.
+///
+/// Why `R` at a time: each stimulus's sum and sum of squares are one chain of dependent
+/// additions in column order (kept so that the numbers stay those of the notebooks), bound by
+/// the adder's latency; the chains of `R` stimuli side by side keep the adder busy. Each chain
+/// is the single-row loop's, bit for bit.
+fn standardize_rows<T: Scalar, const R: usize>(
+    rows: [&mut [f64]; R],
+    src: [&[T]; R],
+    pearson: bool,
+) -> [Option<Problem>; R] {
+    let p = src[0].len();
+    let mut sum = [0.0f64; R];
+    for j in 0..p {
+        for r in 0..R {
+            let v = src[r][j].to_f64();
+            rows[r][j] = v;
+            sum[r] += v;
+        }
+    }
+    let mut out = [None; R];
+    for r in 0..R {
+        if !sum[r].is_finite() {
+            out[r] = Some(Problem::NonFinite);
+        } else if pearson {
+            let m = sum[r] / p as f64;
+            rows[r].iter_mut().for_each(|v| *v -= m);
+        }
+    }
+    // `Iterator::sum` of f64 folds from -0.0; the squares are never -0.0, so from 0.0 alike.
+    let mut sq = [-0.0f64; R];
+    for j in 0..p {
+        for r in 0..R {
+            let v = rows[r][j];
+            sq[r] += v * v;
+        }
+    }
+    for r in 0..R {
+        if out[r].is_some() {
+            continue;
+        }
+        let norm = sq[r].sqrt();
+        if norm == 0.0 {
+            out[r] = Some(Problem::NoNorm);
+            continue;
+        }
+        let inv = 1.0 / norm;
+        rows[r].iter_mut().for_each(|v| *v *= inv);
+    }
+    out
+}
+
+/// Why [`standardize_rows`] refused a stimulus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Problem {
+    /// A NaN or infinite value.
+    NonFinite,
+    /// A constant (Pearson) or zero (cosine) response vector.
+    NoNorm,
+}
+
+impl Problem {
+    /// The message for stimulus `i`, whose activations are `row`.
+    fn describe<T: Scalar>(self, i: usize, metric: Metric, row: &[T]) -> String {
+        let pearson = metric == Metric::Pearson;
+        match self {
+            Problem::NonFinite => {
+                let (j, v) = row
+                    .iter()
+                    .map(|v| v.to_f64())
+                    .enumerate()
+                    .find(|(_, v)| !v.is_finite())
+                    // all finite: the sum overflowed; name the first value, as before
+                    .unwrap_or((0, row.first().map_or(f64::NAN, |v| v.to_f64())));
+                format!("RSA activations hold a non-finite value ({v}) at row {i}, column {j}; remove or impute NaN/inf values first")
+            }
+            Problem::NoNorm => format!(
+                "stimulus {i} has a {} response vector, so its {} with others is undefined; drop the stimulus or the silent layer",
+                if pearson { "constant" } else { "zero" },
+                if pearson { "correlation" } else { "cosine" }
+            ),
+        }
+    }
 }
 
 /// Representational dissimilarity matrix: `1 - r` for Pearson and cosine, the distance for
@@ -512,5 +607,40 @@ impl Rsa {
             format!("{:?}", self.correlation).to_lowercase(),
         );
         t.save(path)
+    }
+}
+
+#[cfg(test)]
+mod standardize_tests {
+    use super::*;
+    use ndarray::Array2;
+
+    /// Four stimuli side by side give each stimulus's single-row bits, and refused stimuli are
+    /// reported by their own index, the first in row order.
+    #[test]
+    fn rows_side_by_side_are_the_single_row_loop() {
+        let mut r = crate::rng::Rng::new(3);
+        let p = 1003;
+        let src: Vec<f32> = (0..4 * p).map(|_| r.uniform() as f32 * 5.0 - 1.0).collect();
+        let mut four = vec![0.0; 4 * p];
+        let res = standardize_rows::<f32, 4>(
+            split_rows(&mut four, p),
+            std::array::from_fn(|i| &src[i * p..(i + 1) * p]),
+            true,
+        );
+        assert_eq!(res, [None; 4]);
+        for i in 0..4 {
+            let mut one = vec![0.0; p];
+            standardize_rows::<f32, 1>([&mut one], [&src[i * p..(i + 1) * p]], true);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&one), bits(&four[i * p..(i + 1) * p]), "row {i}");
+        }
+        let mut x = Array2::from_shape_fn((6, 5), |(i, j)| (i * 5 + j) as f32 * 0.1);
+        x[[5, 3]] = f32::NAN;
+        let e = similarity(&x, Metric::Pearson).unwrap_err().to_string();
+        assert!(e.contains("row 5, column 3"), "{e}");
+        x.row_mut(2).fill(1.0);
+        let e = similarity(&x, Metric::Pearson).unwrap_err().to_string();
+        assert!(e.contains("stimulus 2 has a constant"), "{e}");
     }
 }
