@@ -194,3 +194,36 @@ fn command_line_records_named_modules_of_vit_b_16() {
     assert!(!ok && text.contains("224"), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `all_layers` records every module the forward pass runs and leaves out those it never runs,
+/// as PyTorch's hooks would (EfficientNet's first block has a `stochastic_depth` but no residual
+/// connection); asked for by name, such a module is an error that says why.
+#[test]
+fn all_layers_leaves_out_modules_the_forward_pass_never_runs() -> neuroscope::Result<()> {
+    let net = load(
+        "efficientnet_b0",
+        &Weights::Random { seed: 0 },
+        &Device::Cpu,
+    )?;
+    let idle = "features.1.0.stochastic_depth";
+    assert!(net.layer_names().iter().any(|n| n == idle));
+    let x = Tensor::randn(0f32, 1.0, (2, 3, 64, 64), &Device::Cpu)?;
+    let rec = Recorder::new(&net)
+        .all_layers()
+        .reduce(Reduce::SpatialMean)
+        .progress(false)
+        .run_tensor(&x)?;
+    assert!(rec.matrix(idle).is_err(), "{idle} never runs");
+    assert!(!rec.layer_names().iter().any(|l| l == idle));
+    // the residual blocks' stochastic depth runs, and the classifier's output is there
+    assert_eq!(rec.matrix("features.2.1.stochastic_depth")?.nrows(), 2);
+    assert_eq!(rec.matrix("classifier.1")?.ncols(), 1000);
+    let err = Recorder::new(&net)
+        .layers(&[idle])
+        .progress(false)
+        .run_tensor(&x)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not run it"), "{err}");
+    Ok(())
+}

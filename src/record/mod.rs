@@ -443,6 +443,8 @@ pub struct Recorder<'m> {
     keep_images: bool,
     budget_bytes: Option<u64>,
     progress: bool,
+    /// Chosen by [`Recorder::all_layers`]: leave out the modules the forward pass never runs.
+    skip_idle: bool,
 }
 
 impl<'m> Recorder<'m> {
@@ -457,17 +459,22 @@ impl<'m> Recorder<'m> {
             keep_images: false,
             budget_bytes: None,
             progress: true,
+            skip_idle: false,
         }
     }
     /// The layers to record (module names or taps; `Model::layer_names` lists them).
     pub fn layers(mut self, layers: &[&str]) -> Self {
         self.layers = layers.iter().map(|s| s.to_string()).collect();
+        self.skip_idle = false;
         self
     }
     /// Every module of the model, in PyTorch's `named_modules()` order (the root excluded),
     /// containers included (`features`, ResNet's `layer1`..`layer4` and their blocks), as the
     /// README and thingsvision's "all modules" promise; a container's output is its last
-    /// child's, so use [`layers`](Self::layers) to leave them out.
+    /// child's, so use [`layers`](Self::layers) to leave them out. Modules that the forward
+    /// pass never runs are left out, as PyTorch's hooks on them never fire: EfficientNet's
+    /// first blocks, for one, have a `stochastic_depth` but no residual connection to apply it
+    /// to (asked for by name, such a module is an error that says so).
     ///
     /// ```
     /// use neuroscope::{models::{self, Weights}, record::Recorder};
@@ -480,6 +487,7 @@ impl<'m> Recorder<'m> {
     /// ```
     pub fn all_layers(mut self) -> Self {
         self.layers = self.model.layers().into_iter().map(|l| l.name).collect();
+        self.skip_idle = true;
         self
     }
     /// The reduction for every layer (default: none).
@@ -517,8 +525,9 @@ impl<'m> Recorder<'m> {
         self.per_layer.get(layer).copied().unwrap_or(self.reduce)
     }
 
-    /// Per-layer kept shapes from one sample, the unit choice, and the memory check.
-    fn plan(&self, sample: &Tensor, n: usize) -> Result<(LayerShapes, LayerUnits)> {
+    /// The layers to record, their kept shapes from one sample, the unit choice, and the
+    /// memory check.
+    fn plan(&self, sample: &Tensor, n: usize) -> Result<(Vec<String>, LayerShapes, LayerUnits)> {
         if self.batch_size == 0 {
             return Err(Error::InvalidArgument(
                 "batch size 0: give at least 1 sample per forward pass".into(),
@@ -551,15 +560,25 @@ impl<'m> Recorder<'m> {
         // One pass over every module: the recorded layers' shapes, and the widest output for
         // the memory estimate of a batch.
         let outs = self.model.record_all(&sample)?;
+        let layers: Vec<String> = if self.skip_idle {
+            let ran = self.layers.iter().filter(|l| outs.contains_key(*l));
+            ran.cloned().collect()
+        } else {
+            self.layers.clone()
+        };
         let out = |name: &str| {
             outs.get(name).ok_or_else(|| {
-                Error::InvalidArgument(format!("layer {name} produced no output for a sample"))
+                Error::InvalidArgument(format!(
+                    "layer {name} produced no output for a sample: the network has this module \
+                     but its forward pass does not run it (a PyTorch hook on it would never \
+                     fire); leave it out"
+                ))
             })
         };
         let mut shapes = BTreeMap::new();
         let mut units = BTreeMap::new();
         let mut bytes = 0u64;
-        for name in &self.layers {
+        for name in &layers {
             let per_sample = &out(name)?.dims()[1..];
             let r = self.reduce_for(name);
             let kept = r.kept_shape(per_sample);
@@ -590,8 +609,7 @@ impl<'m> Recorder<'m> {
         // activations at a time; the largest module output, six times over, per sample in the
         // batch, bounds that (a huge --batch-size is refused here, not by the allocator).
         let widest = outs.values().map(|t| t.elem_count()).max().unwrap_or(0);
-        let recorded = self
-            .layers
+        let recorded = layers
             .iter()
             .map(|l| out(l).map(|t| t.elem_count()))
             .sum::<Result<usize>>()?;
@@ -638,7 +656,7 @@ impl<'m> Recorder<'m> {
                 )));
             }
         }
-        Ok((shapes, units))
+        Ok((layers, shapes, units))
     }
 
     fn reduce_batch(&self, name: &str, t: &Tensor, units: Option<&Vec<usize>>) -> Result<Vec<f32>> {
@@ -669,7 +687,7 @@ impl<'m> Recorder<'m> {
         buffers: &mut BTreeMap<String, Vec<f32>>,
     ) -> Result<()> {
         let outs = self.model.record(x, names)?;
-        for name in &self.layers {
+        for &name in names {
             let missing =
                 || Error::InvalidArgument(format!("layer {name} produced no output in this batch"));
             let out = outs.get(name).ok_or_else(missing)?;
@@ -693,7 +711,7 @@ impl<'m> Recorder<'m> {
             )));
         }
         let first = loader::make_batch(dataset, transform, [0], self.model.device())?;
-        let (shapes, units) = self.plan(&first.images, n)?;
+        let (layers, shapes, units) = self.plan(&first.images, n)?;
         let mut buffers: BTreeMap<String, Vec<f32>> = shapes
             .iter()
             .map(|(k, s)| {
@@ -708,15 +726,11 @@ impl<'m> Recorder<'m> {
         let mut indices = Vec::with_capacity(n);
         let mut progress = self.progress.then(|| {
             Progress::new(
-                format!(
-                    "recording {} [{}]",
-                    self.model.arch(),
-                    self.layers.join(", ")
-                ),
+                format!("recording {} [{}]", self.model.arch(), layers.join(", ")),
                 n,
             )
         });
-        let names: Vec<&str> = self.layers.iter().map(String::as_str).collect();
+        let names: Vec<&str> = layers.iter().map(String::as_str).collect();
         for batch in loader::batches(dataset, transform, self.batch_size, self.model.device()) {
             let batch = batch?;
             self.record_batch(&batch.images, &names, &units, &mut buffers)?;
@@ -743,7 +757,7 @@ impl<'m> Recorder<'m> {
         }
         // A stop request keeps the samples of the batches done.
         let done = labels.len();
-        let mut rec = self.assemble(shapes, buffers, units, done)?;
+        let mut rec = assemble(layers, shapes, buffers, units, done)?;
         rec.interrupted = done < n;
         if self.keep_images {
             let mut dims = vec![done];
@@ -762,10 +776,10 @@ impl<'m> Recorder<'m> {
     /// Records over an `N x C x H x W` tensor (already transformed).
     pub fn run_tensor(&self, x: &Tensor) -> Result<Recording> {
         let n = x.dim(0)?;
-        let (shapes, units) = self.plan(&x.narrow(0, 0, 1.min(n))?, n)?;
+        let (layers, shapes, units) = self.plan(&x.narrow(0, 0, 1.min(n))?, n)?;
         let mut buffers: BTreeMap<String, Vec<f32>> =
             shapes.keys().map(|k| (k.clone(), Vec::new())).collect();
-        let names: Vec<&str> = self.layers.iter().map(String::as_str).collect();
+        let names: Vec<&str> = layers.iter().map(String::as_str).collect();
         let mut progress = self
             .progress
             .then(|| Progress::new(format!("recording {}", self.model.arch()), n));
@@ -785,35 +799,36 @@ impl<'m> Recorder<'m> {
         if let Some(p) = progress.as_mut() {
             p.finish();
         }
-        let mut rec = self.assemble(shapes, buffers, units, done)?;
+        let mut rec = assemble(layers, shapes, buffers, units, done)?;
         rec.interrupted = done < n;
         rec.indices = (0..done).collect();
         Ok(rec)
     }
+}
 
-    fn assemble(
-        &self,
-        shapes: BTreeMap<String, Vec<usize>>,
-        mut buffers: BTreeMap<String, Vec<f32>>,
-        units: BTreeMap<String, Vec<usize>>,
-        n: usize,
-    ) -> Result<Recording> {
-        let mut data = BTreeMap::new();
-        for (name, s) in shapes {
-            let mut dims = vec![n];
-            dims.extend(s);
-            let v = buffers.remove(&name).unwrap_or_default();
-            data.insert(
-                name,
-                ArrayD::from_shape_vec(IxDyn(&dims), v)
-                    .map_err(|e| Error::InvalidArgument(e.to_string()))?,
-            );
-        }
-        Ok(Recording {
-            layers: self.layers.clone(),
-            data,
-            units,
-            ..Recording::default()
-        })
+/// The recording of `n` samples from the per-layer buffers.
+fn assemble(
+    layers: Vec<String>,
+    shapes: LayerShapes,
+    mut buffers: BTreeMap<String, Vec<f32>>,
+    units: LayerUnits,
+    n: usize,
+) -> Result<Recording> {
+    let mut data = BTreeMap::new();
+    for (name, s) in shapes {
+        let mut dims = vec![n];
+        dims.extend(s);
+        let v = buffers.remove(&name).unwrap_or_default();
+        data.insert(
+            name,
+            ArrayD::from_shape_vec(IxDyn(&dims), v)
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?,
+        );
     }
+    Ok(Recording {
+        layers,
+        data,
+        units,
+        ..Recording::default()
+    })
 }
