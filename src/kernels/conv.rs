@@ -82,15 +82,25 @@ impl WeightOp for Linear {
         let (n, i, o) = Self::dims(l1.dims(), l2.dims())?;
         let x = cpu_slice(s1, l1, "linear")?;
         let w = cpu_slice(s2, l2, "linear")?;
-        let mut y = vec![0f32; n * o];
-        if let Some(b) = bias {
-            if b.len() != o {
+        let mut y = match bias {
+            Some(b) if b.len() != o => {
                 candle_core::bail!("linear: bias length {} differs from {o} outputs", b.len());
             }
-            for row in y.chunks_mut(o) {
-                row.copy_from_slice(b);
-            }
-        }
+            // the bias in every row, on all threads and without a zero-filling pass first
+            // SAFETY: each chunk is whole rows of `o` values (`chunk` is a multiple of `o`, as
+            // is `len`), and each row is zipped with the `o` values of `b`: every element is
+            // written.
+            Some(b) => unsafe {
+                super::cpu::par_uninit(n * o, o * 64, |_, rows| {
+                    for row in rows.chunks_mut(o) {
+                        for (d, &v) in row.iter_mut().zip(b) {
+                            d.write(v);
+                        }
+                    }
+                })
+            },
+            None => vec![0f32; n * o],
+        };
         sgemm(
             (n, o, i),
             mat(x, i),

@@ -1,6 +1,8 @@
 //! Helpers shared by the CPU kernels: the f32 view of a storage, the task size.
 
 use candle_core::{CpuStorage, Layout, Tensor};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 pub(super) fn is_cpu_f32(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == candle_core::DType::F32
@@ -9,6 +11,29 @@ pub(super) fn is_cpu_f32(x: &Tensor) -> bool {
 /// Elements per rayon task of the element-wise CPU ops: large enough that the scheduling cost
 /// vanishes, small enough that both cores get work on a 64 x 20 x 24 x 24 activation.
 pub(super) const CHUNK: usize = 1 << 15;
+
+/// `len` values written on rayon's threads, `chunk` at a time (`fill(chunk index, chunk)`),
+/// without first zero-filling them: `vec![0.0; len]` is a full write pass of its own (6 % of a
+/// ConvNeXt-T recording, its MLP activations above all), because the heap reuses freed blocks
+/// (`super::memory`) and `calloc` must clear them.
+///
+/// # Safety
+/// `fill` must write every element of every chunk it is given.
+pub(super) unsafe fn par_uninit(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync,
+) -> Vec<f32> {
+    let mut v = Vec::<f32>::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, c)| fill(i, c));
+    // SAFETY: the chunks cover the first `len` slots of the capacity, and the caller's `fill`
+    // wrote every element of each (a panic in `fill` drops `v` at length 0).
+    unsafe { v.set_len(len) };
+    v
+}
 
 /// Contiguous f32 values of a storage seen through `layout`.
 pub(super) fn cpu_slice<'a>(

@@ -41,15 +41,13 @@ pub(crate) fn gelu_erf(x: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let y = with_cpu_f32(x, |v| {
-        let mut out = vec![0f32; v.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(v.par_chunks(CHUNK))
-            .for_each(|(o, i)| {
-                for (o, &v) in o.iter_mut().zip(i) {
-                    *o = (libm::erff(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v;
-                }
-            });
-        out
+        // SAFETY: chunk `k` of the output is zipped with chunk `k` of the input, of the same
+        // length, and `simd::gelu_erf` writes every element of its output.
+        unsafe {
+            super::cpu::par_uninit(v.len(), CHUNK, |k, o| {
+                super::simd::gelu_erf(&v[k * CHUNK..][..o.len()], o)
+            })
+        }
     })?;
     Ok(Some(Tensor::from_vec(y, x.shape(), x.device())?))
 }
@@ -347,7 +345,8 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     /// The parallel GELU gives candle's `gelu_erf` bits everywhere: each of erf's ranges
-    /// (|x| below 2^-28, 0.84375, 1.25, 1/0.35, 6, beyond), signed zeros, infinities and NaN.
+    /// (|x| below 2^-28, 0.84375, 1.25, 1/0.35, 6, beyond), signed zeros, infinities and NaN,
+    /// mixed in every block of eight and in whole blocks of the first range (the vector path).
     #[test]
     fn gelu_erf_is_candles_bit_for_bit() -> Result<()> {
         let mut r = crate::rng::Rng::new(7);
@@ -357,6 +356,18 @@ mod tests {
                 ((r.uniform() * 2.0 - 1.0) * scale) as f32
             })
             .collect();
+        // runs of eight in erf's first range, the vector path (boundaries included: t = x /
+        // sqrt 2 at 2^-28 and just under 0.84375, and one lane past it in a block)
+        v.extend((0..100_000).map(|_| ((r.uniform() * 2.0 - 1.0) * 1.19) as f32));
+        let edge = [2f32.powi(-28), 0.84375f32.next_down()].map(|t| t * std::f32::consts::SQRT_2);
+        for k in 0..64 {
+            let mut block = [0.5f32; 8];
+            block[k % 8] = edge[k % 2] * if k % 3 == 0 { -1.0 } else { 1.0 };
+            if k % 5 == 0 {
+                block[(k + 3) % 8] = 1.25;
+            }
+            v.extend(block);
+        }
         v.extend([
             0.0,
             -0.0,

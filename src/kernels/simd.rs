@@ -1,11 +1,13 @@
 //! Vector loops that give the same bits with and without the vector unit: a map of a pure
 //! `f64` function (UMAP's powers), the radius test of a row of fast distances (DBSCAN's
 //! neighbourhoods), squared distances from rows to a few targets (k-means), t-SNE's attractive
-//! force on a point of a 2-D embedding, and 32-lane sums of squared differences and products in
-//! single precision (NN-descent's distances). Each has a portable loop and the same loop
-//! compiled for AVX2, chosen at run time; the AVX2 versions do the same operations in the same
-//! order (separate multiply and add, no fused multiply-add), so results do not depend on the
-//! CPU.
+//! force on a point of a 2-D embedding, 32-lane sums of squared differences and products in
+//! single precision (NN-descent's distances), and GELU with its single-precision erf. Each has
+//! a portable loop and the same loop compiled for AVX2, chosen at run time; the AVX2 versions
+//! do the same operations in the same order (separate multiply and add, no fused
+//! multiply-add), so results do not depend on the CPU.
+
+use std::mem::MaybeUninit;
 
 /// A pure function of one float, for [`map`]. A trait rather than a closure so that `at` is
 /// always inlined into the AVX2 loop (a closure may be left as a scalar call per element).
@@ -352,6 +354,81 @@ unsafe fn tsne_attraction_2d_avx2(
     tsne_attraction_2d_portable(f, (y0, y1), ys, ir, vr, exag)
 }
 
+/// GELU with the exact erf, `out[i] = (erff(x[i] / sqrt 2) + 1) * 0.5 * x[i]`, with the `libm`
+/// crate's `erff` (candle's): eight values at a time through erff's first-range rational
+/// approximation (`2^-28 <= |t| < 0.84375`, where most of a network's pre-activations lie),
+/// and `libm::erff` one value at a time for the lanes outside that range. The block path
+/// is `erff`'s own operations in its order (multiplies, adds and a division, no fused
+/// multiply-add), so the bits are `libm::erff`'s; compiled for AVX2 where the CPU has it.
+/// Writes every element of `out` (the output of an uninitialised vector, `cpu::par_uninit`),
+/// whose length must be `x`'s.
+pub(crate) fn gelu_erf(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    assert_eq!(x.len(), out.len(), "simd::gelu_erf: lengths differ");
+    if let Some(avx2) = Avx2::detect() {
+        avx2.gelu_erf(x, out);
+        return;
+    }
+    gelu_erf_portable(x, out);
+}
+
+/// One GELU value, candle's formula.
+#[inline(always)]
+fn gelu_erf_one(v: f32) -> f32 {
+    (libm::erff(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v
+}
+
+#[inline(always)]
+fn gelu_erf_portable(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    // libm's erff (FreeBSD s_erff.c) on |t| < 0.84375, t = x / sqrt 2
+    // (its constants by their bits, as its source gives them)
+    const EFX: [f32; 5] = [
+        f32::from_bits(0x3e03_75d4),
+        f32::from_bits(0xbea6_6beb),
+        f32::from_bits(0xbce9_528f),
+        f32::from_bits(0xbbbd_1489),
+        f32::from_bits(0xb7c7_56b1),
+    ];
+    const QQ: [f32; 5] = [
+        f32::from_bits(0x3ecb_bbce),
+        f32::from_bits(0x3d85_2a63),
+        f32::from_bits(0x3ba6_8116),
+        f32::from_bits(0x390a_ee49),
+        f32::from_bits(0xb684_e21a),
+    ];
+    let mut xs = x.chunks_exact(8);
+    let mut os = out.chunks_exact_mut(8);
+    for (v, o) in (&mut xs).zip(&mut os) {
+        let mut t = [0f32; 8];
+        let mut first_range = [false; 8];
+        for i in 0..8 {
+            t[i] = v[i] * std::f32::consts::FRAC_1_SQRT_2;
+            let ix = t[i].to_bits() & 0x7fff_ffff;
+            first_range[i] = (0x3180_0000..0x3f58_0000).contains(&ix);
+        }
+        // every lane through the first range's formula (a value outside it gives a number
+        // that is thrown away, never a trap), then `libm::erff` for the lanes outside it
+        let mut y = [0f32; 8];
+        for i in 0..8 {
+            let z = t[i] * t[i];
+            let r = EFX[0] + z * (EFX[1] + z * (EFX[2] + z * (EFX[3] + z * EFX[4])));
+            let s = 1.0 + z * (QQ[0] + z * (QQ[1] + z * (QQ[2] + z * (QQ[3] + z * QQ[4]))));
+            let q = r / s;
+            let e = t[i] + t[i] * q;
+            y[i] = (e + 1.) * 0.5 * v[i];
+        }
+        for i in 0..8 {
+            o[i].write(if first_range[i] {
+                y[i]
+            } else {
+                gelu_erf_one(v[i])
+            });
+        }
+    }
+    for (o, &v) in os.into_remainder().iter_mut().zip(xs.remainder()) {
+        o.write(gelu_erf_one(v));
+    }
+}
+
 /// Proof that the CPU running this process has AVX2: only [`Avx2::detect`] makes one, so the
 /// methods that run AVX2 code are safe to call.
 #[derive(Clone, Copy, Debug)]
@@ -434,6 +511,19 @@ impl Avx2 {
         tsne_attraction_2d_portable([0.0; 2], y, ys, idx, val, exag)
     }
 
+    /// [`gelu_erf`]'s loop compiled for AVX2.
+    #[inline]
+    fn gelu_erf(self, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: an `Avx2` exists only when `detect` found AVX2 on this CPU, which is all
+        // `gelu_erf_avx2`'s `target_feature` requires; the function itself is safe code.
+        unsafe {
+            gelu_erf_avx2(x, out)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        gelu_erf_portable(x, out)
+    }
+
     /// [`lane_sum`] in four 8-lane registers.
     #[inline]
     pub(crate) fn lane_sum<const DIFF: bool>(self, a: &[f32], b: &[f32]) -> f32 {
@@ -456,6 +546,16 @@ impl Avx2 {
 #[target_feature(enable = "avx2")]
 unsafe fn map_avx2<F: Elementwise>(x: &[f64], out: &mut [f64], f: F) {
     map_portable(x, out, f)
+}
+
+/// [`gelu_erf_portable`] compiled for AVX2: the same operations in the same order.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gelu_erf_avx2(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    gelu_erf_portable(x, out)
 }
 
 /// Slices are summed in chunks of this many lanes: four 8-lane sums side by side (one chain of
