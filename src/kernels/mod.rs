@@ -28,14 +28,16 @@ mod norm;
 mod pool;
 pub(crate) mod simd;
 pub(crate) mod threads;
+mod transpose;
 
 pub(crate) use conv::{conv2d_bias, conv2d_fused, linear, linear_fused};
 pub(crate) use elementwise::{add, add_relu, channel_affine, gelu_erf, relu, relu6};
 pub(crate) use epilogue::{with_guided_relu, Epilogue};
 pub(crate) use matmul::matmul;
 pub(crate) use memory::{keep_freed_memory, release_freed_memory};
-pub(crate) use norm::{layer_norm_last, softmax_last};
+pub(crate) use norm::{layer_norm_channels, layer_norm_last, softmax_last};
 pub(crate) use pool::max_pool2d;
+pub(crate) use transpose::permute_channels;
 
 /// The process-wide set-up that neuroscope's network work needs before its first candle
 /// operation (loading a model, every forward pass, training, feature visualisation): candle's

@@ -1,4 +1,4 @@
-//! LayerNorm and softmax over the last axis in one pass per row, for forward passes that need
+//! LayerNorm over the last axis or the channels, and softmax over the last axis, in one pass, for forward passes that need
 //! no gradient (recording), with the bits of the candle operations they replace.
 //!
 //! Why: `LayerNorm` (ViT's 25, ConvNeXt's 18 per block stack) and the attention softmax were
@@ -139,6 +139,98 @@ pub(crate) fn layer_norm_last(
     Ok(Some(y))
 }
 
+/// `LayerNorm` over the channels (axis 1) of an `N x C x ...` map (ConvNeXt's `LayerNorm2d`)
+/// in one pass per image; `None` where the candle operations must run.
+///
+/// Candle reduces a non-last axis one element after another in memory order, so every
+/// position's sum runs over the channels in order from 0: here each block of positions keeps
+/// its running sums side by side while the channels stream past (the same additions, in the
+/// same order, vectorised across positions), where candle's strided reduction took a division
+/// per element on one thread.
+pub(crate) fn layer_norm_channels(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+) -> crate::Result<Option<Tensor>> {
+    if !applies(x) || weight.track_op() || bias.track_op() || x.rank() < 2 {
+        return Ok(None);
+    }
+    if !(is_cpu_f32(weight) && is_cpu_f32(bias)) {
+        return Ok(None);
+    }
+    let c = x.dims()[1];
+    let plane: usize = x.dims()[2..].iter().product();
+    let (w, b) = (
+        weight.flatten_all()?.to_vec1::<f32>()?,
+        bias.flatten_all()?.to_vec1::<f32>()?,
+    );
+    if c == 0 || plane == 0 || w.len() != c || b.len() != c {
+        return Ok(None);
+    }
+    let scale = (1f64 / c as f64) as f32;
+    let eps = eps as f32;
+    // positions per task: running sums for a block of them, the channels streamed past
+    const BLOCK: usize = 64;
+    let x = x.contiguous()?;
+    let (storage, layout) = x.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else {
+        return Ok(None);
+    };
+    let src = cpu_slice(cpu, layout, "channel LayerNorm")?;
+    let mut out = vec![0f32; src.len()];
+    let blocks = plane.div_ceil(BLOCK);
+    // each task owns one image's block of positions in every channel plane: split the output
+    // by image, and an image's planes by block through raw chunks of each channel row
+    out.par_chunks_mut(c * plane)
+        .zip(src.par_chunks(c * plane))
+        .for_each(|(o, s)| {
+            let mut rows: Vec<&mut [f32]> = o.chunks_mut(plane).collect();
+            let mut parts: Vec<Vec<&mut [f32]>> = (0..blocks).map(|_| Vec::new()).collect();
+            for row in rows.iter_mut() {
+                for (k, part) in row.chunks_mut(BLOCK).enumerate() {
+                    parts[k].push(part);
+                }
+            }
+            parts
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(k, mut orows)| {
+                    let p0 = k * BLOCK;
+                    let len = orows.first().map_or(0, |r| r.len());
+                    let mut acc = [0f32; BLOCK];
+                    let acc = &mut acc[..len];
+                    for ch in 0..c {
+                        let xr = &s[ch * plane + p0..][..len];
+                        acc.iter_mut().zip(xr).for_each(|(a, &v)| *a += v);
+                    }
+                    let mean: Vec<f32> = acc.iter().map(|&t| t * scale + 0f32).collect();
+                    acc.fill(0.0);
+                    for (ch, orow) in orows.iter_mut().enumerate() {
+                        let xr = &s[ch * plane + p0..][..len];
+                        for ((o, &v), (&m, a)) in
+                            orow.iter_mut().zip(xr).zip(mean.iter().zip(acc.iter_mut()))
+                        {
+                            *o = v - m;
+                            *a += *o * *o;
+                        }
+                    }
+                    let denom: Vec<f32> = acc
+                        .iter()
+                        .map(|&t| ((t * scale + 0f32) * 1f32 + eps).sqrt())
+                        .collect();
+                    for (ch, orow) in orows.iter_mut().enumerate() {
+                        for (o, &d) in orow.iter_mut().zip(&denom) {
+                            *o = *o / d * w[ch] + b[ch];
+                        }
+                    }
+                });
+        });
+    let shape: Shape = layout.shape().clone();
+    drop(storage);
+    Ok(Some(Tensor::from_vec(out, shape, x.device())?))
+}
+
 /// Softmax over the last axis with the maximum subtracted first, in one pass per row; `None`
 /// where the candle operations must run.
 pub(crate) fn softmax_last(x: &Tensor) -> crate::Result<Option<Tensor>> {
@@ -219,6 +311,31 @@ mod tests {
             let ours = fast(layer_norm_last(&x, &w, &b, eps))?;
             assert_eq!(ours.dims(), theirs.dims());
             assert_eq!(bits(&ours)?, bits(&theirs)?, "width {d}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn channel_layer_norm_is_the_candle_chain_bit_for_bit() -> Result<()> {
+        // ConvNeXt's stem (96 channels), a plane shorter than a block, ragged last blocks
+        for (i, &(c, h, w)) in [(96, 9, 9), (7, 2, 3), (33, 8, 17), (1, 5, 5), (192, 4, 4)]
+            .iter()
+            .enumerate()
+        {
+            let x = rand(&[2, c, h, w], 50 + i as u64)?;
+            let (wt, b) = (rand(&[c], 60 + i as u64)?, rand(&[c], 70 + i as u64)?);
+            let eps = 1e-6;
+            // `models::layers::LayerNorm::normalize`'s operations over axis 1.
+            let mean = x.mean_keepdim(1)?;
+            let centred = x.broadcast_sub(&mean)?;
+            let var = centred.sqr()?.mean_keepdim(1)?;
+            let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+            let theirs = normed
+                .broadcast_mul(&wt.reshape((1, c, 1, 1))?)?
+                .broadcast_add(&b.reshape((1, c, 1, 1))?)?;
+            let ours = fast(layer_norm_channels(&x, &wt, &b, eps))?;
+            assert_eq!(ours.dims(), theirs.dims());
+            assert_eq!(bits(&ours)?, bits(&theirs)?, "{c} x {h} x {w}");
         }
         Ok(())
     }

@@ -564,12 +564,16 @@ impl LayerNorm {
                 got: format!("{:?}", x.dims()),
             });
         }
-        if axis + 1 == x.rank() {
-            // Recording: one pass per token, the same bits as the operations below.
-            if let Some(y) = crate::kernels::layer_norm_last(x, &self.weight, &self.bias, self.eps)?
-            {
-                return Ok(y);
-            }
+        // Recording: one pass, the same bits as the operations below.
+        let fast = if axis + 1 == x.rank() {
+            crate::kernels::layer_norm_last(x, &self.weight, &self.bias, self.eps)?
+        } else if axis == 1 {
+            crate::kernels::layer_norm_channels(x, &self.weight, &self.bias, self.eps)?
+        } else {
+            None
+        };
+        if let Some(y) = fast {
+            return Ok(y);
         }
         let mean = x.mean_keepdim(axis)?;
         let centred = x.broadcast_sub(&mean)?;
