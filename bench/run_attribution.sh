@@ -2,6 +2,7 @@
 # Integrated gradients and occlusion on ResNet-50, neuroscope vs captum 0.9.0, side by side in one
 # run, 2 threads each on the CPU; prints the CPU and the ratios.
 #   PYTHON=~/.cache/neuroscope-ci/torch-venv/bin/python bash bench/run_attribution.sh
+# OCC_BATCH=50 puts all 49 occluded images and the original through one pass on both sides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$HOME/.cache/neuroscope-ci/torch-venv/bin/python}

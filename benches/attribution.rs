@@ -2,7 +2,7 @@
 //! strides 3 x 28 x 28, 49 windows) of one 224 x 224 image through ResNet-50, random weights,
 //! target class 0. Peer: captum 0.9.0 (`bench/torch_attribution.py`), side by side in
 //! `bench/run_attribution.sh`. Both sides put 25 scaled images (IG) or 16 occluded images
-//! (occlusion) through each pass.
+//! (occlusion) through each pass; `OCC_BATCH` sets the occlusion batch on both sides (16).
 //!
 //! Run: `RAYON_NUM_THREADS=2 cargo bench --bench attribution`; `REPEATS` (2), best kept.
 
@@ -39,13 +39,14 @@ fn main() -> neuroscope::Result<()> {
     println!(
         "{{\"arch\": \"resnet50\", \"method\": \"integrated_gradients\", \"seconds\": {ig:.3}}}"
     );
+    let occ_batch = env("OCC_BATCH", 16);
     let occ = best(&|| {
         Occlusion::new((3, 56, 56), (3, 28, 28))
-            .batch_size(16)
+            .batch_size(occ_batch)
             .target(Target::Class(0))
             .attribute(&net, &x)
             .map(|_| ())
     })?;
-    println!("{{\"arch\": \"resnet50\", \"method\": \"occlusion\", \"seconds\": {occ:.3}}}");
+    println!("{{\"arch\": \"resnet50\", \"method\": \"occlusion\", \"batch\": {occ_batch}, \"seconds\": {occ:.3}}}");
     Ok(())
 }
