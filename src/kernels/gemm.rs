@@ -218,31 +218,56 @@ pub(crate) fn sgemm(
     loop {
         let kb = block.min(k - k0);
         let read = acc || k0 > 0;
-        // SAFETY: the bounds of every element the strides address are checked above for the
-        // whole depth `k`; a block `k0..k0 + kb` addresses a subset of those elements (the
-        // offsets move along the depth axis only). `c` is exclusively borrowed.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                kb,
-                c.as_mut_ptr(),
-                1,
-                ldc as isize,
-                read,
-                a.data.as_ptr().offset(k0 as isize * a_cs),
-                a_cs,
-                a_rs,
-                b.data.as_ptr().offset(k0 as isize * b_rs),
-                b_cs,
-                b_rs,
-                if read { 1.0 } else { 0.0 },
-                1.0,
-                false,
-                false,
-                false,
-                par,
-            )
+        let avx512 = super::gemm512::enabled() && super::gemm512::applies(m, n, kb);
+        if avx512 {
+            // SAFETY: as for gemm below (the same bounds); `enabled` found AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                super::gemm512::sgemm_block(
+                    (m, n, kb),
+                    super::gemm512::Operand {
+                        ptr: a.data.as_ptr().offset(k0 as isize * a_cs),
+                        rs: a_rs,
+                        cs: a_cs,
+                    },
+                    super::gemm512::Operand {
+                        ptr: b.data.as_ptr().offset(k0 as isize * b_rs),
+                        rs: b_rs,
+                        cs: b_cs,
+                    },
+                    c.as_mut_ptr(),
+                    ldc,
+                    read,
+                    par,
+                )
+            };
+        } else {
+            // SAFETY: the bounds of every element the strides address are checked above for the
+            // whole depth `k`; a block `k0..k0 + kb` addresses a subset of those elements (the
+            // offsets move along the depth axis only). `c` is exclusively borrowed.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    kb,
+                    c.as_mut_ptr(),
+                    1,
+                    ldc as isize,
+                    read,
+                    a.data.as_ptr().offset(k0 as isize * a_cs),
+                    a_cs,
+                    a_rs,
+                    b.data.as_ptr().offset(k0 as isize * b_rs),
+                    b_cs,
+                    b_rs,
+                    if read { 1.0 } else { 0.0 },
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    par,
+                )
+            }
         }
         k0 += kb;
         if k0 >= k {

@@ -22,6 +22,7 @@ pub(crate) mod cuda;
 mod elementwise;
 mod epilogue;
 mod gemm;
+mod gemm512;
 mod matmul;
 mod memory;
 mod norm;

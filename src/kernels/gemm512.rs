@@ -1,0 +1,373 @@
+//! The f32 matrix product of [`super::gemm::sgemm`] in AVX-512 registers, with the `gemm`
+//! crate's sums bit for bit.
+//!
+//! Why: the `gemm` crate (0.19, without its `x86-v4` feature) runs 8-lane AVX2 micro-kernels
+//! on every x86-64 CPU. On a CPU whose AVX-512 units are 16 lanes wide (Intel Xeon from Skylake-SP
+//! on, Sapphire Rapids and later) that leaves half of each multiply-add unit idle, and PyTorch's
+//! oneDNN does not: the recordings there ran 1.8-1.9x PyTorch's time. The crate's own AVX-512
+//! kernels (`x86-v4`) order the sums differently, which would change every number a notebook
+//! prints (issue 30).
+//!
+//! Same bits: in one call the `gemm` crate's micro-kernel (`gemm_common::microkernel!`) computes
+//! every output element as one chain of fused multiply-adds over the depth in order, from +0,
+//! and then writes `beta * acc` (`alpha == 0`) or `fma(beta, acc, dst)` (`alpha == 1`); with
+//! `beta == 1` those are `acc` and `dst + acc`. [`sgemm_block`] computes each element the same
+//! way, 32 columns x 12 rows per register tile. It is used only where the crate would run that
+//! micro-kernel in one depth block: more than 256 outputs, at least 2 rows and columns, a depth
+//! from 3 to 512 ([`applies`]); other shapes keep the crate's own paths.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Output columns per register tile (two 16-lane registers) and rows (broadcast values).
+const NR: usize = 32;
+const MR: usize = 12;
+/// Columns of the right operand packed at a time: with a depth of 512, 1 MB (in L2).
+const NC: usize = NR * 16;
+
+/// A matrix operand read through raw strides: element `(i, j)` at `ptr + i * rs + j * cs`.
+#[derive(Clone, Copy)]
+pub(super) struct Operand {
+    pub ptr: *const f32,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+impl Operand {
+    /// The address of element `(i, j)` (methods, so that closures capture the whole `Sync`
+    /// operand).
+    ///
+    /// # Safety
+    /// The element must lie inside the operand's allocation.
+    #[inline(always)]
+    unsafe fn at_ptr(self, i: usize, j: usize) -> *const f32 {
+        // SAFETY: the caller's.
+        unsafe { self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }
+    }
+
+    /// Element `(i, j)`.
+    ///
+    /// # Safety
+    /// The element must be readable.
+    #[inline(always)]
+    unsafe fn at(self, i: usize, j: usize) -> f32 {
+        // SAFETY: the caller's.
+        unsafe { *self.at_ptr(i, j) }
+    }
+
+    /// The address of row `i`'s first element.
+    ///
+    /// # Safety
+    /// As [`Operand::at_ptr`].
+    #[inline(always)]
+    unsafe fn row(self, i: usize) -> *const f32 {
+        // SAFETY: the caller's.
+        unsafe { self.at_ptr(i, 0) }
+    }
+}
+
+// SAFETY: an operand is only read, by the threads of one `sgemm_block` call, during which the
+// caller keeps its memory valid and unmodified (the function's contract).
+unsafe impl Send for Operand {}
+unsafe impl Sync for Operand {}
+
+/// Whether this process uses the AVX-512 product: the CPU has AVX-512F, and
+/// `NEUROSCOPE_AVX512=0` does not turn it off (to compare against the AVX2 kernels).
+pub(super) fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::env::var("NEUROSCOPE_AVX512").map_or(true, |v| v != "0")
+                && std::arch::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    })
+}
+
+/// The shapes on which the `gemm` crate runs its standard micro-kernel over one depth block,
+/// where [`sgemm_block`] reproduces it.
+pub(super) fn applies(m: usize, n: usize, k: usize) -> bool {
+    m >= 2 && n >= 2 && m * n > 256 && (3..=512).contains(&k)
+}
+
+/// A raw output pointer that tasks on other threads write through, each to its own rows.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Dst(*mut f32);
+
+#[cfg(target_arch = "x86_64")]
+impl Dst {
+    /// The output element `off` places further on (a method, so that closures capture the
+    /// whole `Send` wrapper rather than its raw pointer).
+    ///
+    /// # Safety
+    /// As `pointer::add`: `off` stays inside the output.
+    unsafe fn at(self, off: usize) -> *mut f32 {
+        // SAFETY: the caller's.
+        unsafe { self.0.add(off) }
+    }
+}
+// SAFETY: the tasks of `sgemm_block` write disjoint row ranges of the output (each owns a range
+// of 12-row tiles), and the caller holds the output exclusively for the call.
+#[cfg(target_arch = "x86_64")]
+unsafe impl Send for Dst {}
+#[cfg(target_arch = "x86_64")]
+unsafe impl Sync for Dst {}
+
+/// `dst (m x n, row stride ldc, column stride 1) = a (m x k) b (k x n)`, or `dst + a b` when
+/// `read`, each element summed as the `gemm` crate sums it (module docs).
+///
+/// The left operand is read in place (each tile's 12 rows broadcast from their own addresses:
+/// at a depth of at most 512 they stay in L1); the right one too when its rows are contiguous
+/// (32-lane loads, masked at the edge), otherwise its columns are first packed into
+/// depth-major 32-column blocks, `NC` columns at a time.
+///
+/// # Safety
+/// The CPU must support AVX-512F; every element `a` and `b` address for `i < m`, `j < n`,
+/// `l < k` must be readable, and every `dst + i * ldc + j` writable and not aliased by `a` or `b`.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn sgemm_block(
+    (m, n, k): (usize, usize, usize),
+    a: Operand,
+    b: Operand,
+    dst: *mut f32,
+    ldc: usize,
+    read: bool,
+    par: Parallelism,
+) {
+    let threads = match par {
+        Parallelism::None => 1,
+        _ => super::gemm::threads(),
+    };
+    let tiles_m = m.div_ceil(MR);
+    let dst = Dst(dst);
+    let direct = b.cs == 1;
+    let mut pb = Vec::new();
+    for j0 in (0..n).step_by(NC) {
+        let nc = NC.min(n - j0);
+        let tiles_n = nc.div_ceil(NR);
+        if !direct {
+            // B's columns j0..j0 + nc packed: per 32-column tile, a depth-major k x 32 block
+            // (columns past n are 0); each column read along the depth
+            pb.clear();
+            pb.resize(tiles_n * NR * k, 0f32);
+            let pack = |(t, block): (usize, &mut [f32])| {
+                for c in 0..NR.min(nc - t * NR) {
+                    for l in 0..k {
+                        // SAFETY: j0 + t * 32 + c < n and l < k: readable (caller's contract).
+                        block[l * NR + c] = unsafe { b.at(l, j0 + t * NR + c) };
+                    }
+                }
+            };
+            if threads > 1 {
+                pb.par_chunks_exact_mut(NR * k).enumerate().for_each(pack);
+            } else {
+                pb.chunks_exact_mut(NR * k).enumerate().for_each(pack);
+            }
+        }
+        let pb = &pb;
+        let run = |tm: std::ops::Range<usize>| {
+            for ti in tm {
+                let rows = MR.min(m - ti * MR);
+                // the tile's row addresses; rows past m repeat the last one (computed, not
+                // written)
+                let arows: [*const f32; MR] = std::array::from_fn(|r| {
+                    let i = (ti * MR + r).min(m - 1);
+                    // SAFETY: i < m: row i's first element is readable.
+                    unsafe { a.row(i) }
+                });
+                for tj in 0..tiles_n {
+                    let cols = NR.min(nc - tj * NR);
+                    let (bp, brs) = if direct {
+                        // SAFETY: column j0 + tj * 32 < n of row 0 is readable.
+                        (unsafe { b.at_ptr(0, j0 + tj * NR) }, b.rs)
+                    } else {
+                        (pb[tj * NR * k..].as_ptr(), NR as isize)
+                    };
+                    // SAFETY: the tile's rows ti*12.. < m and columns j0 + tj*32.. < n lie in
+                    // the output (caller's contract), and this task owns the rows of the tiles
+                    // in `tm`; the operands are readable over the depth (`tile`'s contract).
+                    unsafe {
+                        let out = dst.at((ti * MR) * ldc + j0 + tj * NR);
+                        tile(arows, a.cs, bp, brs, k, out, ldc, rows, cols, read);
+                    }
+                }
+            }
+        };
+        if threads > 1 && tiles_m > 1 {
+            let per = tiles_m.div_ceil(threads * 4);
+            (0..tiles_m)
+                .step_by(per)
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .for_each(|t0| run(t0..(t0 + per).min(tiles_m)));
+        } else {
+            run(0..tiles_m);
+        }
+    }
+}
+
+/// One 12 x 32 output tile: `acc[r] (32 lanes) = sum over l of a[r][l] * b[l][..]`, one fused
+/// multiply-add per step in depth order from +0, then written (`rows x cols` of it) as `acc` or
+/// `dst + acc`. Row `r` of `a` is read at `arows[r] + l * acs`, row `l` of `b` at
+/// `b + l * brs` (32 lanes, those past `cols` masked off).
+///
+/// # Safety
+/// AVX-512F; `arows[r] + l * acs` readable for every `r < 12`, `l < k`; the first `cols` of the
+/// 32 values at `b + l * brs` readable for every `l < k`; the `rows x cols` tile at `out` (row
+/// stride `ldc`) writable.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile(
+    arows: [*const f32; MR],
+    acs: isize,
+    b: *const f32,
+    brs: isize,
+    k: usize,
+    out: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    read: bool,
+) {
+    use std::arch::x86_64::*;
+    // columns of the tile inside the output, as two 16-lane masks
+    let mask = |from: usize| -> __mmask16 {
+        let c = cols.saturating_sub(from).min(16);
+        if c == 16 {
+            0xffff
+        } else {
+            ((1u32 << c) - 1) as __mmask16
+        }
+    };
+    let (m0, m1) = (mask(0), mask(16));
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for l in 0..k as isize {
+        // SAFETY: l < k: the masked lanes of row l of b and element l of every a row are
+        // readable (the contract); masked-off lanes are not read.
+        unsafe {
+            let brow = b.offset(l * brs);
+            let b0 = _mm512_maskz_loadu_ps(m0, brow);
+            let b1 = _mm512_maskz_loadu_ps(m1, brow.wrapping_add(16));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*arows[r].offset(l * acs));
+                acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate().take(rows) {
+        // SAFETY: row r < rows and the masked lanes are columns < cols of the tile.
+        unsafe {
+            let row = out.add(r * ldc);
+            for (h, (mk, v)) in [(m0, acc[0]), (m1, acc[1])].into_iter().enumerate() {
+                if mk == 0 {
+                    continue;
+                }
+                let p = row.add(16 * h);
+                let y = if read {
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(mk, p), v)
+                } else {
+                    v
+                };
+                _mm512_mask_storeu_ps(p, mk, y);
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// The AVX-512 product gives the `gemm` crate's bits (its AVX2 micro-kernel's sums) on
+    /// every shape it takes: ragged tiles, both operand layouts, writing or adding, one thread
+    /// or all. Skipped where the CPU has no AVX-512F (nothing to compare).
+    #[test]
+    fn avx512_product_is_the_gemm_crates_bit_for_bit() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let mut r = crate::rng::Rng::new(3);
+        for &(m, n, k) in &[
+            (17, 33, 3),
+            (64, 64, 27),
+            (96, 3136, 64),
+            (13, 700, 512),
+            (200, 49, 300),
+            (2, 129, 100),
+            (129, 2, 77),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|_| r.normal() as f32).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| r.normal() as f32).collect();
+            let c0: Vec<f32> = (0..m * n).map(|_| r.normal() as f32).collect();
+            for (at, bt, read, threads) in [
+                (false, false, false, 1),
+                (true, false, true, 2),
+                (false, true, true, 1),
+                (true, true, false, 2),
+            ] {
+                // row-major a (m x k) or its transpose stored k x m; likewise b
+                let (a_rs, a_cs) = if at { (1, m as isize) } else { (k as isize, 1) };
+                let (b_rs, b_cs) = if bt { (1, k as isize) } else { (n as isize, 1) };
+                let par = if threads == 1 {
+                    Parallelism::None
+                } else {
+                    Parallelism::Rayon(threads)
+                };
+                let (mut ours, mut theirs) = (c0.clone(), c0.clone());
+                // SAFETY: the operands hold m x k and k x n values at these strides, the
+                // outputs m x n; the CPU has AVX-512F (checked above).
+                unsafe {
+                    sgemm_block(
+                        (m, n, k),
+                        Operand {
+                            ptr: a.as_ptr(),
+                            rs: a_rs,
+                            cs: a_cs,
+                        },
+                        Operand {
+                            ptr: b.as_ptr(),
+                            rs: b_rs,
+                            cs: b_cs,
+                        },
+                        ours.as_mut_ptr(),
+                        n,
+                        read,
+                        par,
+                    );
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        theirs.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        read,
+                        a.as_ptr(),
+                        a_cs,
+                        a_rs,
+                        b.as_ptr(),
+                        b_cs,
+                        b_rs,
+                        if read { 1.0 } else { 0.0 },
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        par,
+                    );
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert!(
+                    bits(&ours) == bits(&theirs),
+                    "{m} x {n} x {k}, a^T {at}, b^T {bt}, read {read}"
+                );
+            }
+        }
+    }
+}
