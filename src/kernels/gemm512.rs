@@ -1,5 +1,5 @@
-//! The f32 matrix product of [`super::gemm::sgemm`] in AVX-512 registers, with the `gemm`
-//! crate's sums bit for bit.
+//! The f32 matrix product of `sgemm` (the sibling `gemm` module) in AVX-512 registers, with
+//! the `gemm` crate's sums bit for bit.
 //!
 //! Why: the `gemm` crate (0.19, without its `x86-v4` feature) runs 8-lane AVX2 micro-kernels
 //! on every x86-64 CPU. On a CPU whose AVX-512 units are 16 lanes wide (Intel Xeon from Skylake-SP
@@ -140,7 +140,8 @@ pub(super) unsafe fn sgemm_block(
 ) {
     let threads = match par {
         Parallelism::None => 1,
-        _ => super::gemm::threads(),
+        Parallelism::Rayon(0) => rayon::current_num_threads(),
+        Parallelism::Rayon(t) => t,
     };
     let tiles_m = m.div_ceil(MR);
     let dst = Dst(dst);
