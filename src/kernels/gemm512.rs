@@ -145,41 +145,71 @@ pub(super) unsafe fn sgemm_block(
     };
     let tiles_m = m.div_ceil(MR);
     let dst = Dst(dst);
-    let direct = b.cs == 1;
-    let mut pb = Vec::new();
+    // B read in place when its rows are contiguous, far enough apart in the L1 cache's sets,
+    // and read by few row tiles (a 64-row convolution: the packing would cost more than the
+    // contiguous reads save); otherwise packed
+    let direct = b.cs == 1 && !aliases(b.rs) && tiles_m <= 8;
+    // A read in place when its rows are contiguous; a transposed A is packed per tile
+    let pack_a = a.cs != 1;
+    // the packed B, kept by each thread from call to call (a fresh 1 MB buffer per call cost
+    // page faults and a zero fill in every convolution)
+    thread_local! {
+        static PB: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut pb = if direct {
+        Vec::new()
+    } else {
+        PB.with(|p| std::mem::take(&mut *p.borrow_mut()))
+    };
     for j0 in (0..n).step_by(NC) {
         let nc = NC.min(n - j0);
         let tiles_n = nc.div_ceil(NR);
         if !direct {
             // B's columns j0..j0 + nc packed: per 32-column tile, a depth-major k x 32 block
-            // (columns past n are 0); each column read along the depth
-            pb.clear();
-            pb.resize(tiles_n * NR * k, 0f32);
-            let pack = |(t, block): (usize, &mut [f32])| {
-                for c in 0..NR.min(nc - t * NR) {
-                    for l in 0..k {
-                        // SAFETY: j0 + t * 32 + c < n and l < k: readable (caller's contract).
-                        block[l * NR + c] = unsafe { b.at(l, j0 + t * NR + c) };
-                    }
-                }
+            // (lanes past n never read: the tile masks them)
+            if pb.len() < tiles_n * NR * k {
+                pb.resize(tiles_n * NR * k, 0f32);
+            }
+            let groups = threads.min(tiles_n);
+            let per = tiles_n.div_ceil(groups);
+            let pack = |(g, blocks): (usize, &mut [f32])| {
+                pack_b(
+                    b,
+                    k,
+                    j0 + g * per * NR,
+                    (nc - g * per * NR).min(per * NR),
+                    blocks,
+                )
             };
-            if threads > 1 {
-                pb.par_chunks_exact_mut(NR * k).enumerate().for_each(pack);
+            let used = &mut pb[..tiles_n * NR * k];
+            if groups > 1 {
+                used.par_chunks_mut(per * NR * k).enumerate().for_each(pack);
             } else {
-                pb.chunks_exact_mut(NR * k).enumerate().for_each(pack);
+                pack((0, used));
             }
         }
         let pb = &pb;
         let run = |tm: std::ops::Range<usize>| {
+            let mut pa = if pack_a {
+                vec![0f32; MR * k]
+            } else {
+                Vec::new()
+            };
             for ti in tm {
                 let rows = MR.min(m - ti * MR);
-                // the tile's row addresses; rows past m repeat the last one (computed, not
-                // written)
-                let arows: [*const f32; MR] = std::array::from_fn(|r| {
-                    let i = (ti * MR + r).min(m - 1);
-                    // SAFETY: i < m: row i's first element is readable.
-                    unsafe { a.row(i) }
-                });
+                // the tile's row addresses and the step between two depths; rows past m repeat
+                // the last one (computed, not written)
+                let (arows, acs): ([*const f32; MR], isize) = if pack_a {
+                    pack_a_tile(a, k, ti * MR, rows, &mut pa);
+                    (std::array::from_fn(|r| pa[r..].as_ptr()), MR as isize)
+                } else {
+                    let rows = std::array::from_fn(|r| {
+                        let i = (ti * MR + r).min(m - 1);
+                        // SAFETY: i < m: row i's first element is readable.
+                        unsafe { a.row(i) }
+                    });
+                    (rows, a.cs)
+                };
                 for tj in 0..tiles_n {
                     let cols = NR.min(nc - tj * NR);
                     let (bp, brs) = if direct {
@@ -190,10 +220,15 @@ pub(super) unsafe fn sgemm_block(
                     };
                     // SAFETY: the tile's rows ti*12.. < m and columns j0 + tj*32.. < n lie in
                     // the output (caller's contract), and this task owns the rows of the tiles
-                    // in `tm`; the operands are readable over the depth (`tile`'s contract).
+                    // in `tm`; the operands are readable over the depth (`tile`'s contract:
+                    // packed blocks hold 12 x k and k x 32 values).
                     unsafe {
                         let out = dst.at((ti * MR) * ldc + j0 + tj * NR);
-                        tile(arows, a.cs, bp, brs, k, out, ldc, rows, cols, read);
+                        if pack_a {
+                            tile::<true, 8>(arows, acs, bp, brs, k, out, ldc, rows, cols, read);
+                        } else {
+                            tile::<false, 8>(arows, acs, bp, brs, k, out, ldc, rows, cols, read);
+                        }
                     }
                 }
             }
@@ -207,6 +242,59 @@ pub(super) unsafe fn sgemm_block(
                 .for_each(|t0| run(t0..(t0 + per).min(tiles_m)));
         } else {
             run(0..tiles_m);
+        }
+    }
+    if !direct {
+        PB.with(|p| *p.borrow_mut() = pb);
+    }
+}
+
+/// Whether rows `stride` floats apart crowd into few sets of a 64-set L1 data cache (each
+/// 64-byte line of an address maps to set `line mod 64`): a 1,024-float stride puts every row
+/// of a 32-column tile into the same 2 sets, and a tile reading 512 such rows then misses L1 on
+/// each one (a 1,024-wide product ran at half speed). Rows that spread over at least half of
+/// the sets are read in place; the others are packed first.
+fn aliases(stride: isize) -> bool {
+    let line = (stride.unsigned_abs() * 4) / 64;
+    let mut sets = [false; 64];
+    for l in 0..64 {
+        sets[(l * line) % 64] = true;
+        sets[(l * line + 1) % 64] = true;
+    }
+    sets.iter().filter(|&&s| s).count() < 32
+}
+
+/// Packs columns `j0..j0 + w` of `b`'s `k` rows into `blocks`: per 32 columns a depth-major
+/// `k x 32` block (lanes past `w` in the last one left as they are, never read).
+fn pack_b(b: Operand, k: usize, j0: usize, w: usize, blocks: &mut [f32]) {
+    if b.cs == 1 {
+        // row by row, so that each source row is read from start to end
+        for l in 0..k {
+            // SAFETY: row l < k's columns j0 .. j0 + w are inside b (caller of `sgemm_block`).
+            let src = unsafe { std::slice::from_raw_parts(b.at_ptr(l, j0), w) };
+            for (t, part) in src.chunks(NR).enumerate() {
+                blocks[(t * k + l) * NR..][..part.len()].copy_from_slice(part);
+            }
+        }
+    } else {
+        // a transposed b: each column is contiguous along the depth
+        for c in 0..w {
+            let block = &mut blocks[(c / NR) * k * NR..];
+            for l in 0..k {
+                // SAFETY: j0 + c < n and l < k: readable (caller of `sgemm_block`).
+                block[l * NR + c % NR] = unsafe { b.at(l, j0 + c) };
+            }
+        }
+    }
+}
+
+/// Packs rows `i0..i0 + rows` (`rows <= 12`) of `a`'s `k` columns into `pa` depth-major, 12
+/// values per depth; rows past the edge repeat the last row (computed, never written).
+fn pack_a_tile(a: Operand, k: usize, i0: usize, rows: usize, pa: &mut [f32]) {
+    for (l, d) in pa.chunks_exact_mut(MR).take(k).enumerate() {
+        for (r, v) in d.iter_mut().enumerate() {
+            // SAFETY: row i0 + min(r, rows - 1) < m and column l < k: readable.
+            *v = unsafe { a.at(i0 + r.min(rows - 1), l) };
         }
     }
 }
@@ -223,7 +311,7 @@ pub(super) unsafe fn sgemm_block(
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile(
+unsafe fn tile<const PACKED: bool, const PF: isize>(
     arows: [*const f32; MR],
     acs: isize,
     b: *const f32,
@@ -249,13 +337,22 @@ unsafe fn tile(
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     for l in 0..k as isize {
         // SAFETY: l < k: the masked lanes of row l of b and element l of every a row are
-        // readable (the contract); masked-off lanes are not read.
+        // readable (the contract); masked-off lanes are not read; a prefetch never faults.
         unsafe {
             let brow = b.offset(l * brs);
+            if PF > 0 {
+                _mm_prefetch::<_MM_HINT_T0>(brow.wrapping_offset(PF * brs) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(brow.wrapping_offset(PF * brs + 16) as *const i8);
+            }
             let b0 = _mm512_maskz_loadu_ps(m0, brow);
             let b1 = _mm512_maskz_loadu_ps(m1, brow.wrapping_add(16));
             for (r, acc) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*arows[r].offset(l * acs));
+                let ap = if PACKED {
+                    arows[0].offset(l * MR as isize + r as isize)
+                } else {
+                    arows[r].offset(l * acs)
+                };
+                let av = _mm512_set1_ps(*ap);
                 acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
                 acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
             }
@@ -302,6 +399,9 @@ mod tests {
             (200, 49, 300),
             (2, 129, 100),
             (129, 2, 77),
+            // rows 1,024 and 768 floats apart: B packed by rows
+            (20, 1024, 40),
+            (37, 768, 100),
         ] {
             let a: Vec<f32> = (0..m * k).map(|_| r.normal() as f32).collect();
             let b: Vec<f32> = (0..k * n).map(|_| r.normal() as f32).collect();
