@@ -346,7 +346,8 @@ mod tests {
 
     /// The parallel GELU gives candle's `gelu_erf` bits everywhere: each of erf's ranges
     /// (|x| below 2^-28, 0.84375, 1.25, 1/0.35, 6, beyond), signed zeros, infinities and NaN,
-    /// mixed in every block of eight and in whole blocks of the first range (the vector path).
+    /// mixed in every block of eight and in whole blocks of the first range, and a sweep of
+    /// x's bit patterns through every range (the vector path computes all ranges).
     #[test]
     fn gelu_erf_is_candles_bit_for_bit() -> Result<()> {
         let mut r = crate::rng::Rng::new(7);
@@ -367,6 +368,26 @@ mod tests {
                 block[(k + 3) % 8] = 1.25;
             }
             v.extend(block);
+        }
+        // a sweep of the bit patterns of x from 0.5 to 16 (t = x / sqrt 2 through every range
+        // boundary: 0.84375, 1.25, 1/0.35 and 6), alternating signs, and each boundary of t
+        // itself with its neighbours
+        v.extend(
+            (0x3f00_0000u32..0x4180_0000)
+                .step_by(61)
+                .enumerate()
+                .map(|(i, b)| f32::from_bits(b | if i % 2 == 0 { 0 } else { 0x8000_0000 })),
+        );
+        for b in [0x3f58_0000u32, 0x3fa0_0000, 0x4036_db6d, 0x40c0_0000] {
+            for d in -2i32..=2 {
+                // the x nearest t * sqrt 2 whose x / sqrt 2 is exactly t, when one exists
+                let t = f32::from_bits((b as i32 + d) as u32);
+                let x0 = (t * std::f32::consts::SQRT_2).to_bits() as i32;
+                let hit = (-8..=8)
+                    .map(|e| f32::from_bits((x0 + e) as u32))
+                    .find(|x| x * std::f32::consts::FRAC_1_SQRT_2 == t);
+                v.extend(hit.into_iter().flat_map(|x| [x, -x]));
+            }
         }
         v.extend([
             0.0,

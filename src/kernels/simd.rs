@@ -377,51 +377,254 @@ fn gelu_erf_one(v: f32) -> f32 {
     (libm::erff(v * std::f32::consts::FRAC_1_SQRT_2) + 1.) * 0.5 * v
 }
 
-#[inline(always)]
+/// Without AVX2: libm's erff for every value.
 fn gelu_erf_portable(x: &[f32], out: &mut [MaybeUninit<f32>]) {
-    // libm's erff (FreeBSD s_erff.c) on |t| < 0.84375, t = x / sqrt 2
-    // (its constants by their bits, as its source gives them)
-    const EFX: [f32; 5] = [
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(gelu_erf_one(v));
+    }
+}
+
+// libm's erff (FreeBSD s_erff.c) and expf (e_expf.c) constants, by the bits its source gives.
+#[cfg(target_arch = "x86_64")]
+mod libm_consts {
+    pub(super) const ERF_EFX8: f32 = f32::from_bits(0x3f83_75d4);
+    pub(super) const ERF_ERX: f32 = f32::from_bits(0x3f58_560b);
+    pub(super) const ERF_PP: [f32; 5] = [
         f32::from_bits(0x3e03_75d4),
         f32::from_bits(0xbea6_6beb),
         f32::from_bits(0xbce9_528f),
         f32::from_bits(0xbbbd_1489),
         f32::from_bits(0xb7c7_56b1),
     ];
-    const QQ: [f32; 5] = [
+    pub(super) const ERF_QQ: [f32; 5] = [
         f32::from_bits(0x3ecb_bbce),
         f32::from_bits(0x3d85_2a63),
         f32::from_bits(0x3ba6_8116),
         f32::from_bits(0x390a_ee49),
         f32::from_bits(0xb684_e21a),
     ];
+    pub(super) const ERF_PA: [f32; 7] = [
+        f32::from_bits(0xbb1a_cdc6),
+        f32::from_bits(0x3ed4_6805),
+        f32::from_bits(0xbebe_9208),
+        f32::from_bits(0x3ea2_fe54),
+        f32::from_bits(0xbde3_1cc2),
+        f32::from_bits(0x3d11_51b3),
+        f32::from_bits(0xbb0d_f9c0),
+    ];
+    pub(super) const ERF_QA: [f32; 6] = [
+        f32::from_bits(0x3dd9_f331),
+        f32::from_bits(0x3f0a_5785),
+        f32::from_bits(0x3d93_1ae7),
+        f32::from_bits(0x3e01_3307),
+        f32::from_bits(0x3c5f_6e13),
+        f32::from_bits(0x3c44_5aa3),
+    ];
+    pub(super) const ERF_RA: [f32; 8] = [
+        f32::from_bits(0xbc21_a093),
+        f32::from_bits(0xbf31_a0b7),
+        f32::from_bits(0xc128_f022),
+        f32::from_bits(0xc279_8057),
+        f32::from_bits(0xc322_658c),
+        f32::from_bits(0xc338_9ae7),
+        f32::from_bits(0xc2a2_932b),
+        f32::from_bits(0xc11d_077e),
+    ];
+    pub(super) const ERF_SA: [f32; 8] = [
+        f32::from_bits(0x419d_35ce),
+        f32::from_bits(0x4309_a863),
+        f32::from_bits(0x43d9_486f),
+        f32::from_bits(0x4421_58c9),
+        f32::from_bits(0x43d6_810b),
+        f32::from_bits(0x42d9_451f),
+        f32::from_bits(0x40d2_3f7c),
+        f32::from_bits(0xbd77_7f97),
+    ];
+    pub(super) const ERF_RB: [f32; 7] = [
+        f32::from_bits(0xbc21_a092),
+        f32::from_bits(0xbf4c_9dd4),
+        f32::from_bits(0xc18e_104b),
+        f32::from_bits(0xc320_a2ea),
+        f32::from_bits(0xc41f_6441),
+        f32::from_bits(0xc480_230b),
+        f32::from_bits(0xc3f1_c275),
+    ];
+    pub(super) const ERF_SB: [f32; 7] = [
+        f32::from_bits(0x41f2_b459),
+        f32::from_bits(0x43a2_e571),
+        f32::from_bits(0x44c0_1759),
+        f32::from_bits(0x4547_fdbb),
+        f32::from_bits(0x451f_90ce),
+        f32::from_bits(0x43ed_43a7),
+        f32::from_bits(0xc1b3_8712),
+    ];
+    pub(super) const LN2_HI: f32 = f32::from_bits(0x3f31_7200);
+    pub(super) const LN2_LO: f32 = f32::from_bits(0x35bf_be8e);
+    pub(super) const INV_LN2: f32 = f32::from_bits(0x3fb8_aa3b);
+    pub(super) const EXP_P1: f32 = f32::from_bits(0x3e2a_aa8f);
+    pub(super) const EXP_P2: f32 = f32::from_bits(0xbb35_5215);
+}
+
+/// libm's `expf` on 8 lanes, its operations in its order, for `|x| < 87.3` (below its
+/// overflow and underflow tests; the caller keeps to that range).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn expf_avx2(x: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
+    use libm_consts::*;
+    use std::arch::x86_64::*;
+    let f = _mm256_set1_ps;
+    let bits = _mm256_castps_si256(x);
+    let hx = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fff_ffff));
+    let sign = _mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32(i32::MIN)));
+    let above = |c: u32| _mm256_cmpgt_epi32(hx, _mm256_set1_epi32(c as i32));
+    // k: (x / ln 2 + 0.5 with x's sign) truncated above 1.5 ln 2, +-1 down to 0.5 ln 2, else 0
+    let half = _mm256_or_ps(f(0.5), sign);
+    let big = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(f(INV_LN2), x), half));
+    let one = _mm256_castps_si256(_mm256_or_ps(f(1.0), sign));
+    let pm1 = _mm256_cvtps_epi32(_mm256_castsi256_ps(one));
+    let k = _mm256_blendv_epi8(
+        _mm256_and_si256(pm1, above(0x3eb1_7218)),
+        big,
+        above(0x3f85_1592),
+    );
+    // with k = 0, hi = x - 0 and lo = 0: the bits of libm's k = 0 branch
+    let kf = _mm256_cvtepi32_ps(k);
+    let hi = _mm256_sub_ps(x, _mm256_mul_ps(kf, f(LN2_HI)));
+    let lo = _mm256_mul_ps(kf, f(LN2_LO));
+    let r = _mm256_sub_ps(hi, lo);
+    let xx = _mm256_mul_ps(r, r);
+    let c = _mm256_sub_ps(
+        r,
+        _mm256_mul_ps(xx, _mm256_add_ps(f(EXP_P1), _mm256_mul_ps(xx, f(EXP_P2)))),
+    );
+    let q = _mm256_div_ps(_mm256_mul_ps(r, c), _mm256_sub_ps(f(2.0), c));
+    let y = _mm256_add_ps(f(1.0), _mm256_add_ps(_mm256_sub_ps(q, lo), hi));
+    // scalbnf(y, k) for |k| <= 126: one exact multiply by 2^k
+    let scale = _mm256_slli_epi32::<23>(_mm256_add_epi32(k, _mm256_set1_epi32(0x7f)));
+    let y = _mm256_mul_ps(y, _mm256_castsi256_ps(scale));
+    // |x| <= 2^-14: 1 + x
+    _mm256_blendv_ps(
+        _mm256_add_ps(f(1.0), x),
+        y,
+        _mm256_castsi256_ps(above(0x3900_0000)),
+    )
+}
+
+/// GELU (candle's `(erf(x / sqrt 2) + 1) * 0.5 * x`) on 8 lanes with libm's erff: every range
+/// of its formula computed for all lanes, each lane keeping its own range's value, with libm's
+/// operations in libm's order (no fused multiply-add), so the bits are libm's. `None` when a
+/// lane is infinite or NaN (the caller takes libm's own function there).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn gelu8_avx2(v: std::arch::x86_64::__m256) -> Option<std::arch::x86_64::__m256> {
+    use libm_consts::*;
+    use std::arch::x86_64::*;
+    let f = _mm256_set1_ps;
+    let (add, sub, mul, div) = (_mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps);
+    // Horner's rule from the highest coefficient: c[0] + s (c[1] + s (...))
+    let horner = |s: __m256, c: &[f32]| {
+        let mut acc = f(c[c.len() - 1]);
+        for &ci in c[..c.len() - 1].iter().rev() {
+            acc = add(f(ci), mul(s, acc));
+        }
+        acc
+    };
+    let t = mul(v, f(std::f32::consts::FRAC_1_SQRT_2));
+    let bits = _mm256_castps_si256(t);
+    let ix = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fff_ffff));
+    if _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
+        ix,
+        _mm256_set1_epi32(0x7f7f_ffff),
+    ))) != 0
+    {
+        return None;
+    }
+    let below = |c: u32| _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(c as i32), ix));
+    let a = _mm256_castsi256_ps(ix);
+    let sign = _mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32(i32::MIN)));
+    // each range's formula only when a lane of the block lies in it
+    let any = |m: __m256| _mm256_movemask_ps(m) != 0;
+    let is_near = below(0x3f58_0000);
+    let is_mid = _mm256_andnot_ps(is_near, below(0x3fa0_0000));
+    let is_far = _mm256_andnot_ps(below(0x3fa0_0000), below(0x40c0_0000));
+    // |t| >= 6: 1 - 2^-120
+    let mut y = f(1.0 - f32::from_bits(0x0380_0000));
+    if any(is_far) {
+        // 1.25 <= |t| < 6: 1 - erfc2, with |t| = 1.25 in the lanes outside (their value is
+        // thrown away; this keeps both exponents inside expf_avx2's range)
+        let x = _mm256_blendv_ps(f(1.25), a, is_far);
+        let s = div(f(1.0), mul(x, x));
+        let first = below(0x4036_db6d);
+        // below 1/0.35 the RA/SA rational, above it RB/SB
+        let rs_a = || (horner(s, &ERF_RA), add(f(1.0), mul(s, horner(s, &ERF_SA))));
+        let rs_b = || (horner(s, &ERF_RB), add(f(1.0), mul(s, horner(s, &ERF_SB))));
+        let (r, big_s) = match (
+            any(_mm256_and_ps(is_far, first)),
+            any(_mm256_andnot_ps(first, is_far)),
+        ) {
+            (true, false) => rs_a(),
+            (false, true) => rs_b(),
+            _ => {
+                let ((ra, sa), (rb, sb)) = (rs_a(), rs_b());
+                (
+                    _mm256_blendv_ps(rb, ra, first),
+                    _mm256_blendv_ps(sb, sa, first),
+                )
+            }
+        };
+        let zz = _mm256_castsi256_ps(_mm256_and_si256(
+            _mm256_castps_si256(x),
+            _mm256_set1_epi32(0xffff_e000u32 as i32),
+        ));
+        let e1 = sub(mul(_mm256_xor_ps(zz, f(-0.0)), zz), f(0.5625));
+        let e2 = add(mul(sub(zz, x), add(zz, x)), div(r, big_s));
+        let far = sub(f(1.0), div(mul(expf_avx2(e1), expf_avx2(e2)), x));
+        y = _mm256_blendv_ps(y, far, is_far);
+    }
+    if any(is_mid) {
+        // 0.84375 <= |t| < 1.25: 1 - erfc1, s = |t| - 1
+        let s = sub(a, f(1.0));
+        let p = horner(s, &ERF_PA);
+        let q = add(f(1.0), mul(s, horner(s, &ERF_QA)));
+        let mid = sub(f(1.0), sub(f(1.0 - ERF_ERX), div(p, q)));
+        y = _mm256_blendv_ps(y, mid, is_mid);
+    }
+    // erf is odd: the sign of t (|t| >= 0.84375 here, never a zero)
+    y = _mm256_or_ps(y, sign);
+    if any(is_near) {
+        // |t| < 0.84375: t + t (pp(z) / qq(z)), z = t^2; below 2^-28 the underflow guard
+        let z = mul(t, t);
+        let r = horner(z, &ERF_PP);
+        let s = add(f(1.0), mul(z, horner(z, &ERF_QQ)));
+        let near = add(t, mul(t, div(r, s)));
+        let tiny = mul(f(0.125), add(mul(f(8.0), t), mul(f(ERF_EFX8), t)));
+        y = _mm256_blendv_ps(y, _mm256_blendv_ps(near, tiny, below(0x3180_0000)), is_near);
+    }
+    Some(mul(mul(add(y, f(1.0)), f(0.5)), v))
+}
+
+/// [`gelu_erf`] on AVX2: 8 values at a time through [`gelu8_avx2`], libm's function for a
+/// block with an infinity or NaN and for the last `len % 8` values.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gelu_erf_avx2(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    use std::arch::x86_64::*;
     let mut xs = x.chunks_exact(8);
     let mut os = out.chunks_exact_mut(8);
     for (v, o) in (&mut xs).zip(&mut os) {
-        let mut t = [0f32; 8];
-        let mut first_range = [false; 8];
-        for i in 0..8 {
-            t[i] = v[i] * std::f32::consts::FRAC_1_SQRT_2;
-            let ix = t[i].to_bits() & 0x7fff_ffff;
-            first_range[i] = (0x3180_0000..0x3f58_0000).contains(&ix);
-        }
-        // every lane through the first range's formula (a value outside it gives a number
-        // that is thrown away, never a trap), then `libm::erff` for the lanes outside it
-        let mut y = [0f32; 8];
-        for i in 0..8 {
-            let z = t[i] * t[i];
-            let r = EFX[0] + z * (EFX[1] + z * (EFX[2] + z * (EFX[3] + z * EFX[4])));
-            let s = 1.0 + z * (QQ[0] + z * (QQ[1] + z * (QQ[2] + z * (QQ[3] + z * QQ[4]))));
-            let q = r / s;
-            let e = t[i] + t[i] * q;
-            y[i] = (e + 1.) * 0.5 * v[i];
-        }
-        for i in 0..8 {
-            o[i].write(if first_range[i] {
-                y[i]
-            } else {
-                gelu_erf_one(v[i])
-            });
+        // SAFETY: `v` holds 8 values (`chunks_exact`).
+        let y = gelu8_avx2(unsafe { _mm256_loadu_ps(v.as_ptr()) });
+        match y {
+            // SAFETY: `o` holds 8 values; `MaybeUninit<f32>` has f32's layout.
+            Some(y) => unsafe { _mm256_storeu_ps(o.as_mut_ptr().cast(), y) },
+            None => {
+                for (o, &v) in o.iter_mut().zip(v) {
+                    o.write(gelu_erf_one(v));
+                }
+            }
         }
     }
     for (o, &v) in os.into_remainder().iter_mut().zip(xs.remainder()) {
@@ -546,16 +749,6 @@ impl Avx2 {
 #[target_feature(enable = "avx2")]
 unsafe fn map_avx2<F: Elementwise>(x: &[f64], out: &mut [f64], f: F) {
     map_portable(x, out, f)
-}
-
-/// [`gelu_erf_portable`] compiled for AVX2: the same operations in the same order.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn gelu_erf_avx2(x: &[f32], out: &mut [MaybeUninit<f32>]) {
-    gelu_erf_portable(x, out)
 }
 
 /// Slices are summed in chunks of this many lanes: four 8-lane sums side by side (one chain of
