@@ -404,7 +404,7 @@ impl Padded {
     }
 
     /// One plane: `xin` (`h x w`), filter `f` (`k x k`), `bias`, two scratch buffers reused
-    /// across planes, output `out` (`oh x ow`).
+    /// across the planes of this geometry (never another's), output `out` (`oh x ow`).
     fn plane(
         &self,
         xin: &[f32],
@@ -414,9 +414,14 @@ impl Padded {
         out: &mut [f32],
     ) {
         let (wp, p) = (self.wp, self.p);
-        // the last block's taps read up to `len - 1 + (k - 1) * (wp + 1)`
-        xp.clear();
-        xp.resize(self.len + (self.k - 1) * (wp + 1), 0.0);
+        // the last block's taps read up to `len - 1 + (k - 1) * (wp + 1)`; the padding is
+        // zeroed once per scratch buffer: each plane rewrites the same interior positions, and
+        // the buffers serve planes of this one geometry only (one call's `for_each_init`)
+        let need = self.len + (self.k - 1) * (wp + 1);
+        if xp.len() != need {
+            xp.clear();
+            xp.resize(need, 0.0);
+        }
         for (r, row) in xin.chunks_exact(self.w).take(self.h).enumerate() {
             xp[(r + p) * wp + p..][..self.w].copy_from_slice(row);
         }

@@ -17,8 +17,8 @@
 //! `1 / n` and adds 0 (candle's affine map), `+ eps` multiplies by 1 and adds `eps`.
 //! Tests compare the bits with the candle chains.
 
-use super::cpu::{cpu_slice, is_cpu_f32};
-use candle_core::{Shape, Tensor};
+use super::cpu::{is_cpu_f32, with_cpu_f32};
+use candle_core::Tensor;
 use rayon::prelude::*;
 
 /// Rows per rayon task: enough work to hide the scheduling.
@@ -72,23 +72,18 @@ fn by_rows(
     d: usize,
     f: impl Fn(&[f32], &mut [f32], &mut Vec<f32>) + Sync,
 ) -> candle_core::Result<Tensor> {
-    let x = x.contiguous()?;
-    let (storage, layout) = x.storage_and_layout();
-    let candle_core::Storage::Cpu(cpu) = &*storage else {
-        candle_core::bail!("row kernel: not a CPU tensor");
-    };
-    let src = cpu_slice(cpu, layout, "row kernel")?;
-    let mut out = vec![0f32; src.len()];
-    out.par_chunks_mut(d * ROWS_PER_TASK)
-        .zip(src.par_chunks(d * ROWS_PER_TASK))
-        .for_each_init(Vec::new, |scratch, (o, s)| {
-            for (orow, srow) in o.chunks_mut(d).zip(s.chunks(d)) {
-                f(srow, orow, scratch);
-            }
-        });
-    let shape: Shape = layout.shape().clone();
-    drop(storage);
-    Tensor::from_vec(out, shape, x.device())
+    let out = with_cpu_f32(x, |src| {
+        let mut out = vec![0f32; src.len()];
+        out.par_chunks_mut(d * ROWS_PER_TASK)
+            .zip(src.par_chunks(d * ROWS_PER_TASK))
+            .for_each_init(Vec::new, |scratch, (o, s)| {
+                for (orow, srow) in o.chunks_mut(d).zip(s.chunks(d)) {
+                    f(srow, orow, scratch);
+                }
+            });
+        out
+    })?;
+    Tensor::from_vec(out, x.shape(), x.device())
 }
 
 /// Whether the one-pass kernels apply: a CPU f32 tensor whose last axis has `d > 0` values
@@ -172,63 +167,58 @@ pub(crate) fn layer_norm_channels(
     let eps = eps as f32;
     // positions per task: running sums for a block of them, the channels streamed past
     const BLOCK: usize = 64;
-    let x = x.contiguous()?;
-    let (storage, layout) = x.storage_and_layout();
-    let candle_core::Storage::Cpu(cpu) = &*storage else {
-        return Ok(None);
-    };
-    let src = cpu_slice(cpu, layout, "channel LayerNorm")?;
-    let mut out = vec![0f32; src.len()];
-    let blocks = plane.div_ceil(BLOCK);
-    // each task owns one image's block of positions in every channel plane: split the output
-    // by image, and an image's planes by block through raw chunks of each channel row
-    out.par_chunks_mut(c * plane)
-        .zip(src.par_chunks(c * plane))
-        .for_each(|(o, s)| {
-            let mut rows: Vec<&mut [f32]> = o.chunks_mut(plane).collect();
-            let mut parts: Vec<Vec<&mut [f32]>> = (0..blocks).map(|_| Vec::new()).collect();
-            for row in rows.iter_mut() {
-                for (k, part) in row.chunks_mut(BLOCK).enumerate() {
-                    parts[k].push(part);
+    let out = with_cpu_f32(x, |src| {
+        let mut out = vec![0f32; src.len()];
+        let blocks = plane.div_ceil(BLOCK);
+        // each task owns one image's block of positions in every channel plane: split the output
+        // by image, and an image's planes by block through raw chunks of each channel row
+        out.par_chunks_mut(c * plane)
+            .zip(src.par_chunks(c * plane))
+            .for_each(|(o, s)| {
+                let mut rows: Vec<&mut [f32]> = o.chunks_mut(plane).collect();
+                let mut parts: Vec<Vec<&mut [f32]>> = (0..blocks).map(|_| Vec::new()).collect();
+                for row in rows.iter_mut() {
+                    for (k, part) in row.chunks_mut(BLOCK).enumerate() {
+                        parts[k].push(part);
+                    }
                 }
-            }
-            parts
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(k, mut orows)| {
-                    let p0 = k * BLOCK;
-                    let len = orows.first().map_or(0, |r| r.len());
-                    let mut acc = [0f32; BLOCK];
-                    let acc = &mut acc[..len];
-                    for ch in 0..c {
-                        let xr = &s[ch * plane + p0..][..len];
-                        acc.iter_mut().zip(xr).for_each(|(a, &v)| *a += v);
-                    }
-                    let mean: Vec<f32> = acc.iter().map(|&t| t * scale + 0f32).collect();
-                    acc.fill(0.0);
-                    for (ch, orow) in orows.iter_mut().enumerate() {
-                        let xr = &s[ch * plane + p0..][..len];
-                        for ((o, &v), (&m, a)) in
-                            orow.iter_mut().zip(xr).zip(mean.iter().zip(acc.iter_mut()))
-                        {
-                            *o = v - m;
-                            *a += *o * *o;
+                parts
+                    .into_par_iter()
+                    .enumerate()
+                    .for_each(|(k, mut orows)| {
+                        let p0 = k * BLOCK;
+                        let len = orows.first().map_or(0, |r| r.len());
+                        let mut acc = [0f32; BLOCK];
+                        let acc = &mut acc[..len];
+                        for ch in 0..c {
+                            let xr = &s[ch * plane + p0..][..len];
+                            acc.iter_mut().zip(xr).for_each(|(a, &v)| *a += v);
                         }
-                    }
-                    let denom: Vec<f32> = acc
-                        .iter()
-                        .map(|&t| ((t * scale + 0f32) * 1f32 + eps).sqrt())
-                        .collect();
-                    for (ch, orow) in orows.iter_mut().enumerate() {
-                        for (o, &d) in orow.iter_mut().zip(&denom) {
-                            *o = *o / d * w[ch] + b[ch];
+                        let mean: Vec<f32> = acc.iter().map(|&t| t * scale + 0f32).collect();
+                        acc.fill(0.0);
+                        for (ch, orow) in orows.iter_mut().enumerate() {
+                            let xr = &s[ch * plane + p0..][..len];
+                            for ((o, &v), (&m, a)) in
+                                orow.iter_mut().zip(xr).zip(mean.iter().zip(acc.iter_mut()))
+                            {
+                                *o = v - m;
+                                *a += *o * *o;
+                            }
                         }
-                    }
-                });
-        });
-    let shape: Shape = layout.shape().clone();
-    drop(storage);
-    Ok(Some(Tensor::from_vec(out, shape, x.device())?))
+                        let denom: Vec<f32> = acc
+                            .iter()
+                            .map(|&t| ((t * scale + 0f32) * 1f32 + eps).sqrt())
+                            .collect();
+                        for (ch, orow) in orows.iter_mut().enumerate() {
+                            for (o, &d) in orow.iter_mut().zip(&denom) {
+                                *o = *o / d * w[ch] + b[ch];
+                            }
+                        }
+                    });
+            });
+        out
+    })?;
+    Ok(Some(Tensor::from_vec(out, x.shape(), x.device())?))
 }
 
 /// Softmax over the last axis with the maximum subtracted first, in one pass per row; `None`

@@ -5,7 +5,7 @@
 //! ConvNeXt-T recording (two per block) with the other core idle. A copy has no arithmetic, so
 //! the values are the same bits.
 
-use super::cpu::{cpu_slice, is_cpu_f32};
+use super::cpu::{is_cpu_f32, with_cpu_f32};
 use candle_core::Tensor;
 use rayon::prelude::*;
 
@@ -27,20 +27,16 @@ pub(crate) fn permute_channels(x: &Tensor, perm: [usize; 4]) -> crate::Result<Op
         [0, 3, 1, 2] => (d1 * d2, d3, (n, d3, d1, d2)),
         _ => return Ok(None),
     };
-    let x = x.contiguous()?;
-    let (storage, layout) = x.storage_and_layout();
-    let candle_core::Storage::Cpu(cpu) = &*storage else {
-        return Ok(None);
-    };
-    let src = cpu_slice(cpu, layout, "permute")?;
-    let mut out = vec![0f32; src.len()];
-    let per = rows * cols;
-    if per > 0 {
-        out.par_chunks_mut(per)
-            .zip(src.par_chunks(per))
-            .for_each(|(o, s)| transpose(s, rows, cols, o));
-    }
-    drop(storage);
+    let out = with_cpu_f32(x, |src| {
+        let mut out = vec![0f32; src.len()];
+        let per = rows * cols;
+        if per > 0 {
+            out.par_chunks_mut(per)
+                .zip(src.par_chunks(per))
+                .for_each(|(o, s)| transpose(s, rows, cols, o));
+        }
+        out
+    })?;
     Ok(Some(Tensor::from_vec(out, out_dims, x.device())?))
 }
 
