@@ -145,10 +145,12 @@ pub(super) unsafe fn sgemm_block(
     };
     let tiles_m = m.div_ceil(MR);
     let dst = Dst(dst);
-    // B read in place when its rows are contiguous, far enough apart in the L1 cache's sets,
-    // and read by few row tiles (a 64-row convolution: the packing would cost more than the
-    // contiguous reads save); otherwise packed
-    let direct = b.cs == 1 && !aliases(b.rs) && tiles_m <= 8;
+    // B read in place when its rows are contiguous and far enough apart in the L1 cache's sets,
+    // and either close together (under 4 KB: a tile's rows share pages), few (a depth of at
+    // most 64: their pages stay in the TLB) or read by few row tiles (a 64-row convolution,
+    // where packing costs more than it saves); otherwise packed (VGG's 3,136-wide columns
+    // at a depth of 512: 125 -> 141 GFLOPS on one core)
+    let direct = b.cs == 1 && !aliases(b.rs) && (tiles_m <= 8 || b.rs < 1024 || k <= 64);
     // A read in place when its rows are contiguous; a transposed A is packed per tile
     let pack_a = a.cs != 1;
     // the packed B, kept by each thread from call to call (a fresh 1 MB buffer per call cost
@@ -224,10 +226,12 @@ pub(super) unsafe fn sgemm_block(
                     // packed blocks hold 12 x k and k x 32 values).
                     unsafe {
                         let out = dst.at((ti * MR) * ldc + j0 + tj * NR);
-                        if pack_a {
-                            tile::<true, 8>(arows, acs, bp, brs, k, out, ldc, rows, cols, read);
-                        } else {
-                            tile::<false, 8>(arows, acs, bp, brs, k, out, ldc, rows, cols, read);
+                        let args = (arows, acs, bp, brs, k, out, ldc, rows, cols, read);
+                        match (pack_a, cols == NR) {
+                            (true, true) => tile::<true, true, 8>(args),
+                            (true, false) => tile::<true, false, 8>(args),
+                            (false, true) => tile::<false, true, 8>(args),
+                            (false, false) => tile::<false, false, 8>(args),
                         }
                     }
                 }
@@ -299,29 +303,36 @@ fn pack_a_tile(a: Operand, k: usize, i0: usize, rows: usize, pa: &mut [f32]) {
     }
 }
 
+/// [`tile`]'s operands: `(arows, acs, b, brs, k, out, ldc, rows, cols, read)`.
+#[cfg(target_arch = "x86_64")]
+type TileArgs = (
+    [*const f32; MR],
+    isize,
+    *const f32,
+    isize,
+    usize,
+    *mut f32,
+    usize,
+    usize,
+    usize,
+    bool,
+);
+
 /// One 12 x 32 output tile: `acc[r] (32 lanes) = sum over l of a[r][l] * b[l][..]`, one fused
 /// multiply-add per step in depth order from +0, then written (`rows x cols` of it) as `acc` or
 /// `dst + acc`. Row `r` of `a` is read at `arows[r] + l * acs`, row `l` of `b` at
-/// `b + l * brs` (32 lanes, those past `cols` masked off).
+/// `b + l * brs` (32 lanes, those past `cols` masked off). With `PACKED`, `a` is one packed
+/// block: element `(r, l)` at `arows[0] + l * 12 + r`. `FULL`: `cols == 32` (unmasked loads).
+/// `PF`: B rows prefetched that many steps ahead.
 ///
 /// # Safety
 /// AVX-512F; `arows[r] + l * acs` readable for every `r < 12`, `l < k`; the first `cols` of the
-/// 32 values at `b + l * brs` readable for every `l < k`; the `rows x cols` tile at `out` (row
-/// stride `ldc`) writable.
+/// 32 values at `b + l * brs` readable for every `l < k`, all 32 when `FULL`; the `rows x cols`
+/// tile at `out` (row stride `ldc`) writable.
 #[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile<const PACKED: bool, const PF: isize>(
-    arows: [*const f32; MR],
-    acs: isize,
-    b: *const f32,
-    brs: isize,
-    k: usize,
-    out: *mut f32,
-    ldc: usize,
-    rows: usize,
-    cols: usize,
-    read: bool,
+unsafe fn tile<const PACKED: bool, const FULL: bool, const PF: isize>(
+    (arows, acs, b, brs, k, out, ldc, rows, cols, read): TileArgs,
 ) {
     use std::arch::x86_64::*;
     // columns of the tile inside the output, as two 16-lane masks
@@ -344,8 +355,16 @@ unsafe fn tile<const PACKED: bool, const PF: isize>(
                 _mm_prefetch::<_MM_HINT_T0>(brow.wrapping_offset(PF * brs) as *const i8);
                 _mm_prefetch::<_MM_HINT_T0>(brow.wrapping_offset(PF * brs + 16) as *const i8);
             }
-            let b0 = _mm512_maskz_loadu_ps(m0, brow);
-            let b1 = _mm512_maskz_loadu_ps(m1, brow.wrapping_add(16));
+            // whole tiles load without a mask (a masked load takes a second micro-op on the
+            // port the multiply-adds use)
+            let (b0, b1) = if FULL {
+                (_mm512_loadu_ps(brow), _mm512_loadu_ps(brow.add(16)))
+            } else {
+                (
+                    _mm512_maskz_loadu_ps(m0, brow),
+                    _mm512_maskz_loadu_ps(m1, brow.wrapping_add(16)),
+                )
+            };
             for (r, acc) in acc.iter_mut().enumerate() {
                 let ap = if PACKED {
                     arows[0].offset(l * MR as isize + r as isize)
@@ -367,6 +386,15 @@ unsafe fn tile<const PACKED: bool, const PF: isize>(
                     continue;
                 }
                 let p = row.add(16 * h);
+                if FULL && r < rows {
+                    let y = if read {
+                        _mm512_add_ps(_mm512_loadu_ps(p), v)
+                    } else {
+                        v
+                    };
+                    _mm512_storeu_ps(p, y);
+                    continue;
+                }
                 let y = if read {
                     _mm512_add_ps(_mm512_maskz_loadu_ps(mk, p), v)
                 } else {
