@@ -18,6 +18,15 @@ use rayon::prelude::*;
 pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
     if !x.track_op() {
+        if x.device().is_cpu()
+            && x.dtype() == candle_core::DType::F32
+            && h >= kernel
+            && w >= kernel
+            && kernel > 0
+            && stride > 0
+        {
+            return forward_like_candle(x, kernel, stride);
+        }
         Ok(x.max_pool2d_with_stride(kernel, stride)?)
     } else if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
         Ok(x.apply_op1(MaxPool::new(kernel, stride))?)
@@ -27,6 +36,44 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
     } else {
         max_pool2d_composed(x, kernel, stride)
     }
+}
+
+/// candle's CPU max pool (no gradient), its values exactly, with the planes spread over rayon's
+/// threads: candle's loop runs on one thread (3 % of an AlexNet recording, the other core
+/// idle). Each window starts from its first element and takes a later one only when it is
+/// larger (`largest < v`), in row-major order, as candle does: the same element wins (which
+/// zero of +-0, a NaN only in the first position).
+fn forward_like_candle(x: &Tensor, k: usize, s: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1);
+    let per = (CHUNK / (h * w)).max(1);
+    let out = with_cpu_f32(x, |src| {
+        // SAFETY: each chunk is `per` whole output planes (the last one fewer), and every
+        // element of each is written below.
+        unsafe {
+            super::cpu::par_uninit(n * c * oh * ow, per * oh * ow, |t, dst| {
+                for (j, o) in dst.chunks_mut(oh * ow).enumerate() {
+                    let plane = &src[(t * per + j) * h * w..][..h * w];
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let at = |dy: usize, dx: usize| plane[(oy * s + dy) * w + ox * s + dx];
+                            let mut largest = at(0, 0);
+                            for dy in 0..k {
+                                for dx in 0..k {
+                                    let v = at(dy, dx);
+                                    if largest < v {
+                                        largest = v;
+                                    }
+                                }
+                            }
+                            o[oy * ow + ox].write(largest);
+                        }
+                    }
+                }
+            })
+        }
+    })?;
+    Ok(Tensor::from_vec(out, (n, c, oh, ow), x.device())?)
 }
 
 /// Max pooling as a composition of operations that have a backward on every device (CUDA,
@@ -323,6 +370,38 @@ mod tests {
         let mut v: Vec<f32> = (0..n).map(|i| i as f32 * 0.1).collect();
         crate::rng::Rng::new(seed).shuffle(&mut v);
         v
+    }
+
+    /// The untracked CPU forward gives candle's values bit for bit: ties of +0 and -0 (the
+    /// first wins), NaN first in a window (kept) or later (ignored), infinities, several kernels
+    /// and strides and planes spread over tasks.
+    #[test]
+    fn untracked_forward_is_candles() {
+        let mut r = crate::rng::Rng::new(4);
+        for &(shape, k, s) in &[
+            ((2, 3, 13, 11), 3, 2),
+            ((1, 5, 8, 8), 2, 2),
+            ((3, 2, 9, 10), 3, 1),
+            ((64, 4, 27, 27), 3, 2),
+            ((1, 1, 5, 5), 5, 3),
+        ] {
+            let len = shape.0 * shape.1 * shape.2 * shape.3;
+            let v: Vec<f32> = (0..len)
+                .map(|i| match i % 11 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 if i % 3 == 0 => f32::NAN,
+                    3 if i % 5 == 0 => f32::NEG_INFINITY,
+                    _ => (r.uniform() * 4.0 - 2.0) as f32,
+                })
+                .collect();
+            let x = Tensor::from_vec(v, shape, &Device::Cpu).unwrap();
+            let ours = super::max_pool2d(&x, k, s).unwrap();
+            let theirs = x.max_pool2d_with_stride(k, s).unwrap();
+            assert_eq!(ours.dims(), theirs.dims());
+            let bits = |t: &Tensor| values(t).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&ours), bits(&theirs), "{shape:?} k {k} s {s}");
+        }
     }
 
     #[test]
