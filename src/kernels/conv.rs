@@ -442,12 +442,13 @@ impl Padded {
 /// blocks of [`BLOCK`] outputs; `acc.len()` a multiple of `BLOCK` and `xp` long enough for the
 /// last block's taps (the caller, [`Padded::plane`], sizes both; checked here).
 fn taps(xp: &[f32], f: &[f32], k: usize, wp: usize, acc: &mut [f32]) {
-    let fits = acc.len().is_multiple_of(BLOCK)
-        && f.len() == k * k
-        && (acc.is_empty() || xp.len() >= acc.len() + (k - 1) * (wp + 1));
     #[cfg(target_arch = "x86_64")]
-    if fits && std::arch::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX, and `fits` is the bounds `taps_avx` requires.
+    if acc.len().is_multiple_of(BLOCK)
+        && f.len() == k * k
+        && (acc.is_empty() || xp.len() >= acc.len() + (k - 1) * (wp + 1))
+        && std::arch::is_x86_feature_detected!("avx")
+    {
+        // SAFETY: the CPU has AVX, and the tests above are the bounds `taps_avx` requires.
         unsafe { taps_avx(xp, f, k, wp, acc) };
         return;
     }

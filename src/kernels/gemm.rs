@@ -234,7 +234,10 @@ pub(crate) fn sgemm(
     loop {
         let kb = block.min(k - k0);
         let read = acc || k0 > 0;
+        #[cfg(target_arch = "x86_64")]
         let avx512 = super::gemm512::enabled() && super::gemm512::applies(m, n, kb);
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx512 = false;
         if avx512 {
             // SAFETY: as for gemm below (the same bounds); `enabled` found AVX-512F.
             #[cfg(target_arch = "x86_64")]

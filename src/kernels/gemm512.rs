@@ -258,6 +258,7 @@ pub(super) unsafe fn sgemm_block(
 /// of a 32-column tile into the same 2 sets, and a tile reading 512 such rows then misses L1 on
 /// each one (a 1,024-wide product ran at half speed). Rows that spread over at least half of
 /// the sets are read in place; the others are packed first.
+#[cfg(target_arch = "x86_64")]
 fn aliases(stride: isize) -> bool {
     let line = (stride.unsigned_abs() * 4) / 64;
     let mut sets = [false; 64];
@@ -270,6 +271,7 @@ fn aliases(stride: isize) -> bool {
 
 /// Packs columns `j0..j0 + w` of `b`'s `k` rows into `blocks`: per 32 columns a depth-major
 /// `k x 32` block (lanes past `w` in the last one left as they are, never read).
+#[cfg(target_arch = "x86_64")]
 fn pack_b(b: Operand, k: usize, j0: usize, w: usize, blocks: &mut [f32]) {
     if b.cs == 1 {
         // row by row, so that each source row is read from start to end
@@ -280,8 +282,40 @@ fn pack_b(b: Operand, k: usize, j0: usize, w: usize, blocks: &mut [f32]) {
                 blocks[(t * k + l) * NR..][..part.len()].copy_from_slice(part);
             }
         }
+    } else if b.rs == 1 {
+        // a transposed b: each column contiguous along the depth, turned in 8 x 8 tiles
+        let (c8, k8) = (w / 8 * 8, k / 8 * 8);
+        for c0 in (0..c8).step_by(8) {
+            let block = &mut blocks[(c0 / NR) * k * NR..];
+            for l0 in (0..k8).step_by(8) {
+                // SAFETY: columns j0 + c0 .. + 8 <= j0 + w and depths l0 .. + 8 <= k are inside
+                // b (caller of `sgemm_block`), each column's 8 values contiguous (rs == 1);
+                // the 8 rows of 8 written lie inside `block` (l0 + 7 < k, c0 % 32 + 8 <= 32);
+                // the CPU has AVX-512F, hence AVX (`sgemm_block`'s contract).
+                unsafe {
+                    transpose8(
+                        std::array::from_fn(|i| b.at_ptr(l0, j0 + c0 + i)),
+                        block[l0 * NR + c0 % NR..].as_mut_ptr(),
+                        NR,
+                    )
+                };
+            }
+            for l in k8..k {
+                for c in c0..c0 + 8 {
+                    // SAFETY: j0 + c < n and l < k: readable.
+                    block[l * NR + c % NR] = unsafe { b.at(l, j0 + c) };
+                }
+            }
+        }
+        for c in c8..w {
+            let block = &mut blocks[(c / NR) * k * NR..];
+            for l in 0..k {
+                // SAFETY: j0 + c < n and l < k: readable.
+                block[l * NR + c % NR] = unsafe { b.at(l, j0 + c) };
+            }
+        }
     } else {
-        // a transposed b: each column is contiguous along the depth
+        // any other layout, value by value
         for c in 0..w {
             let block = &mut blocks[(c / NR) * k * NR..];
             for l in 0..k {
@@ -292,8 +326,53 @@ fn pack_b(b: Operand, k: usize, j0: usize, w: usize, blocks: &mut [f32]) {
     }
 }
 
+/// Writes the transpose of the 8 x 8 block whose row `i` is the 8 values at `src[i]` to `dst`,
+/// row `j` (the `j`-th value of every source row) at `dst + j * ld`.
+///
+/// # Safety
+/// AVX; 8 readable values at each `src[i]`, 8 writable at each `dst + j * ld`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn transpose8(src: [*const f32; 8], dst: *mut f32, ld: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's: each load reads the 8 values of one source row.
+    let r: [__m256; 8] = std::array::from_fn(|i| unsafe { _mm256_loadu_ps(src[i]) });
+    // pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let u1 = _mm256_shuffle_ps::<0xee>(t0, t2);
+    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let u3 = _mm256_shuffle_ps::<0xee>(t1, t3);
+    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let u5 = _mm256_shuffle_ps::<0xee>(t4, t6);
+    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let u7 = _mm256_shuffle_ps::<0xee>(t5, t7);
+    let out = [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ];
+    for (j, v) in out.into_iter().enumerate() {
+        // SAFETY: the caller's: row j of the destination holds 8 writable values.
+        unsafe { _mm256_storeu_ps(dst.add(j * ld), v) };
+    }
+}
+
 /// Packs rows `i0..i0 + rows` (`rows <= 12`) of `a`'s `k` columns into `pa` depth-major, 12
 /// values per depth; rows past the edge repeat the last row (computed, never written).
+#[cfg(target_arch = "x86_64")]
 fn pack_a_tile(a: Operand, k: usize, i0: usize, rows: usize, pa: &mut [f32]) {
     for (l, d) in pa.chunks_exact_mut(MR).take(k).enumerate() {
         for (r, v) in d.iter_mut().enumerate() {

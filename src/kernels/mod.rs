@@ -22,6 +22,7 @@ pub(crate) mod cuda;
 mod elementwise;
 mod epilogue;
 mod gemm;
+#[cfg(target_arch = "x86_64")]
 mod gemm512;
 mod matmul;
 mod memory;
