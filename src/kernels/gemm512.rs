@@ -119,10 +119,12 @@ unsafe impl Sync for Dst {}
 /// `dst (m x n, row stride ldc, column stride 1) = a (m x k) b (k x n)`, or `dst + a b` when
 /// `read`, each element summed as the `gemm` crate sums it (module docs).
 ///
-/// The left operand is read in place (each tile's 12 rows broadcast from their own addresses:
-/// at a depth of at most 512 they stay in L1); the right one too when its rows are contiguous
-/// (32-lane loads, masked at the edge), otherwise its columns are first packed into
-/// depth-major 32-column blocks, `NC` columns at a time.
+/// The left operand is read in place when its rows are contiguous (each tile's 12 rows
+/// broadcast from their own addresses: at a depth of at most 512 they stay in L1), otherwise
+/// packed tile by tile; the right one is read in place when its rows are contiguous and their
+/// addresses suit the caches (see `direct` below), otherwise its columns are first packed into
+/// depth-major 32-column blocks, `NC` columns at a time. Packing moves values only: the sums
+/// are the same either way.
 ///
 /// # Safety
 /// The CPU must support AVX-512F; every element `a` and `b` address for `i < m`, `j < n`,
