@@ -131,13 +131,12 @@ fn im2col(x: &[f32], g: &Geom, rows: &std::ops::Range<usize>, cols: &mut [f32]) 
 /// call per row cost 6 % of an AlexNet recording.
 #[inline(always)]
 fn copy_short(dst: &mut [f32], src: &[f32]) {
-    let mut d = dst.chunks_exact_mut(8);
-    let mut s = src.chunks_exact(8);
-    for (d, s) in (&mut d).zip(&mut s) {
-        let s: &[f32; 8] = s.try_into().unwrap_or(&[0.0; 8]);
-        d.copy_from_slice(s);
+    let (d8, dr) = dst.as_chunks_mut::<8>();
+    let (s8, sr) = src.as_chunks::<8>();
+    for (d, s) in d8.iter_mut().zip(s8) {
+        *d = *s;
     }
-    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+    for (d, s) in dr.iter_mut().zip(sr) {
         *d = *s;
     }
 }

@@ -376,7 +376,7 @@ mod tests {
     /// first wins), NaN first in a window (kept) or later (ignored), infinities, several kernels
     /// and strides and planes spread over tasks.
     #[test]
-    fn untracked_forward_is_candles() {
+    fn untracked_forward_is_candles() -> crate::Result<()> {
         let mut r = crate::rng::Rng::new(4);
         for &(shape, k, s) in &[
             ((2, 3, 13, 11), 3, 2),
@@ -395,13 +395,14 @@ mod tests {
                     _ => (r.uniform() * 4.0 - 2.0) as f32,
                 })
                 .collect();
-            let x = Tensor::from_vec(v, shape, &Device::Cpu).unwrap();
-            let ours = super::max_pool2d(&x, k, s).unwrap();
-            let theirs = x.max_pool2d_with_stride(k, s).unwrap();
+            let x = Tensor::from_vec(v, shape, &Device::Cpu)?;
+            let ours = super::max_pool2d(&x, k, s)?;
+            let theirs = x.max_pool2d_with_stride(k, s)?;
             assert_eq!(ours.dims(), theirs.dims());
             let bits = |t: &Tensor| values(t).iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&ours), bits(&theirs), "{shape:?} k {k} s {s}");
         }
+        Ok(())
     }
 
     #[test]
