@@ -31,6 +31,7 @@ mod pool;
 pub(crate) mod simd;
 pub(crate) mod threads;
 mod transpose;
+mod vector_state;
 
 pub(crate) use conv::{conv2d_bias, conv2d_fused, linear, linear_fused};
 pub(crate) use elementwise::{add, add_relu, channel_affine, gelu_erf, relu, relu6};
@@ -40,6 +41,9 @@ pub(crate) use memory::{keep_freed_memory, release_freed_memory};
 pub(crate) use norm::{layer_norm_channels, layer_norm_last, softmax_last};
 pub(crate) use pool::max_pool2d;
 pub(crate) use transpose::permute_channels;
+#[cfg(test)]
+pub(crate) use vector_state::upper_state_in_use;
+pub(crate) use vector_state::{clear_upper_everywhere, clear_upper_here};
 
 /// The process-wide set-up that neuroscope's network work needs before its first candle
 /// operation (loading a model, every forward pass, training, feature visualisation): candle's
