@@ -21,6 +21,7 @@ mod cpu;
 pub(crate) mod cuda;
 mod elementwise;
 mod epilogue;
+mod exp_glibc;
 mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm512;
