@@ -402,9 +402,11 @@ mod vector_state {
         let a = Array2::from_shape_fn((96, 200), |(i, j)| ((i * 7 + j * 3) % 13) as f64 - 6.0);
         // Not vacuous: where faer multiplies with its AVX kernels, a bare product leaves the
         // state in use, and the observation sees it.
-        let avx = cfg!(target_arch = "x86_64")
-            && std::arch::is_x86_feature_detected!("avx2")
+        #[cfg(target_arch = "x86_64")]
+        let avx = std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx = false;
         if avx {
             let mut out = Array2::<f64>::zeros((96, 96));
             let s = out.as_slice_mut().expect("contiguous");

@@ -16,6 +16,7 @@
 
 /// glibc's `__exp2f_data` for `expf` (N = 32), by the bits of its source (and of the
 /// library's read-only data: `objdump` of `__expf_fma` in Debian's glibc 2.36).
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 mod consts {
     /// `N / ln 2`.
     pub(super) const INV_LN2_N: f64 = f64::from_bits(0x4047_1547_652b_82fe);
@@ -104,7 +105,7 @@ fn expf_main_path(x: f32) -> f32 {
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn exp_shifted_avx2(row: &[f32], shift: f32, out: &mut [f32]) {
     use consts::*;
