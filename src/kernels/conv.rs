@@ -2,7 +2,7 @@
 //! compositions cost extra full-size passes), with an [`Epilogue`] fused into the output
 //! buffer. The arithmetic is in [`super::gemm`].
 
-use super::cpu::{channels_and_plane, cpu_slice, is_cpu_f32, with_cpu_f32};
+use super::cpu::{cpu_slice, is_cpu_f32, with_cpu_f32};
 use super::elementwise::{channel_affine, relu};
 use super::epilogue::Epilogue;
 use crate::Result;
@@ -77,6 +77,7 @@ impl WeightOp for Linear {
         (s1, l1): (&CpuStorage, &Layout),
         (s2, l2): (&CpuStorage, &Layout),
         bias: Option<&[f32]>,
+        epi: &Epilogue,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         use super::gemm::{mat, mat_t, sgemm};
         let (n, i, o) = Self::dims(l1.dims(), l2.dims())?;
@@ -110,6 +111,7 @@ impl WeightOp for Linear {
             bias.is_some(),
             Self::par(n, o, i),
         );
+        epi.apply_cpu(&mut y, &[n, o]);
         Ok((CpuStorage::F32(y), Shape::from((n, o))))
     }
 
@@ -266,6 +268,7 @@ impl WeightOp for Conv {
         (s1, l1): (&CpuStorage, &Layout),
         (s2, l2): (&CpuStorage, &Layout),
         bias: Option<&[f32]>,
+        epi: &Epilogue,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let g = self.geom(l1.dims(), l2.dims())?;
         let x = cpu_slice(s1, l1, "conv2d")?;
@@ -273,8 +276,13 @@ impl WeightOp for Conv {
         if bias.is_some_and(|b| b.len() != g.cout) {
             candle_core::bail!("conv2d: bias length differs from {} channels", g.cout);
         }
-        let y = super::gemm::forward(x, w, bias, &g);
         let (oh, ow) = g.out();
+        // the epilogue on each image right after its products, while they are in the caches
+        // (a separate pass over the whole output read it back from memory)
+        let post = |yi: &mut [f32], par: gemm::Parallelism| {
+            epi.apply_image(yi, oh * ow, !matches!(par, gemm::Parallelism::None))
+        };
+        let y = super::gemm::forward(x, w, bias, &g, &post);
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, oh, ow))))
     }
 
@@ -552,6 +560,7 @@ impl WeightOp for Depthwise {
         (s1, l1): (&CpuStorage, &Layout),
         (s2, l2): (&CpuStorage, &Layout),
         bias: Option<&[f32]>,
+        epi: &Epilogue,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let [n, c, h, wd, k, oh, ow] = self.geom(l1.dims(), l2.dims())?;
         let x = cpu_slice(s1, l1, "depthwise conv2d")?;
@@ -576,6 +585,7 @@ impl WeightOp for Depthwise {
                     )
                 },
             );
+            epi.apply_cpu(&mut y, &[n, c, oh, ow]);
             return Ok((CpuStorage::F32(y), Shape::from((n, c, oh, ow))));
         }
         y.par_chunks_mut(oh * ow)
@@ -607,6 +617,7 @@ impl WeightOp for Depthwise {
                     }
                 }
             });
+        epi.apply_cpu(&mut y, &[n, c, oh, ow]);
         Ok((CpuStorage::F32(y), Shape::from((n, c, oh, ow))))
     }
 
@@ -702,12 +713,14 @@ impl WeightOp for Depthwise {
 /// candle's two- and three-operand custom-op interfaces, so a bias never costs a broadcast node.
 trait WeightOp: Send + Sync + 'static {
     const NAME: &'static str;
-    /// The output (bias included when given) from contiguous f32 operands.
+    /// The output (bias included when given) from contiguous f32 operands, `epi` applied
+    /// (checked against the weight's output channels by the caller).
     fn forward(
         &self,
         x: (&CpuStorage, &Layout),
         w: (&CpuStorage, &Layout),
         bias: Option<&[f32]>,
+        epi: &Epilogue,
     ) -> candle_core::Result<(CpuStorage, Shape)>;
     /// The gradients of the input and the weight, each only when that operand is tracked.
     fn backward(
@@ -732,12 +745,9 @@ impl<T: WeightOp> Weighted<T> {
         w: (&CpuStorage, &Layout),
         bias: Option<&[f32]>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (mut y, shape) = self.op.forward(x, w, bias)?;
-        self.epi.check(channels_and_plane(shape.dims()).0)?;
-        if let CpuStorage::F32(v) = &mut y {
-            self.epi.apply_cpu(v, shape.dims());
-        }
-        Ok((y, shape))
+        // the output's channels are the weight's first axis (conv, depthwise and linear)
+        self.epi.check(w.1.dims().first().copied().unwrap_or(1))?;
+        self.op.forward(x, w, bias, &self.epi)
     }
 }
 

@@ -211,15 +211,20 @@ impl candle_core::CustomOp2 for Add {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let a = cpu_slice(s1, l1, "add")?;
         let b = cpu_slice(s2, l2, "add")?;
-        let mut out = vec![0f32; a.len()];
+        if a.len() != b.len() {
+            candle_core::bail!("add: {} and {} values", a.len(), b.len());
+        }
         let relu = self.relu;
-        out.par_chunks_mut(CHUNK)
-            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-            .for_each(|(o, (a, b))| {
+        // SAFETY: chunk `k` covers values `k * CHUNK ..` of the output, and `a` and `b` hold
+        // as many values as it (checked above): each element is written once.
+        let out = unsafe {
+            super::cpu::par_uninit(a.len(), CHUNK, |k, o| {
+                let (a, b) = (&a[k * CHUNK..][..o.len()], &b[k * CHUNK..][..o.len()]);
                 for ((o, &x), &y) in o.iter_mut().zip(a).zip(b) {
-                    *o = if relu { relu_value(x + y) } else { x + y };
+                    o.write(if relu { relu_value(x + y) } else { x + y });
                 }
-            });
+            })
+        };
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 

@@ -113,6 +113,30 @@ impl Epilogue {
         }
     }
 
+    /// The steps in place on one image's `C x plane` output, its channels spread over
+    /// threads when `parallel` (the same operations on each value as [`Epilogue::apply_cpu`]).
+    pub(super) fn apply_image(&self, y: &mut [f32], plane: usize, parallel: bool) {
+        if self.is_empty() {
+            return;
+        }
+        let channel = |(ch, y): (usize, &mut [f32])| match &self.affine {
+            None => y.iter_mut().for_each(|v| *v = relu_value(*v)),
+            Some((a, b)) => {
+                let (a, b) = (a[ch], b[ch]);
+                for v in y {
+                    let t = *v * a + b;
+                    *v = if self.relu { relu_value(t) } else { t };
+                }
+            }
+        };
+        let plane = plane.max(1);
+        if parallel {
+            y.par_chunks_mut(plane).enumerate().for_each(channel);
+        } else {
+            y.chunks_mut(plane).enumerate().for_each(channel);
+        }
+    }
+
     /// The gradient reaching the input of the steps (the convolution's or linear layer's own
     /// output when fused; the input of the standalone ReLU and channel-affine ops), from their
     /// output `res` and its gradient: the steps' backwards in reverse order, each result added

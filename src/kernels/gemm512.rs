@@ -153,7 +153,10 @@ pub(super) unsafe fn sgemm_block(
     // where packing costs more than it saves); otherwise packed (VGG's 3,136-wide columns
     // at a depth of 512: 125 -> 141 GFLOPS on one core)
     let direct = b.cs == 1 && !aliases(b.rs) && (tiles_m <= 8 || b.rs < 1024 || k <= 64);
-    // A read in place when its rows are contiguous; a transposed A is packed per tile
+    // A read in place when its rows are contiguous; otherwise (a transposed A: the kernel in
+    // the input's gradient) packed once for the call, tile after tile, each depth-major with
+    // 12 values per depth (packing per tile and per column panel repacked it for every 512
+    // columns: 6 % of integrated gradients on ResNet-50)
     let pack_a = a.cs != 1;
     // the packed B, kept by each thread from call to call (a fresh 1 MB buffer per call cost
     // page faults and a zero fill in every convolution)
@@ -165,6 +168,25 @@ pub(super) unsafe fn sgemm_block(
     } else {
         PB.with(|p| std::mem::take(&mut *p.borrow_mut()))
     };
+    thread_local! {
+        static PA: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut pa = Vec::new();
+    if pack_a {
+        pa = PA.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        if pa.len() < tiles_m * MR * k {
+            pa.resize(tiles_m * MR * k, 0f32);
+        }
+        let fill = |(ti, block): (usize, &mut [f32])| {
+            pack_a_tile(a, k, ti * MR, MR.min(m - ti * MR), block)
+        };
+        let used = &mut pa[..tiles_m * MR * k];
+        if threads > 1 && tiles_m > 1 {
+            used.par_chunks_mut(MR * k).enumerate().for_each(fill);
+        } else {
+            used.chunks_mut(MR * k).enumerate().for_each(fill);
+        }
+    }
     for j0 in (0..n).step_by(NC) {
         let nc = NC.min(n - j0);
         let tiles_n = nc.div_ceil(NR);
@@ -192,20 +214,15 @@ pub(super) unsafe fn sgemm_block(
                 pack((0, used));
             }
         }
-        let pb = &pb;
+        let (pb, pa) = (&pb, &pa);
         let run = |tm: std::ops::Range<usize>| {
-            let mut pa = if pack_a {
-                vec![0f32; MR * k]
-            } else {
-                Vec::new()
-            };
             for ti in tm {
                 let rows = MR.min(m - ti * MR);
                 // the tile's row addresses and the step between two depths; rows past m repeat
                 // the last one (computed, not written)
                 let (arows, acs): ([*const f32; MR], isize) = if pack_a {
-                    pack_a_tile(a, k, ti * MR, rows, &mut pa);
-                    (std::array::from_fn(|r| pa[r..].as_ptr()), MR as isize)
+                    let block = &pa[ti * MR * k..][..MR * k];
+                    (std::array::from_fn(|r| block[r..].as_ptr()), MR as isize)
                 } else {
                     let rows = std::array::from_fn(|r| {
                         let i = (ti * MR + r).min(m - 1);
@@ -252,6 +269,9 @@ pub(super) unsafe fn sgemm_block(
     }
     if !direct {
         PB.with(|p| *p.borrow_mut() = pb);
+    }
+    if pack_a {
+        PA.with(|p| *p.borrow_mut() = pa);
     }
 }
 
@@ -376,6 +396,14 @@ unsafe fn transpose8(src: [*const f32; 8], dst: *mut f32, ld: usize) {
 /// values per depth; rows past the edge repeat the last row (computed, never written).
 #[cfg(target_arch = "x86_64")]
 fn pack_a_tile(a: Operand, k: usize, i0: usize, rows: usize, pa: &mut [f32]) {
+    if a.rs == 1 && rows == MR {
+        // a transposed A: the tile's 12 values of each depth lie side by side
+        for (l, d) in pa.chunks_exact_mut(MR).take(k).enumerate() {
+            // SAFETY: rows i0 .. i0 + 12 <= m of column l < k are readable, one apart (rs 1).
+            d.copy_from_slice(unsafe { std::slice::from_raw_parts(a.at_ptr(i0, l), MR) });
+        }
+        return;
+    }
     for (l, d) in pa.chunks_exact_mut(MR).take(k).enumerate() {
         for (r, v) in d.iter_mut().enumerate() {
             // SAFETY: row i0 + min(r, rows - 1) < m and column l < k: readable.

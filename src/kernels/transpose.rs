@@ -42,7 +42,7 @@ pub(crate) fn permute_channels(x: &Tensor, perm: [usize; 4]) -> crate::Result<Op
 
 /// `o[j * rows + i] = s[i * cols + j]`, `TILE` output rows per task, copied in
 /// `TILE x TILE` tiles.
-fn transpose(s: &[f32], rows: usize, cols: usize, o: &mut [f32]) {
+pub(super) fn transpose(s: &[f32], rows: usize, cols: usize, o: &mut [f32]) {
     o.par_chunks_mut(rows * TILE)
         .enumerate()
         .for_each(|(t, ob)| {
