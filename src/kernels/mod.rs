@@ -40,7 +40,7 @@ pub(crate) use epilogue::{with_guided_relu, Epilogue};
 pub(crate) use matmul::matmul;
 pub(crate) use memory::{keep_freed_memory, release_freed_memory};
 pub(crate) use norm::{layer_norm_channels, layer_norm_last, softmax_last};
-pub(crate) use pool::max_pool2d;
+pub(crate) use pool::{max_pool2d, max_pool2d_padded};
 pub(crate) use transpose::permute_channels;
 #[cfg(test)]
 pub(crate) use vector_state::upper_state_in_use;

@@ -879,6 +879,9 @@ impl Layer for Pool2d {
         let extra_h = ((oh - 1) * s + k).saturating_sub(h + 2 * p);
         let extra_w = ((ow - 1) * s + k).saturating_sub(w + 2 * p);
         if self.max {
+            if let Some(y) = crate::kernels::max_pool2d_padded(x, k, s, (p, p), (oh, ow))? {
+                return Ok(y);
+            }
             let xp = pad_neg_inf(x, p, p + extra_h, p, p + extra_w)?;
             let y = crate::kernels::max_pool2d(&xp, k, s)?;
             Ok(y.narrow(2, 0, oh)?.narrow(3, 0, ow)?)
