@@ -135,10 +135,9 @@ fn im2col(x: &[f32], g: &Geom, rows: &std::ops::Range<usize>, cols: &mut [f32]) 
                     if g.s == 1 {
                         let ix = xlo + kx - g.p;
                         copy_short(&mut dst[xlo..xhi], &src[ix..ix + (xhi - xlo)]);
-                    } else {
-                        for (ox, d) in dst.iter_mut().enumerate().take(xhi).skip(xlo) {
-                            *d = src[ox * g.s + kx - g.p];
-                        }
+                    } else if xhi > xlo {
+                        let ix = xlo * g.s + kx - g.p;
+                        gather_strided(&mut dst[xlo..xhi], &src[ix..], g.s);
                     }
                 }
             }
@@ -158,6 +157,29 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
     }
     for (d, s) in dr.iter_mut().zip(sr) {
         *d = *s;
+    }
+}
+
+/// `dst[i] = src[i * s]` for every `i` of `dst` (a strided convolution's im2col row): in
+/// AVX-512 registers two at a time for stride 2 (ResNet's stem and downsampling layers), else
+/// by an iterator (no bound check per value, unlike indexing). A copy: the same values.
+#[inline]
+fn gather_strided(dst: &mut [f32], src: &[f32], s: usize) {
+    debug_assert!(dst.is_empty() || (dst.len() - 1) * s < src.len());
+    #[cfg(target_arch = "x86_64")]
+    if s == 2 && super::gemm512::enabled() {
+        // SAFETY: `enabled` found AVX-512F.
+        let done = unsafe { super::gemm512::gather_even(dst, src) };
+        for (d, v) in dst[done..]
+            .iter_mut()
+            .zip(src[done * 2..].iter().step_by(2))
+        {
+            *d = *v;
+        }
+        return;
+    }
+    for (d, v) in dst.iter_mut().zip(src.iter().step_by(s)) {
+        *d = *v;
     }
 }
 
@@ -624,6 +646,20 @@ mod tests {
     fn rand(n: usize, seed: u64) -> Vec<f32> {
         let mut r = crate::rng::Rng::new(seed);
         (0..n).map(|_| r.uniform() as f32 * 2.0 - 1.0).collect()
+    }
+
+    /// The strided gather is `src[i * s]`, in registers and in the scalar remainder alike.
+    #[test]
+    fn strided_gather_is_indexing() {
+        let src = rand(600, 7);
+        for s in 1..4 {
+            for (len, off) in [(0, 0), (5, 1), (16, 0), (17, 3), (112, 1), (140, 2)] {
+                let mut dst = vec![0f32; len];
+                gather_strided(&mut dst, &src[off..], s);
+                let want: Vec<f32> = (0..len).map(|i| src[off + i * s]).collect();
+                assert!(dst == want, "stride {s}, {len} values from {off}");
+            }
+        }
     }
 
     /// The forward pass in bands of at least `FORWARD_MIN_COLS` positions gives the bits of

@@ -392,6 +392,33 @@ unsafe fn transpose8(src: [*const f32; 8], dst: *mut f32, ld: usize) {
     }
 }
 
+/// `dst[i] = src[2 i]` for the first 16-value groups of `dst` whose 32 source values lie in
+/// `src`, as even lanes picked from pairs of registers; returns how many values it wrote (the
+/// caller copies the rest).
+///
+/// # Safety
+/// AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn gather_even(dst: &mut [f32], src: &[f32]) -> usize {
+    use std::arch::x86_64::*;
+    let groups = (dst.len() / 16).min(src.len() / 32);
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for g in 0..groups {
+        // SAFETY: values 32 g .. 32 g + 32 of src and 16 g .. 16 g + 16 of dst lie inside the
+        // slices (`groups` above); the CPU has AVX-512F (the contract).
+        unsafe {
+            let lo = _mm512_loadu_ps(src.as_ptr().add(32 * g));
+            let hi = _mm512_loadu_ps(src.as_ptr().add(32 * g + 16));
+            _mm512_storeu_ps(
+                dst.as_mut_ptr().add(16 * g),
+                _mm512_permutex2var_ps(lo, even, hi),
+            );
+        }
+    }
+    groups * 16
+}
+
 /// Packs rows `i0..i0 + rows` (`rows <= 12`) of `a`'s `k` columns into `pa` depth-major, 12
 /// values per depth; rows past the edge repeat the last row (computed, never written).
 #[cfg(target_arch = "x86_64")]
