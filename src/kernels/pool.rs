@@ -423,6 +423,25 @@ mod tests {
     /// The untracked CPU forward gives candle's values bit for bit: ties of +0 and -0 (the
     /// first wins), NaN first in a window (kept) or later (ignored), infinities, several kernels
     /// and strides and planes spread over tasks.
+    /// Random values in (-2, 2) with zeros of both signs, NaNs and -inf among them: what
+    /// decides which element of a window wins.
+    fn with_specials(
+        shape: (usize, usize, usize, usize),
+        r: &mut crate::rng::Rng,
+    ) -> candle_core::Result<Tensor> {
+        let len = shape.0 * shape.1 * shape.2 * shape.3;
+        let v: Vec<f32> = (0..len)
+            .map(|i| match i % 11 {
+                0 => 0.0,
+                1 => -0.0,
+                2 if i % 3 == 0 => f32::NAN,
+                3 if i % 5 == 0 => f32::NEG_INFINITY,
+                _ => (r.uniform() * 4.0 - 2.0) as f32,
+            })
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu)
+    }
+
     #[test]
     fn untracked_forward_is_candles() -> crate::Result<()> {
         let mut r = crate::rng::Rng::new(4);
@@ -433,17 +452,7 @@ mod tests {
             ((64, 4, 27, 27), 3, 2),
             ((1, 1, 5, 5), 5, 3),
         ] {
-            let len = shape.0 * shape.1 * shape.2 * shape.3;
-            let v: Vec<f32> = (0..len)
-                .map(|i| match i % 11 {
-                    0 => 0.0,
-                    1 => -0.0,
-                    2 if i % 3 == 0 => f32::NAN,
-                    3 if i % 5 == 0 => f32::NEG_INFINITY,
-                    _ => (r.uniform() * 4.0 - 2.0) as f32,
-                })
-                .collect();
-            let x = Tensor::from_vec(v, shape, &Device::Cpu)?;
+            let x = with_specials(shape, &mut r)?;
             let ours = super::max_pool2d(&x, k, s)?;
             let theirs = x.max_pool2d_with_stride(k, s)?;
             assert_eq!(ours.dims(), theirs.dims());
@@ -468,17 +477,7 @@ mod tests {
             ((1, 1, 5, 5), 5, 3, 2, 2),
             ((1, 2, 7, 6), 4, 3, 0, 2),
         ] {
-            let len = shape.0 * shape.1 * shape.2 * shape.3;
-            let v: Vec<f32> = (0..len)
-                .map(|i| match i % 11 {
-                    0 => 0.0,
-                    1 => -0.0,
-                    2 if i % 3 == 0 => f32::NAN,
-                    3 if i % 5 == 0 => f32::NEG_INFINITY,
-                    _ => (r.uniform() * 4.0 - 2.0) as f32,
-                })
-                .collect();
-            let x = Tensor::from_vec(v, shape, &Device::Cpu)?;
+            let x = with_specials(shape, &mut r)?;
             let ninf = |dims: (usize, usize, usize, usize)| {
                 Tensor::full(f32::NEG_INFINITY, dims, &Device::Cpu)
             };
