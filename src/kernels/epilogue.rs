@@ -101,26 +101,17 @@ impl Epilogue {
                 .par_chunks_mut(CHUNK)
                 .for_each(|y| y.iter_mut().for_each(|v| *v = relu_value(*v))),
             None => {}
-            Some((a, b)) => y.par_chunks_mut(c * plane).for_each(|y| {
-                for (ch, y) in y.chunks_mut(plane).enumerate() {
-                    let (a, b) = (a[ch], b[ch]);
-                    for v in y {
-                        let t = *v * a + b;
-                        *v = if self.relu { relu_value(t) } else { t };
-                    }
-                }
-            }),
+            Some(_) => y
+                .par_chunks_mut(c * plane)
+                .for_each(|y| self.apply_image(y, plane, false)),
         }
     }
 
-    /// The steps in place on one image's `C x plane` output, its channels spread over
-    /// threads when `parallel` (the same operations on each value as [`Epilogue::apply_cpu`]).
-    pub(super) fn apply_image(&self, y: &mut [f32], plane: usize, parallel: bool) {
-        if self.is_empty() {
-            return;
-        }
-        let channel = |(ch, y): (usize, &mut [f32])| match &self.affine {
-            None => y.iter_mut().for_each(|v| *v = relu_value(*v)),
+    /// The steps on channel `ch`'s values.
+    fn apply_channel(&self, ch: usize, y: &mut [f32]) {
+        match &self.affine {
+            None if self.relu => y.iter_mut().for_each(|v| *v = relu_value(*v)),
+            None => {}
             Some((a, b)) => {
                 let (a, b) = (a[ch], b[ch]);
                 for v in y {
@@ -128,7 +119,16 @@ impl Epilogue {
                     *v = if self.relu { relu_value(t) } else { t };
                 }
             }
-        };
+        }
+    }
+
+    /// The steps in place on one image's `C x plane` output, its channels spread over
+    /// threads when `parallel`.
+    pub(super) fn apply_image(&self, y: &mut [f32], plane: usize, parallel: bool) {
+        if self.is_empty() {
+            return;
+        }
+        let channel = |(ch, y): (usize, &mut [f32])| self.apply_channel(ch, y);
         let plane = plane.max(1);
         if parallel {
             y.par_chunks_mut(plane).enumerate().for_each(channel);

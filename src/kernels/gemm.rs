@@ -96,7 +96,7 @@ const COLS_LIMIT: usize = 1 << 22;
 /// is one dot product over the kernel's depth whichever band holds it, blocked by
 /// `depth_block`, which depends on the number of columns only through "more than 64" and
 /// "more than 256 outputs": bands of at least [`FORWARD_MIN_COLS`] positions keep both
-/// answers, hence the same bits. An occlusion on ResNet-50: 2.32 -> 2.22 s.
+/// answers, hence the same bits. An occlusion on ResNet-50: 2.36 -> 2.30 s (interleaved runs).
 const FORWARD_COLS_LIMIT: usize = 1 << 18;
 
 /// The narrowest forward band, in output positions (see [`FORWARD_COLS_LIMIT`]).
@@ -596,9 +596,9 @@ fn grad_input_with(w: &[f32], grad: &[f32], g: &Geom, limit: usize) -> Vec<f32> 
     let mut gx = vec![0f32; g.n * g.in_len()];
     let plane = g.h * g.w;
     let bands = bands(g, limit, 0);
-    // W^T (`kk x cout`) written out once for all images: read transposed, the product packed
-    // it again for every image (each 12 rows x the depth), 10 % of the backward's time for a
-    // 25-image pass through ResNet-50. The same values in the same order: the same sums.
+    // W^T (`kk x cout`) written out once for all images: read transposed, the AVX-512 product
+    // packed it again for every image (6 % of integrated gradients on ResNet-50). The same
+    // values in the same order: the same sums.
     let mut wt = vec![0f32; w.len()];
     super::transpose::transpose(w, g.cout, kk, &mut wt);
     let wt = &wt;

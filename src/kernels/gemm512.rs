@@ -153,10 +153,10 @@ pub(super) unsafe fn sgemm_block(
     // where packing costs more than it saves); otherwise packed (VGG's 3,136-wide columns
     // at a depth of 512: 125 -> 141 GFLOPS on one core)
     let direct = b.cs == 1 && !aliases(b.rs) && (tiles_m <= 8 || b.rs < 1024 || k <= 64);
-    // A read in place when its rows are contiguous; otherwise (a transposed A: the kernel in
-    // the input's gradient) packed once for the call, tile after tile, each depth-major with
-    // 12 values per depth (packing per tile and per column panel repacked it for every 512
-    // columns: 6 % of integrated gradients on ResNet-50)
+    // A read in place when its rows are contiguous; otherwise (a transposed A: the output
+    // gradient in a linear layer's weight gradient, batched products of transposed operands)
+    // packed once for the call, tile after tile, each depth-major with 12 values per depth
+    // (packed per tile, it was packed again for every 512-column panel)
     let pack_a = a.cs != 1;
     // the packed B, kept by each thread from call to call (a fresh 1 MB buffer per call cost
     // page faults and a zero fill in every convolution)

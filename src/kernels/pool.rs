@@ -48,7 +48,7 @@ fn forward_like_candle(x: &Tensor, k: usize, s: usize) -> Result<Tensor> {
     forward_padded(x, k, s, (0, 0), ((h - k) / s + 1, (w - k) / s + 1))
 }
 
-/// Max pooling of the first `oh x ow` windows (`out`) of `x` padded with -inf by `top` rows
+/// Max pooling of the first `oh x ow` windows of `x` padded with -inf by `top` rows
 /// and `left` columns (and as many on the other sides as the windows reach), without a
 /// gradient: `forward_like_candle` of the padded tensor, with no padded copy made. A padded
 /// cell is -inf, which never passes `largest < v`, so skipping it changes nothing except as a
