@@ -259,13 +259,14 @@ pub(crate) fn sgemm_into(
     unsafe { sgemm_raw(dims, a, b, c.as_mut_ptr().cast(), c.len(), ldc, false, par) }
 }
 
-/// [`sgemm`] on a raw output of `c_len` values.
+/// [`sgemm`] on a raw output of `c_len` values (its `m x n` elements written, and read only
+/// when `acc`): for outputs that tasks on several threads write side by side.
 ///
 /// # Safety
 /// `c` must be valid for reads (when `acc`) and writes of `c_len` values and not aliased by
 /// `a` or `b` during the call.
 #[allow(clippy::too_many_arguments)]
-unsafe fn sgemm_raw(
+pub(super) unsafe fn sgemm_raw(
     (m, n, k): (usize, usize, usize),
     a: Mat,
     b: Mat,

@@ -16,6 +16,7 @@
 #![allow(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod attention;
 mod conv;
 mod cpu;
 pub(crate) mod cuda;
@@ -34,6 +35,7 @@ pub(crate) mod threads;
 mod transpose;
 mod vector_state;
 
+pub(crate) use attention::{attention_probs, attention_values, Heads};
 pub(crate) use conv::{conv2d_bias, conv2d_fused, linear, linear_fused};
 pub(crate) use elementwise::{add, add_relu, channel_affine, gelu_erf, relu, relu6};
 pub(crate) use epilogue::{with_guided_relu, Epilogue};

@@ -228,17 +228,20 @@ pub(crate) fn softmax_last(x: &Tensor) -> crate::Result<Option<Tensor>> {
         return Ok(None);
     }
     let d = x.dims()[x.rank() - 1];
-    let y = by_rows(x, d, |row, out, _| {
-        // candle's max reduction keeps the first of equal values; max is exact in any order.
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        // `(v - max).exp()` for each value, eight at a time with glibc's bits where it can
-        super::exp_glibc::exp_shifted(row, max, out);
-        let sum = candle_row_sum(out);
-        for o in out.iter_mut() {
-            *o /= sum;
-        }
-    })?;
+    let y = by_rows(x, d, |row, out, _| softmax_row(row, out))?;
     Ok(Some(y))
+}
+
+/// One row of [`softmax_last`]: `out = exp(row - max) / sum`, with the candle chain's bits.
+pub(super) fn softmax_row(row: &[f32], out: &mut [f32]) {
+    // candle's max reduction keeps the first of equal values; max is exact in any order.
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // `(v - max).exp()` for each value, eight at a time with glibc's bits where it can
+    super::exp_glibc::exp_shifted(row, max, out);
+    let sum = candle_row_sum(out);
+    for o in out.iter_mut() {
+        *o /= sum;
+    }
 }
 
 #[cfg(test)]

@@ -134,24 +134,39 @@ impl Layer for SelfAttention {
             &self.in_proj_weight,
             Some(&self.in_proj_bias),
         )?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        // Recording (no gradient): q, k and v read in place from `qkv`, the same bits as the
+        // candle operations below (`kernels::attention_probs`, `attention_values`).
+        let heads = crate::kernels::Heads { n, s, h, hd };
+        let fast = crate::kernels::attention_probs(&qkv, heads, scale)?;
         // (n, s, 3, h, hd) -> three (n, h, s, hd)
-        let qkv = qkv.reshape((n, s, 3, h, hd))?.permute((2, 0, 3, 1, 4))?;
-        let q = (qkv.get(0)?.contiguous()? * (1.0 / (hd as f64).sqrt()))?;
-        let k = qkv.get(1)?.contiguous()?;
-        let v = qkv.get(2)?.contiguous()?;
-        // The products per image and head on neuroscope's gemm wrapper, one (image, head) per
-        // task: 2x candle's batched matmul here (one gemm after another, each split over the
-        // threads), the same bits (depths 64 and 197 are one gemm block either way).
-        let scores = crate::kernels::matmul(&q, &k.t()?)?;
-        let probs = softmax_last(&scores)?;
+        let split = |part: usize| -> Result<Tensor> {
+            let t = qkv.reshape((n, s, 3, h, hd))?.permute((2, 0, 3, 1, 4))?;
+            Ok(t.get(part)?.contiguous()?)
+        };
+        let probs = match fast {
+            Some(probs) => probs,
+            None => {
+                let q = (split(0)? * scale)?;
+                // The products per image and head on neuroscope's gemm wrapper, one (image,
+                // head) per task: 2x candle's batched matmul here (one gemm after another, each
+                // split over the threads), the same bits (depths 64 and 197 are one gemm block
+                // either way).
+                let scores = crate::kernels::matmul(&q, &split(1)?.t()?)?;
+                softmax_last(&scores)?
+            }
+        };
         ctx.tap("attn_weights", &probs);
         if ctx.is_done() {
             return Ok(probs);
         }
-        let out = crate::kernels::matmul(&probs, &v)?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((n, s, e))?;
+        let out = match crate::kernels::attention_values(&probs, &qkv, heads)? {
+            Some(out) => out,
+            None => crate::kernels::matmul(&probs, &split(2)?)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((n, s, e))?,
+        };
         ctx.run("out_proj", &self.out_proj, &out)
     }
     fn children(&self) -> Vec<(String, &dyn Layer)> {
