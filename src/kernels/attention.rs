@@ -7,18 +7,20 @@
 //! into a fourth tensor, k transposed into a fifth, both products' outputs zero-filled first, and
 //! the weighted values transposed back to `tokens x features` (a sixth copy): six passes over
 //! 4.8 million values per block at 32 images, with their zero fills about 10 % of a ViT-B/16
-//! recording. Here q is scaled and k transposed into buffers of one head (in L2), the second
-//! product reads v through its strides where the in-projection wrote it and writes each head's
+//! recording. Here q is scaled into a buffer of one head (in L2), the first product reads k
+//! through its strides (transposed into a buffer where the gemm crate's small paths run), the
+//! second product reads v through its strides where the in-projection wrote it and writes each head's
 //! columns of the out-projection's input directly, and nothing is zero-filled.
 //!
 //! Same bits: q is scaled as candle's affine map scales it (`v * scale + 0` in f32); each
-//! product's elements are the same gemm chains whatever its operands' strides (packing moves
-//! values, and a depth of 64 or 197 is one block either way); each row's softmax is
-//! [`super::norm::softmax_row`], the one-pass kernel the recording used before. A test compares
+//! product's elements are the same gemm chains as the chain's contiguous copies give (packing
+//! moves values, a depth of 64 or 197 is one block either way, and k^T is gathered where the
+//! sums would depend on its layout); each row's softmax is [`super::norm::softmax_row`], the
+//! one-pass kernel the recording used before. A test compares
 //! the bits with the candle chain of `models::vit`.
 
 use super::cpu::{is_cpu_f32, par_uninit, with_cpu_f32};
-use super::gemm::{mat, sgemm_raw};
+use super::gemm::{mat, mat_t, sgemm_raw};
 use candle_core::Tensor;
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -77,6 +79,7 @@ pub(crate) fn attention_probs(
     let ld = 3 * shape.e();
     // candle's affine map: the factor rounded to f32, `v * scale + 0`
     let scale = scale as f32;
+    let in_place = super::gemm::layout_free(s, s, hd);
     let probs = with_cpu_f32(qkv, |src| {
         let fill = |task: usize, out: &mut [std::mem::MaybeUninit<f32>]| {
             let (i, j) = (task / h, task % h);
@@ -87,15 +90,22 @@ pub(crate) fn attention_probs(
                     let row = &src[shape.at(i, j, 0) + t * ld..][..hd];
                     q.extend(row.iter().map(|&v| v * scale + 0f32));
                 }
-                // k^T gathered into hd x s (the operand layout of the candle chain: the gemm
-                // crate's small-product paths sum a transposed operand in another order)
-                kt.resize(hd * s, 0.0);
-                for t in 0..s {
-                    let row = &src[shape.at(i, j, 1) + t * ld..][..hd];
-                    for (d, &v) in row.iter().enumerate() {
-                        kt[d * s + t] = v;
+                // k^T read in place (element (d, t) at t * ld + d) where the product's sums do
+                // not depend on the layout; otherwise gathered into hd x s, the layout of the
+                // candle chain (the gemm crate's small-product paths sum a transposed operand
+                // in another order)
+                let k_at = shape.at(i, j, 1);
+                let kt = if in_place {
+                    mat_t(&src[k_at..], ld)
+                } else {
+                    kt.resize(hd * s, 0.0);
+                    for t in 0..s {
+                        for (d, &v) in src[k_at + t * ld..][..hd].iter().enumerate() {
+                            kt[d * s + t] = v;
+                        }
                     }
-                }
+                    mat(kt, s)
+                };
                 scores.resize(s * s, 0.0);
                 // SAFETY: `scores` holds s x s values, written here (row stride s) and not
                 // aliased by the operands (the task's q buffer and the input).
@@ -103,7 +113,7 @@ pub(crate) fn attention_probs(
                     sgemm_raw(
                         (s, s, hd),
                         mat(q, hd),
-                        mat(kt, s),
+                        kt,
                         scores.as_mut_ptr(),
                         s * s,
                         s,

@@ -259,6 +259,21 @@ pub(crate) fn sgemm_into(
     unsafe { sgemm_raw(dims, a, b, c.as_mut_ptr().cast(), c.len(), ldc, false, par) }
 }
 
+/// Whether an `m x n x k` product runs on the AVX-512 product (`gemm512`), which sums each
+/// element the same way whatever the operands' strides. (The `gemm` crate's small-product
+/// paths do not: a transposed operand can change its order of additions.)
+pub(crate) fn layout_free(m: usize, n: usize, k: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        depth_block(m, n, k) == k && super::gemm512::enabled() && super::gemm512::applies(m, n, k)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (m, n, k);
+        false
+    }
+}
+
 /// [`sgemm`] on a raw output of `c_len` values (its `m x n` elements written, and read only
 /// when `acc`): for outputs that tasks on several threads write side by side.
 ///
