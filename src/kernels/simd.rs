@@ -364,6 +364,12 @@ unsafe fn tsne_attraction_2d_avx2(
 /// whose length must be `x`'s.
 pub(crate) fn gelu_erf(x: &[f32], out: &mut [MaybeUninit<f32>]) {
     assert_eq!(x.len(), out.len(), "simd::gelu_erf: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    if super::gemm512::enabled() {
+        // SAFETY: `enabled` found AVX-512F on this CPU.
+        unsafe { gelu_erf_avx512(x, out) };
+        return;
+    }
     if let Some(avx2) = Avx2::detect() {
         avx2.gelu_erf(x, out);
         return;
@@ -601,6 +607,157 @@ fn gelu8_avx2(v: std::arch::x86_64::__m256) -> Option<std::arch::x86_64::__m256>
         y = _mm256_blendv_ps(y, _mm256_blendv_ps(near, tiny, below(0x3180_0000)), is_near);
     }
     Some(mul(mul(add(y, f(1.0)), f(0.5)), v))
+}
+
+/// [`expf_avx2`] on 16 lanes: the same operations on each lane (AVX-512F; the bitwise
+/// steps on integer registers, which AVX-512F has for all widths).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn expf_avx512(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use libm_consts::*;
+    use std::arch::x86_64::*;
+    let f = _mm512_set1_ps;
+    let or = |a: __m512, b: __m512| {
+        _mm512_castsi512_ps(_mm512_or_si512(
+            _mm512_castps_si512(a),
+            _mm512_castps_si512(b),
+        ))
+    };
+    let bits = _mm512_castps_si512(x);
+    let hx = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff));
+    let sign = _mm512_castsi512_ps(_mm512_and_si512(bits, _mm512_set1_epi32(i32::MIN)));
+    let above = |c: u32| _mm512_cmpgt_epi32_mask(hx, _mm512_set1_epi32(c as i32));
+    let half = or(f(0.5), sign);
+    let big = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(f(INV_LN2), x), half));
+    let pm1 = _mm512_cvtps_epi32(or(f(1.0), sign));
+    let k = _mm512_mask_blend_epi32(
+        above(0x3f85_1592),
+        _mm512_maskz_mov_epi32(above(0x3eb1_7218), pm1),
+        big,
+    );
+    let kf = _mm512_cvtepi32_ps(k);
+    let hi = _mm512_sub_ps(x, _mm512_mul_ps(kf, f(LN2_HI)));
+    let lo = _mm512_mul_ps(kf, f(LN2_LO));
+    let r = _mm512_sub_ps(hi, lo);
+    let xx = _mm512_mul_ps(r, r);
+    let c = _mm512_sub_ps(
+        r,
+        _mm512_mul_ps(xx, _mm512_add_ps(f(EXP_P1), _mm512_mul_ps(xx, f(EXP_P2)))),
+    );
+    let q = _mm512_div_ps(_mm512_mul_ps(r, c), _mm512_sub_ps(f(2.0), c));
+    let y = _mm512_add_ps(f(1.0), _mm512_add_ps(_mm512_sub_ps(q, lo), hi));
+    let scale = _mm512_slli_epi32::<23>(_mm512_add_epi32(k, _mm512_set1_epi32(0x7f)));
+    let y = _mm512_mul_ps(y, _mm512_castsi512_ps(scale));
+    _mm512_mask_blend_ps(above(0x3900_0000), _mm512_add_ps(f(1.0), x), y)
+}
+
+/// [`gelu8_avx2`] on 16 lanes (AVX-512F): the same ranges, formulas and operations per lane,
+/// so the same bits (libm's).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn gelu16_avx512(v: std::arch::x86_64::__m512) -> Option<std::arch::x86_64::__m512> {
+    use libm_consts::*;
+    use std::arch::x86_64::*;
+    let f = _mm512_set1_ps;
+    let (add, sub, mul, div) = (_mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps);
+    let bitwise = |a: __m512, b: __m512, op: fn(__m512i, __m512i) -> __m512i| {
+        _mm512_castsi512_ps(op(_mm512_castps_si512(a), _mm512_castps_si512(b)))
+    };
+    let horner = |s: __m512, c: &[f32]| {
+        let mut acc = f(c[c.len() - 1]);
+        for &ci in c[..c.len() - 1].iter().rev() {
+            acc = add(f(ci), mul(s, acc));
+        }
+        acc
+    };
+    let t = mul(v, f(std::f32::consts::FRAC_1_SQRT_2));
+    let bits = _mm512_castps_si512(t);
+    let ix = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff));
+    if _mm512_cmpgt_epi32_mask(ix, _mm512_set1_epi32(0x7f7f_ffff)) != 0 {
+        return None;
+    }
+    let below = |c: u32| _mm512_cmplt_epi32_mask(ix, _mm512_set1_epi32(c as i32));
+    let a = _mm512_castsi512_ps(ix);
+    let sign = _mm512_castsi512_ps(_mm512_and_si512(bits, _mm512_set1_epi32(i32::MIN)));
+    let is_near = below(0x3f58_0000);
+    let is_mid = !is_near & below(0x3fa0_0000);
+    let is_far = !below(0x3fa0_0000) & below(0x40c0_0000);
+    let mut y = f(1.0 - f32::from_bits(0x0380_0000));
+    if is_far != 0 {
+        let x = _mm512_mask_blend_ps(is_far, f(1.25), a);
+        let s = div(f(1.0), mul(x, x));
+        let first = below(0x4036_db6d);
+        let rs_a = || (horner(s, &ERF_RA), add(f(1.0), mul(s, horner(s, &ERF_SA))));
+        let rs_b = || (horner(s, &ERF_RB), add(f(1.0), mul(s, horner(s, &ERF_SB))));
+        let (r, big_s) = match (is_far & first != 0, is_far & !first != 0) {
+            (true, false) => rs_a(),
+            (false, true) => rs_b(),
+            _ => {
+                let ((ra, sa), (rb, sb)) = (rs_a(), rs_b());
+                (
+                    _mm512_mask_blend_ps(first, rb, ra),
+                    _mm512_mask_blend_ps(first, sb, sa),
+                )
+            }
+        };
+        let zz = _mm512_castsi512_ps(_mm512_and_si512(
+            _mm512_castps_si512(x),
+            _mm512_set1_epi32(0xffff_e000u32 as i32),
+        ));
+        let e1 = sub(mul(bitwise(zz, f(-0.0), _mm512_xor_si512), zz), f(0.5625));
+        let e2 = add(mul(sub(zz, x), add(zz, x)), div(r, big_s));
+        let far = sub(f(1.0), div(mul(expf_avx512(e1), expf_avx512(e2)), x));
+        y = _mm512_mask_blend_ps(is_far, y, far);
+    }
+    if is_mid != 0 {
+        let s = sub(a, f(1.0));
+        let p = horner(s, &ERF_PA);
+        let q = add(f(1.0), mul(s, horner(s, &ERF_QA)));
+        let mid = sub(f(1.0), sub(f(1.0 - ERF_ERX), div(p, q)));
+        y = _mm512_mask_blend_ps(is_mid, y, mid);
+    }
+    y = bitwise(y, sign, _mm512_or_si512);
+    if is_near != 0 {
+        let z = mul(t, t);
+        let r = horner(z, &ERF_PP);
+        let s = add(f(1.0), mul(z, horner(z, &ERF_QQ)));
+        let near = add(t, mul(t, div(r, s)));
+        let tiny = mul(f(0.125), add(mul(f(8.0), t), mul(f(ERF_EFX8), t)));
+        y = _mm512_mask_blend_ps(
+            is_near,
+            y,
+            _mm512_mask_blend_ps(below(0x3180_0000), near, tiny),
+        );
+    }
+    Some(mul(mul(add(y, f(1.0)), f(0.5)), v))
+}
+
+/// [`gelu_erf`] on AVX-512F: 16 values at a time through [`gelu16_avx512`], libm's function
+/// for a block with an infinity or NaN, the AVX2 loop for the last `len % 16` values.
+///
+/// # Safety
+/// The CPU must support AVX-512F (and so AVX2).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn gelu_erf_avx512(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    use std::arch::x86_64::*;
+    let mut xs = x.chunks_exact(16);
+    let mut os = out.chunks_exact_mut(16);
+    for (v, o) in (&mut xs).zip(&mut os) {
+        // SAFETY: `v` holds 16 values (`chunks_exact`).
+        let y = gelu16_avx512(unsafe { _mm512_loadu_ps(v.as_ptr()) });
+        match y {
+            // SAFETY: `o` holds 16 values; `MaybeUninit<f32>` has f32's layout.
+            Some(y) => unsafe { _mm512_storeu_ps(o.as_mut_ptr().cast(), y) },
+            None => {
+                for (o, &v) in o.iter_mut().zip(v) {
+                    o.write(gelu_erf_one(v));
+                }
+            }
+        }
+    }
+    // SAFETY: the caller's CPU has AVX2 (every AVX-512F CPU does).
+    unsafe { gelu_erf_avx2(xs.remainder(), os.into_remainder()) };
 }
 
 /// [`gelu_erf`] on AVX2: 8 values at a time through [`gelu8_avx2`], libm's function for a
