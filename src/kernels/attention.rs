@@ -15,9 +15,10 @@
 //! Same bits: q is scaled as candle's affine map scales it (`v * scale + 0` in f32); each
 //! product's elements are the same gemm chains as the chain's contiguous copies give (packing
 //! moves values, a depth of 64 or 197 is one block either way, and k^T is gathered where the
-//! sums would depend on its layout); each row's softmax is [`super::norm::softmax_row`], the
-//! one-pass kernel the recording used before. A test compares
-//! the bits with the candle chain of `models::vit`.
+//! sums would depend on its layout); each row's softmax is
+//! [`super::norm::softmax_row_in_place`], the one-pass kernel's steps (`softmax_last`) on the
+//! scores where the product wrote them. A test compares the bits with the candle chain of
+//! `models::vit`.
 
 use super::cpu::{is_cpu_f32, par_uninit, with_cpu_f32};
 use super::gemm::{mat, mat_t, sgemm_raw};
@@ -57,10 +58,9 @@ impl Heads {
 }
 
 thread_local! {
-    /// A task's scaled q (`s x hd`), k^T (`hd x s`) and scores (`s x s`), kept from task to
-    /// task.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> =
-        const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// A task's scaled q (`s x hd`) and, where it is gathered, k^T (`hd x s`), kept from task
+    /// to task.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
 /// `softmax(q k^T * scale)` per image and head, `n x h x s x s`, from the in-projection output
@@ -84,7 +84,7 @@ pub(crate) fn attention_probs(
         let fill = |task: usize, out: &mut [std::mem::MaybeUninit<f32>]| {
             let (i, j) = (task / h, task % h);
             SCRATCH.with(|scratch| {
-                let (q, kt, scores) = &mut *scratch.borrow_mut();
+                let (q, kt) = &mut *scratch.borrow_mut();
                 q.clear();
                 for t in 0..s {
                     let row = &src[shape.at(i, j, 0) + t * ld..][..hd];
@@ -106,31 +106,28 @@ pub(crate) fn attention_probs(
                     }
                     mat(kt, s)
                 };
-                scores.resize(s * s, 0.0);
-                // SAFETY: `scores` holds s x s values, written here (row stride s) and not
-                // aliased by the operands (the task's q buffer and the input).
+                // the scores written into the task's chunk of the output, then each row's
+                // softmax in place
+                // SAFETY: the chunk holds s x s values (row stride s), all written by the
+                // product (none read), and is not aliased by the operands (the task's q
+                // buffer and the input).
                 unsafe {
                     sgemm_raw(
                         (s, s, hd),
                         mat(q, hd),
                         kt,
-                        scores.as_mut_ptr(),
+                        out.as_mut_ptr().cast(),
                         s * s,
                         s,
                         false,
                         Parallelism::None,
                     )
                 };
-                for (o, row) in out.chunks_exact_mut(s).zip(scores.chunks_exact(s)) {
-                    // the row initialised in L1 just before it is written (a reference to
-                    // uninitialised values would be undefined behaviour)
-                    o.iter_mut().for_each(|v| {
-                        v.write(0.0);
-                    });
-                    // SAFETY: `MaybeUninit<f32>` has f32's layout, and every value of `o` was
-                    // initialised just above.
-                    let o = unsafe { &mut *(o as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
-                    super::norm::softmax_row(row, o);
+                // SAFETY: `MaybeUninit<f32>` has f32's layout, and the product above wrote
+                // every value of the chunk.
+                let out = unsafe { &mut *(out as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) };
+                for row in out.chunks_exact_mut(s) {
+                    super::norm::softmax_row_in_place(row);
                 }
             })
         };

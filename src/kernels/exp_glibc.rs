@@ -73,12 +73,27 @@ pub(crate) fn exp_shifted(row: &[f32], shift: f32, out: &mut [f32]) {
     assert_eq!(row.len(), out.len(), "exp_shifted: lengths differ");
     #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: AVX2 and FMA were detected just above.
-        unsafe { exp_shifted_avx2(row, shift, out) };
+        // SAFETY: AVX2 and FMA were detected just above; `row` and `out` hold `row.len()`
+        // values each and do not overlap (a shared and an exclusive borrow).
+        unsafe { exp_shifted_avx2(row.as_ptr(), out.as_mut_ptr(), row.len(), shift) };
         return;
     }
     for (o, &v) in out.iter_mut().zip(row) {
         *o = (v - shift).exp();
+    }
+}
+
+/// [`exp_shifted`] in place: `v[i] = (v[i] - shift).exp()`, the same bits.
+pub(crate) fn exp_shifted_in_place(v: &mut [f32], shift: f32) {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: AVX2 and FMA were detected just above; `v` holds `v.len()` values, and the
+        // loop reads each block of eight before it writes that block.
+        unsafe { exp_shifted_avx2(v.as_ptr(), v.as_mut_ptr(), v.len(), shift) };
+        return;
+    }
+    for o in v.iter_mut() {
+        *o = (*o - shift).exp();
     }
 }
 
@@ -104,13 +119,18 @@ fn expf_main_path(x: f32) -> f32 {
 /// glibc's special path, and the tail, go through `f32::exp`.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA.
+/// The CPU must support AVX2 and FMA; `row` must be readable and `out` writable for `len`
+/// values; they may be the same address (in place), not otherwise overlap.
 #[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn exp_shifted_avx2(row: &[f32], shift: f32, out: &mut [f32]) {
+unsafe fn exp_shifted_avx2(row: *const f32, out: *mut f32, len: usize, shift: f32) {
     use consts::*;
     use std::arch::x86_64::*;
-    let n = row.len() / 8 * 8;
+    let n = len / 8 * 8;
+    // each value is read (`at`) before its own slot is written (`put`)
+    // SAFETY (both): the caller's; i < len.
+    let at = |i: usize| unsafe { *row.add(i) };
+    let put = |i: usize, v: f32| unsafe { *out.add(i) = v };
     let sh = _mm256_set1_ps(shift);
     let top = _mm256_set1_epi32(SPECIAL_TOP as i32 - 1);
     let half = |xd: __m256d| -> __m128 {
@@ -129,8 +149,8 @@ unsafe fn exp_shifted_avx2(row: &[f32], shift: f32, out: &mut [f32]) {
         _mm256_cvtpd_ps(_mm256_mul_pd(y, s))
     };
     for i in (0..n).step_by(8) {
-        // SAFETY: `i + 8 <= n <= row.len()`.
-        let x = _mm256_sub_ps(unsafe { _mm256_loadu_ps(row.as_ptr().add(i)) }, sh);
+        // SAFETY: `i + 8 <= n <= len`.
+        let x = _mm256_sub_ps(unsafe { _mm256_loadu_ps(row.add(i)) }, sh);
         // bits 20-30 (the exponent and the mantissa's top three bits), as glibc tests them
         let abstop = _mm256_and_si256(
             _mm256_srli_epi32::<20>(_mm256_castps_si256(x)),
@@ -138,7 +158,7 @@ unsafe fn exp_shifted_avx2(row: &[f32], shift: f32, out: &mut [f32]) {
         );
         if _mm256_movemask_epi8(_mm256_cmpgt_epi32(abstop, top)) != 0 {
             for j in i..i + 8 {
-                out[j] = (row[j] - shift).exp();
+                put(j, (at(j) - shift).exp());
             }
             continue;
         }
@@ -146,10 +166,10 @@ unsafe fn exp_shifted_avx2(row: &[f32], shift: f32, out: &mut [f32]) {
         let hi = half(_mm256_cvtps_pd(_mm256_extractf128_ps::<1>(x)));
         let y = _mm256_set_m128(hi, lo);
         // SAFETY: as for the load.
-        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i), y) };
+        unsafe { _mm256_storeu_ps(out.add(i), y) };
     }
-    for j in n..row.len() {
-        out[j] = (row[j] - shift).exp();
+    for j in n..len {
+        put(j, (at(j) - shift).exp());
     }
 }
 
@@ -176,7 +196,7 @@ mod tests {
 
     /// The vector code equals `f32::exp` (here glibc's `expf`) bit for bit: negative values
     /// down to -110 (a softmax's range, glibc's underflow cases included), positive ones up
-    /// to overflow, and the specials.
+    /// to overflow, and the specials; in place as into another buffer.
     #[test]
     fn equals_f32_exp_bit_for_bit() {
         let mut xs = sweep(-0.0, -110.0, 97);
@@ -184,6 +204,11 @@ mod tests {
         for shift in [0.0f32, 3.25, -1.5] {
             let mut out = vec![0.0f32; xs.len()];
             exp_shifted(&xs, shift, &mut out);
+            // in place: the same bits
+            let mut inplace = xs.clone();
+            exp_shifted_in_place(&mut inplace, shift);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&inplace), bits(&out), "in place, shift {shift}");
             for (&x, &y) in xs.iter().zip(&out) {
                 let want = (x - shift).exp();
                 assert!(

@@ -233,11 +233,23 @@ pub(crate) fn softmax_last(x: &Tensor) -> crate::Result<Option<Tensor>> {
 }
 
 /// One row of [`softmax_last`]: `out = exp(row - max) / sum`, with the candle chain's bits.
-pub(super) fn softmax_row(row: &[f32], out: &mut [f32]) {
+fn softmax_row(row: &[f32], out: &mut [f32]) {
     // candle's max reduction keeps the first of equal values; max is exact in any order.
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     // `(v - max).exp()` for each value, eight at a time with glibc's bits where it can
     super::exp_glibc::exp_shifted(row, max, out);
+    normalise(out);
+}
+
+/// [`softmax_row`] in place.
+pub(super) fn softmax_row_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    super::exp_glibc::exp_shifted_in_place(row, max);
+    normalise(row);
+}
+
+/// Divides a row of exponentials by their sum (candle's order).
+fn normalise(out: &mut [f32]) {
     let sum = candle_row_sum(out);
     for o in out.iter_mut() {
         *o /= sum;
