@@ -161,18 +161,25 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
 }
 
 /// `dst[i] = src[i * s]` for every `i` of `dst` (a strided convolution's im2col row): in
-/// AVX-512 registers two at a time for stride 2 (ResNet's stem and downsampling layers), else
-/// by an iterator (no bound check per value, unlike indexing). A copy: the same values.
+/// AVX-512 registers for stride 2 (ResNet's stem and downsampling layers) and 4 (AlexNet's
+/// first layer), else by an iterator (no bound check per value, unlike indexing). A copy: the
+/// same values.
 #[inline]
 fn gather_strided(dst: &mut [f32], src: &[f32], s: usize) {
     debug_assert!(dst.is_empty() || (dst.len() - 1) * s < src.len());
     #[cfg(target_arch = "x86_64")]
-    if s == 2 && super::gemm512::enabled() {
+    if (s == 2 || s == 4) && super::gemm512::enabled() {
         // SAFETY: `enabled` found AVX-512F.
-        let done = unsafe { super::gemm512::gather_even(dst, src) };
+        let done = unsafe {
+            if s == 2 {
+                super::gemm512::gather_even(dst, src)
+            } else {
+                super::gemm512::gather_fourth(dst, src)
+            }
+        };
         for (d, v) in dst[done..]
             .iter_mut()
-            .zip(src[done * 2..].iter().step_by(2))
+            .zip(src[done * s..].iter().step_by(s))
         {
             *d = *v;
         }
@@ -667,9 +674,17 @@ mod tests {
     /// The strided gather is `src[i * s]`, in registers and in the scalar remainder alike.
     #[test]
     fn strided_gather_is_indexing() {
-        let src = rand(600, 7);
-        for s in 1..4 {
-            for (len, off) in [(0, 0), (5, 1), (16, 0), (17, 3), (112, 1), (140, 2)] {
+        let src = rand(700, 7);
+        for s in 1..=5 {
+            for (len, off) in [
+                (0, 0),
+                (5, 1),
+                (16, 0),
+                (17, 3),
+                (55, 2),
+                (112, 1),
+                (136, 2),
+            ] {
                 let mut dst = vec![0f32; len];
                 gather_strided(&mut dst, &src[off..], s);
                 let want: Vec<f32> = (0..len).map(|i| src[off + i * s]).collect();

@@ -419,6 +419,40 @@ pub(super) unsafe fn gather_even(dst: &mut [f32], src: &[f32]) -> usize {
     groups * 16
 }
 
+/// `dst[i] = src[4 i]` for the first 16-value groups of `dst` whose 64 source values lie in
+/// `src` (AlexNet's 11 x 11 / stride 4 first layer): every fourth lane of two register pairs,
+/// then the two halves joined; returns how many values it wrote (the caller copies the rest).
+///
+/// # Safety
+/// AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn gather_fourth(dst: &mut [f32], src: &[f32]) -> usize {
+    use std::arch::x86_64::*;
+    let groups = (dst.len() / 16).min(src.len() / 64);
+    // lanes 0, 4, .., 28 of a pair into the low eight lanes (the high eight unused)
+    let fourth = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    for g in 0..groups {
+        // SAFETY: values 64 g .. 64 g + 64 of src and 16 g .. 16 g + 16 of dst lie inside the
+        // slices (`groups` above); the CPU has AVX-512F (the contract).
+        unsafe {
+            let p = src.as_ptr().add(64 * g);
+            let lo = _mm512_permutex2var_ps(_mm512_loadu_ps(p), fourth, _mm512_loadu_ps(p.add(16)));
+            let hi = _mm512_permutex2var_ps(
+                _mm512_loadu_ps(p.add(32)),
+                fourth,
+                _mm512_loadu_ps(p.add(48)),
+            );
+            // 128-bit lanes 0, 1 of lo, then 0, 1 of hi
+            _mm512_storeu_ps(
+                dst.as_mut_ptr().add(16 * g),
+                _mm512_shuffle_f32x4::<0b01_00_01_00>(lo, hi),
+            );
+        }
+    }
+    groups * 16
+}
+
 /// Packs rows `i0..i0 + rows` (`rows <= 12`) of `a`'s `k` columns into `pa` depth-major, 12
 /// values per depth; rows past the edge repeat the last row (computed, never written).
 #[cfg(target_arch = "x86_64")]
