@@ -100,7 +100,25 @@ fn forward_padded(
                     let plane = &src[(t * per + j) * h * w..][..h * w];
                     for oy in 0..oh {
                         let (rows, first_row) = inside(oy, top, h);
-                        for ox in 0..ow {
+                        // the windows wholly inside the image's columns, 16 at a time in
+                        // vector registers where the CPU has AVX-512 (the same comparisons)
+                        let (vlo, vhi) = if first_row && !rows.is_empty() {
+                            interior(ow, left, w, k, s)
+                        } else {
+                            (0, 0)
+                        };
+                        let vectors = vhi > vlo && (s == 1 || s == 2) && vector();
+                        #[cfg(target_arch = "x86_64")]
+                        if vectors {
+                            let out = &mut o[oy * ow + vlo..oy * ow + vhi];
+                            let col0 = vlo * s - left;
+                            // SAFETY (inside the enclosing `unsafe` block): `vector` found
+                            // AVX-512F; the windows of outputs vlo..vhi read rows `rows` and
+                            // columns col0 .. col0 + (vhi - vlo - 1) s + k <= w of the plane
+                            // (`interior`).
+                            pool_row_avx512(plane, w, rows.clone(), col0, k, s, out);
+                        }
+                        for ox in (0..ow).filter(|ox| !(vectors && (vlo..vhi).contains(ox))) {
                             let (cols, first_col) = inside(ox, left, w);
                             let mut largest = if first_row && first_col {
                                 plane[rows.start * w + cols.start]
@@ -122,6 +140,97 @@ fn forward_padded(
         }
     })?;
     Ok(Tensor::from_vec(out, (n, c, oh, ow), x.device())?)
+}
+
+/// Whether the AVX-512 row kernel runs ([`pool_row_avx512`]).
+fn vector() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::gemm512::enabled()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The outputs `lo..hi` of a row of `ow` whose `k`-wide windows (stride `s`, `left` padded
+/// columns) lie wholly inside the `w` columns of the image.
+fn interior(ow: usize, left: usize, w: usize, k: usize, s: usize) -> (usize, usize) {
+    if left + w < k {
+        return (0, 0);
+    }
+    let lo = left.div_ceil(s);
+    let hi = ((left + w - k) / s + 1).min(ow);
+    (lo.min(hi), hi)
+}
+
+/// One output row's windows wholly inside the image, 16 outputs per step: for each window
+/// position in row-major order, the inputs of 16 windows side by side (stride 1: one load;
+/// stride 2: the even lanes of two), each lane taking the new value only when `largest < v`
+/// (an ordered comparison: false for a NaN on either side), the scalar loop's rule, so every
+/// lane ends with the scalar loop's value bit for bit. The last step masks its loads and
+/// stores to the outputs left.
+///
+/// # Safety
+/// AVX-512F; rows `rows` of `plane` (`w` wide) exist, `out.len()` windows starting at column
+/// `col0` (stride `s` of 1 or 2) end inside the row: `col0 + (out.len() - 1) s + k <= w`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pool_row_avx512(
+    plane: &[f32],
+    w: usize,
+    rows: std::ops::Range<usize>,
+    col0: usize,
+    k: usize,
+    s: usize,
+    out: &mut [std::mem::MaybeUninit<f32>],
+) {
+    use std::arch::x86_64::*;
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let lanes = |n: usize| -> __mmask16 {
+        if n >= 16 {
+            0xffff
+        } else {
+            ((1u32 << n) - 1) as __mmask16
+        }
+    };
+    for g in (0..out.len()).step_by(16) {
+        let cnt = (out.len() - g).min(16);
+        // the input values one window position of the group reads: `(cnt - 1) s + 1` of them
+        let need = (cnt - 1) * s + 1;
+        let load = |iy: usize, ix: usize| -> __m512 {
+            let p = plane[iy * w..][..w].as_ptr();
+            // SAFETY: columns ix .. ix + need of row iy exist: ix + need <= col0 + (g + cnt -
+            // 1) s + k <= w (the contract); lanes past `need` are masked off and not read.
+            unsafe {
+                if s == 1 {
+                    _mm512_maskz_loadu_ps(lanes(need), p.add(ix))
+                } else {
+                    let lo = _mm512_maskz_loadu_ps(lanes(need), p.add(ix));
+                    let hi = _mm512_maskz_loadu_ps(
+                        lanes(need.saturating_sub(16)),
+                        p.add(ix).wrapping_add(16),
+                    );
+                    _mm512_permutex2var_ps(lo, even, hi)
+                }
+            }
+        };
+        let c = col0 + g * s;
+        let mut largest = load(rows.start, c);
+        let mut first = true;
+        for iy in rows.clone() {
+            for dx in 0..k {
+                if first {
+                    first = false;
+                    continue;
+                }
+                let v = load(iy, c + dx);
+                let take = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(largest, v);
+                largest = _mm512_mask_blend_ps(take, largest, v);
+            }
+        }
+        // SAFETY: outputs g .. g + cnt lie in `out` (`MaybeUninit<f32>` has f32's layout).
+        unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(g).cast(), lanes(cnt), largest) };
+    }
 }
 
 /// Max pooling as a composition of operations that have a backward on every device (CUDA,
@@ -451,6 +560,9 @@ mod tests {
             ((3, 2, 9, 10), 3, 1),
             ((64, 4, 27, 27), 3, 2),
             ((1, 1, 5, 5), 5, 3),
+            // rows of several 16-output vector steps (AlexNet's first pool: 55 -> 27)
+            ((1, 3, 9, 55), 3, 2),
+            ((1, 2, 4, 40), 3, 1),
         ] {
             let x = with_specials(shape, &mut r)?;
             let ours = super::max_pool2d(&x, k, s)?;
@@ -476,6 +588,10 @@ mod tests {
             ((2, 4, 14, 14), 2, 2, 1, 0),
             ((1, 1, 5, 5), 5, 3, 2, 2),
             ((1, 2, 7, 6), 4, 3, 0, 2),
+            // ResNet's stem pool and GoogLeNet's inception pools on rows of several vector steps
+            ((1, 2, 9, 40), 3, 2, 1, 0),
+            ((1, 2, 5, 37), 3, 1, 1, 0),
+            ((1, 2, 9, 41), 3, 2, 0, 1),
         ] {
             let x = with_specials(shape, &mut r)?;
             let ninf = |dims: (usize, usize, usize, usize)| {
