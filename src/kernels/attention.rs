@@ -8,9 +8,10 @@
 //! the weighted values transposed back to `tokens x features` (a sixth copy): six passes over
 //! 4.8 million values per block at 32 images, with their zero fills about 10 % of a ViT-B/16
 //! recording. Here q is scaled into a buffer of one head (in L2), the first product reads k
-//! through its strides (transposed into a buffer where the gemm crate's small paths run), the
-//! second product reads v through its strides where the in-projection wrote it and writes each head's
-//! columns of the out-projection's input directly, and nothing is zero-filled.
+//! through its strides (transposed into a buffer where the gemm crate's small paths run) and
+//! writes the scores into the probabilities' buffer for an in-place softmax, the second reads v
+//! through its strides where the in-projection wrote it and writes each head's columns of the
+//! out-projection's input directly, and nothing is zero-filled.
 //!
 //! Same bits: q is scaled as candle's affine map scales it (`v * scale + 0` in f32); each
 //! product's elements are the same gemm chains as the chain's contiguous copies give (packing
