@@ -172,9 +172,9 @@ fn gather_strided(dst: &mut [f32], src: &[f32], s: usize) {
         // SAFETY: `enabled` found AVX-512F.
         let done = unsafe {
             if s == 2 {
-                super::gemm512::gather_even(dst, src)
+                super::gemm512::gather_every::<2>(dst, src)
             } else {
-                super::gemm512::gather_fourth(dst, src)
+                super::gemm512::gather_every::<4>(dst, src)
             }
         };
         for (d, v) in dst[done..]

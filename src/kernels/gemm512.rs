@@ -392,62 +392,45 @@ unsafe fn transpose8(src: [*const f32; 8], dst: *mut f32, ld: usize) {
     }
 }
 
-/// `dst[i] = src[2 i]` for the first 16-value groups of `dst` whose 32 source values lie in
-/// `src`, as even lanes picked from pairs of registers; returns how many values it wrote (the
-/// caller copies the rest).
+/// `dst[i] = src[S i]` for `S` of 2 (ResNet's strided layers) or 4 (AlexNet's first layer),
+/// for the first 16-value groups of `dst` whose `16 S` source values lie in `src`: lanes picked
+/// from pairs of registers by a permute (`S = 4`: two pairs, their halves joined by a lane
+/// shuffle); returns how many values it wrote (the caller copies the rest).
 ///
 /// # Safety
 /// AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn gather_even(dst: &mut [f32], src: &[f32]) -> usize {
+pub(super) unsafe fn gather_every<const S: usize>(dst: &mut [f32], src: &[f32]) -> usize {
     use std::arch::x86_64::*;
-    let groups = (dst.len() / 16).min(src.len() / 32);
-    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const { assert!(S == 2 || S == 4, "gather_every: stride 2 or 4") };
+    let groups = (dst.len() / 16).min(src.len() / (16 * S));
+    // stride 2: all 16 even lanes of a pair; stride 4: lanes 0, 4, .., 28 of a pair into the
+    // low eight lanes (the high eight unused)
+    let idx = if S == 2 {
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+    } else {
+        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28)
+    };
     for g in 0..groups {
-        // SAFETY: values 32 g .. 32 g + 32 of src and 16 g .. 16 g + 16 of dst lie inside the
-        // slices (`groups` above); the CPU has AVX-512F (the contract).
+        // SAFETY: values 16 S g .. 16 S (g + 1) of src and 16 g .. 16 g + 16 of dst lie inside
+        // the slices (`groups` above); the CPU has AVX-512F (the contract).
         unsafe {
-            let lo = _mm512_loadu_ps(src.as_ptr().add(32 * g));
-            let hi = _mm512_loadu_ps(src.as_ptr().add(32 * g + 16));
-            _mm512_storeu_ps(
-                dst.as_mut_ptr().add(16 * g),
-                _mm512_permutex2var_ps(lo, even, hi),
-            );
-        }
-    }
-    groups * 16
-}
-
-/// `dst[i] = src[4 i]` for the first 16-value groups of `dst` whose 64 source values lie in
-/// `src` (AlexNet's 11 x 11 / stride 4 first layer): every fourth lane of two register pairs,
-/// then the two halves joined; returns how many values it wrote (the caller copies the rest).
-///
-/// # Safety
-/// AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn gather_fourth(dst: &mut [f32], src: &[f32]) -> usize {
-    use std::arch::x86_64::*;
-    let groups = (dst.len() / 16).min(src.len() / 64);
-    // lanes 0, 4, .., 28 of a pair into the low eight lanes (the high eight unused)
-    let fourth = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-    for g in 0..groups {
-        // SAFETY: values 64 g .. 64 g + 64 of src and 16 g .. 16 g + 16 of dst lie inside the
-        // slices (`groups` above); the CPU has AVX-512F (the contract).
-        unsafe {
-            let p = src.as_ptr().add(64 * g);
-            let lo = _mm512_permutex2var_ps(_mm512_loadu_ps(p), fourth, _mm512_loadu_ps(p.add(16)));
-            let hi = _mm512_permutex2var_ps(
-                _mm512_loadu_ps(p.add(32)),
-                fourth,
-                _mm512_loadu_ps(p.add(48)),
-            );
-            // 128-bit lanes 0, 1 of lo, then 0, 1 of hi
-            _mm512_storeu_ps(
-                dst.as_mut_ptr().add(16 * g),
-                _mm512_shuffle_f32x4::<0b01_00_01_00>(lo, hi),
-            );
+            let p = src.as_ptr().add(16 * S * g);
+            let pair = |o: usize| {
+                _mm512_permutex2var_ps(
+                    _mm512_loadu_ps(p.add(o)),
+                    idx,
+                    _mm512_loadu_ps(p.add(o + 16)),
+                )
+            };
+            let v = if S == 2 {
+                pair(0)
+            } else {
+                // 128-bit lanes 0, 1 of the first pair's pick, then 0, 1 of the second's
+                _mm512_shuffle_f32x4::<0b01_00_01_00>(pair(0), pair(32))
+            };
+            _mm512_storeu_ps(dst.as_mut_ptr().add(16 * g), v);
         }
     }
     groups * 16
