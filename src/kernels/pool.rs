@@ -118,7 +118,9 @@ fn forward_padded(
                             // (`interior`).
                             pool_row_avx512(plane, w, rows.clone(), col0, k, s, out);
                         }
-                        for ox in (0..ow).filter(|ox| !(vectors && (vlo..vhi).contains(ox))) {
+                        // the rest one window at a time
+                        let done = if vectors { vlo..vhi } else { 0..0 };
+                        for ox in (0..ow).filter(|ox| !done.contains(ox)) {
                             let (cols, first_col) = inside(ox, left, w);
                             let mut largest = if first_row && first_col {
                                 plane[rows.start * w + cols.start]
