@@ -19,7 +19,8 @@ fn main() -> neuroscope::Result<()> {
     let repeats = env("REPEATS", 2);
     // `ONLY=occlusion` or `ONLY=integrated_gradients` runs one of the two (for profiling).
     let only = std::env::var("ONLY").unwrap_or_default();
-    if !["", "occlusion", "integrated_gradients"].contains(&only.as_str()) {
+    let runs = |method: &str| only.is_empty() || only == method;
+    if !["occlusion", "integrated_gradients"].into_iter().any(runs) {
         return Err(neuroscope::Error::InvalidArgument(format!(
             "ONLY={only}: use occlusion or integrated_gradients (or leave it unset for both)"
         )));
@@ -36,7 +37,7 @@ fn main() -> neuroscope::Result<()> {
         }
         Ok(best)
     };
-    if only.is_empty() || only == "integrated_gradients" {
+    if runs("integrated_gradients") {
         let ig = best(&|| {
             IntegratedGradients::new()
                 .n_steps(50)
@@ -49,7 +50,7 @@ fn main() -> neuroscope::Result<()> {
         "{{\"arch\": \"resnet50\", \"method\": \"integrated_gradients\", \"seconds\": {ig:.3}}}"
     );
     }
-    if only.is_empty() || only == "occlusion" {
+    if runs("occlusion") {
         let occ_batch = env("OCC_BATCH", 16);
         let occ = best(&|| {
             Occlusion::new((3, 56, 56), (3, 28, 28))
