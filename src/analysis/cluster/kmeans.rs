@@ -158,9 +158,17 @@ fn plusplus(x: &Array2<f64>, xs: &[f64], k: usize, rng: &mut Rng) -> Array2<f64>
                     o.iter_mut().for_each(|v| *v = c.min(*v));
                 }
             });
+        // Each candidate's potential, its values added in row order from -0.0 (what `Sum`
+        // for f64 does), the candidates' chains side by side: one read of `d` instead of a
+        // strided pass per candidate, each waiting on its own addition latency.
+        let mut sums = vec![-0.0f64; trials];
+        for row in d.chunks_exact(trials) {
+            for (s, &v) in sums.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
         let mut best = (f64::INFINITY, 0usize);
-        for t in 0..trials {
-            let s: f64 = d.iter().skip(t).step_by(trials).sum();
+        for (t, &s) in sums.iter().enumerate() {
             if s < best.0 {
                 best = (s, t);
             }
@@ -172,32 +180,44 @@ fn plusplus(x: &Array2<f64>, xs: &[f64], k: usize, rng: &mut Rng) -> Array2<f64>
     centers
 }
 
+/// The centres in row-major order whatever their layout (k x p values: a copy costs nothing).
+fn center_rows(centers: &Array2<f64>) -> Vec<f64> {
+    centers.iter().copied().collect()
+}
+
+/// The nearest of `targets` to each row of `block` (row-major, `p` columns) and its squared
+/// distance; ties go to the lower centre.
+fn assign_block(block: &[f64], p: usize, targets: &[&[f64]]) -> Vec<(usize, f64)> {
+    let k = targets.len();
+    let mut d = vec![0.0; block.len() / p * k];
+    sq_dists(block, p, targets, &mut d);
+    d.chunks_exact(k)
+        .map(|d| {
+            let mut best = (0, f64::INFINITY);
+            for (c, &dc) in d.iter().enumerate() {
+                if dc < best.1 {
+                    best = (c, dc);
+                }
+            }
+            best
+        })
+        .collect()
+}
+
 /// The nearest centre of each row of `xs` (row-major, `centers.ncols()` columns) and its squared
 /// distance; ties go to the lower centre.
 fn assign(xs: &[f64], centers: &Array2<f64>) -> Vec<(usize, f64)> {
     let p = centers.ncols();
-    // the centres in row-major order whatever their layout (k x p values: a copy costs nothing)
-    let cs: Vec<f64> = centers.iter().copied().collect();
+    let cs = center_rows(centers);
     let targets: Vec<&[f64]> = cs.chunks_exact(p).collect();
-    let k = targets.len();
     xs.par_chunks(p * CHUNK)
-        .flat_map_iter(|block| {
-            let mut d = vec![0.0; block.len() / p * k];
-            sq_dists(block, p, &targets, &mut d);
-            d.chunks_exact(k)
-                .map(|d| {
-                    let mut best = (0, f64::INFINITY);
-                    for (c, &dc) in d.iter().enumerate() {
-                        if dc < best.1 {
-                            best = (c, dc);
-                        }
-                    }
-                    best
-                })
-                .collect::<Vec<_>>()
-        })
+        .flat_map_iter(|block| assign_block(block, p, &targets))
         .collect()
 }
+
+/// One chunk of rows in a Lloyd iteration: each row's centre and squared distance, the chunk's
+/// per-centre sums of its rows (`k x p`, row-major) and counts.
+type ChunkSums = (Vec<(usize, f64)>, Vec<f64>, Vec<usize>);
 
 fn lloyd(
     x: &Array2<f64>,
@@ -213,28 +233,35 @@ fn lloyd(
     let mut strict = false;
     for it in 0..max_iter {
         n_iter = it + 1;
-        let a = assign(xs, &centers);
-        let new_labels: Vec<usize> = a.iter().map(|v| v.0).collect();
-        // chunked, ordered sums: independent of the thread count
-        let partial: Vec<(Array2<f64>, Vec<usize>)> = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                let mut s = Array2::zeros((k, p));
+        // Each chunk of rows assigned, then added to its chunk's sums while it is in the
+        // caches (one read of the data per iteration, not two); chunked, ordered sums:
+        // independent of the thread count.
+        let cs = center_rows(&centers);
+        let targets: Vec<&[f64]> = cs.chunks_exact(p).collect();
+        let partial: Vec<ChunkSums> = xs
+            .par_chunks(p * CHUNK)
+            .map(|block| {
+                let a = assign_block(block, p, &targets);
+                let mut s = vec![0.0f64; k * p];
                 let mut cnt = vec![0usize; k];
-                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                    let mut r = s.row_mut(new_labels[i]);
-                    r += &x.row(i);
-                    cnt[new_labels[i]] += 1;
+                for (row, &(l, _)) in block.chunks_exact(p).zip(&a) {
+                    for (s, v) in s[l * p..(l + 1) * p].iter_mut().zip(row) {
+                        *s += v;
+                    }
+                    cnt[l] += 1;
                 }
-                (s, cnt)
+                (a, s, cnt)
             })
             .collect();
+        let mut a = Vec::with_capacity(n);
         let mut sums = Array2::zeros((k, p));
         let mut counts = vec![0usize; k];
-        for (s, c) in partial {
-            sums += &s;
+        for (pa, s, c) in partial {
+            a.extend(pa);
+            sums.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
             counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
         }
+        let new_labels: Vec<usize> = a.iter().map(|v| v.0).collect();
         let mut new_labels = new_labels;
         let empty: Vec<usize> = (0..k).filter(|&c| counts[c] == 0).collect();
         if !empty.is_empty() {

@@ -602,17 +602,26 @@ mod tests {
     #[test]
     fn interleaved_distances_are_sq_dist_slice_bits() {
         let mut r = crate::rng::Rng::new(4);
-        for p in [1, 2, 5, 50] {
-            let rows: Vec<f64> = (0..6 * p).map(|_| r.normal() * 2.0).collect();
-            let tg: Vec<Vec<f64>> = (0..7)
+        // row counts around the AVX-512 kernel's blocks of eight, target counts around its
+        // groups of four
+        for (p, n, k) in [
+            (1, 6, 7),
+            (2, 6, 7),
+            (5, 19, 10),
+            (50, 6, 7),
+            (50, 17, 4),
+            (7, 8, 1),
+        ] {
+            let rows: Vec<f64> = (0..n * p).map(|_| r.normal() * 2.0).collect();
+            let tg: Vec<Vec<f64>> = (0..k)
                 .map(|_| (0..p).map(|_| r.normal()).collect())
                 .collect();
             let targets: Vec<&[f64]> = tg.iter().map(|t| t.as_slice()).collect();
-            let mut d = vec![0.0; 6 * 7];
+            let mut d = vec![0.0; n * k];
             simd::sq_dists(&rows, p, &targets, &mut d);
             for (i, row) in rows.chunks_exact(p).enumerate() {
                 for (t, tgt) in targets.iter().enumerate() {
-                    assert_eq!(d[i * 7 + t].to_bits(), sq_dist_slice(row, tgt).to_bits());
+                    assert_eq!(d[i * k + t].to_bits(), sq_dist_slice(row, tgt).to_bits());
                 }
             }
         }
