@@ -602,8 +602,8 @@ mod tests {
     #[test]
     fn interleaved_distances_are_sq_dist_slice_bits() {
         let mut r = crate::rng::Rng::new(4);
-        // row counts around the AVX-512 kernel's blocks of eight, target counts around its
-        // groups of four
+        // target counts around the kernel's groups of four (k-means' 10 centres, k-means++'s
+        // 4 candidates), lengths with and without a tail
         for (p, n, k) in [
             (1, 6, 7),
             (2, 6, 7),
