@@ -235,22 +235,29 @@ unsafe fn pool_row_avx512(
     }
 }
 
-/// 2 x 2 windows with stride 2 (the MNIST and CIFAR networks' pools) for one output row `oy`,
-/// 16 outputs per step, with the index of each window's winner for the backward
-/// ([`MaxPool::argmax`]'s rule and order: the first maximum in row-major order, a NaN taking
-/// the place of any number): the even and odd columns of the window's two rows side by side,
-/// the three later positions each compared with the best so far. The same values and indices
-/// as the scalar loop, which ran one window at a time (7 % of training the MNIST CNN).
+/// Windows of `k x k` with stride 2 (2 x 2: the MNIST and CIFAR networks' pools; 3 x 3:
+/// AlexNet's, ResNet's stem, VGG-style nets' none) for one output row `oy`, 16 outputs per step,
+/// with the index of each window's winner for the backward ([`MaxPool::argmax`]'s rule and
+/// order: the first maximum in row-major order, a NaN taking the place of any number): for each
+/// window position in row-major order, the even lanes of the inputs it reads for 16 windows
+/// side by side, compared with the best so far. The same values and indices as the scalar
+/// loop, which ran one window at a time (7 % of training the MNIST CNN).
 ///
 /// # Safety
-/// AVX-512F; rows `2 oy` and `2 oy + 1` of `plane` (`w` wide) exist, `2 out.len() <= w`, and
-/// `idx` is as long as `out`.
+/// AVX-512F; rows `2 oy .. 2 oy + k` of `plane` (`w` wide) exist, `2 (out.len() - 1) + k <= w`,
+/// and `idx` is as long as `out`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn argmax2_row_avx512(plane: &[f32], w: usize, oy: usize, out: &mut [f32], idx: &mut [u32]) {
+unsafe fn argmax_row_s2_avx512(
+    plane: &[f32],
+    w: usize,
+    k: usize,
+    oy: usize,
+    out: &mut [f32],
+    idx: &mut [u32],
+) {
     use std::arch::x86_64::*;
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     let lanes = |n: usize| -> __mmask16 {
         if n >= 16 {
             0xffff
@@ -261,37 +268,39 @@ unsafe fn argmax2_row_avx512(plane: &[f32], w: usize, oy: usize, out: &mut [f32]
     let n = out.len().min(idx.len());
     for g in (0..n).step_by(16) {
         let cnt = (n - g).min(16);
-        let need = 2 * cnt;
-        // the even (left) and odd (right) columns of the group's windows in row `iy`
-        let row = |iy: usize| -> (__m512, __m512) {
+        // the inputs one window position reads for the group: every other one of `need`
+        let need = 2 * (cnt - 1) + 1;
+        let load = |iy: usize, ix: usize| -> __m512 {
             let p = plane[iy * w..][..w].as_ptr();
-            // SAFETY: columns 2 g .. 2 g + need <= 2 out.len() <= w of row iy exist (the
-            // contract); lanes past `need` are masked off and not read.
+            // SAFETY: columns ix .. ix + need of row iy exist: ix + need <= 2 g + k - 1 +
+            // 2 (cnt - 1) + 1 <= 2 (out.len() - 1) + k <= w (the contract); lanes past `need`
+            // are masked off and not read.
             unsafe {
-                let lo = _mm512_maskz_loadu_ps(lanes(need), p.add(2 * g));
+                let lo = _mm512_maskz_loadu_ps(lanes(need), p.add(ix));
                 let hi = _mm512_maskz_loadu_ps(
                     lanes(need.saturating_sub(16)),
-                    p.add(2 * g).wrapping_add(16),
+                    p.add(ix).wrapping_add(16),
                 );
-                (
-                    _mm512_permutex2var_ps(lo, even, hi),
-                    _mm512_permutex2var_ps(lo, odd, hi),
-                )
+                _mm512_permutex2var_ps(lo, even, hi)
             }
         };
-        let (a, b) = row(2 * oy);
-        let (c, d) = row(2 * oy + 1);
         // each lane's window starts at 2 oy w + 2 (g + lane); indices are u32 bit patterns
         let first = _mm512_add_epi32(_mm512_set1_epi32((2 * oy * w + 2 * g) as i32), even);
-        let (mut best, mut at) = (a, first);
-        for (v, offset) in [(b, 1), (c, w), (d, w + 1)] {
-            // `v > best`, or `v` a NaN where `best` is not
-            let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
-                | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v)
-                    & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best));
-            best = _mm512_mask_blend_ps(take, best, v);
-            let vi = _mm512_add_epi32(first, _mm512_set1_epi32(offset as i32));
-            at = _mm512_mask_blend_epi32(take, at, vi);
+        let (mut best, mut at) = (load(2 * oy, 2 * g), first);
+        for dy in 0..k {
+            for dx in 0..k {
+                if dy == 0 && dx == 0 {
+                    continue;
+                }
+                let v = load(2 * oy + dy, 2 * g + dx);
+                // `v > best`, or `v` a NaN where `best` is not
+                let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best)
+                    | (_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v)
+                        & _mm512_cmp_ps_mask::<_CMP_ORD_Q>(best, best));
+                best = _mm512_mask_blend_ps(take, best, v);
+                let vi = _mm512_add_epi32(first, _mm512_set1_epi32((dy * w + dx) as i32));
+                at = _mm512_mask_blend_epi32(take, at, vi);
+            }
         }
         // SAFETY: outputs g .. g + cnt lie in `out` and `idx` (the loop's bound).
         unsafe {
@@ -495,7 +504,7 @@ impl CustomOp1 for MaxPool {
             .zip(data.par_chunks(per * plane_in))
             .for_each(|((o, ix), planes)| match self.kernel {
                 #[cfg(target_arch = "x86_64")]
-                2 if self.stride == 2 && vector() => {
+                k @ (2 | 3) if self.stride == 2 && vector() => {
                     for ((o, ix), plane) in o
                         .chunks_mut(plane_out)
                         .zip(ix.chunks_mut(plane_out))
@@ -503,11 +512,18 @@ impl CustomOp1 for MaxPool {
                     {
                         for oy in 0..oh {
                             let at = oy * ow..(oy + 1) * ow;
-                            // SAFETY: `vector` found AVX-512F; rows 2 oy and 2 oy + 1 < h of
-                            // the plane exist and 2 ow <= w (floor mode); `o` and `ix` hold
-                            // the row's `ow` outputs.
+                            // SAFETY: `vector` found AVX-512F; rows 2 oy .. 2 oy + k <= h
+                            // of the plane exist and 2 (ow - 1) + k <= w (floor mode); `o`
+                            // and `ix` hold the row's `ow` outputs.
                             unsafe {
-                                argmax2_row_avx512(plane, w, oy, &mut o[at.clone()], &mut ix[at])
+                                argmax_row_s2_avx512(
+                                    plane,
+                                    w,
+                                    k,
+                                    oy,
+                                    &mut o[at.clone()],
+                                    &mut ix[at],
+                                )
                             };
                         }
                     }
@@ -660,36 +676,53 @@ mod tests {
         Ok(())
     }
 
-    /// The AVX-512 rows of 2 x 2 / stride 2 windows give the scalar loop's values and winner
-    /// indices bit for bit: NaNs first or later in a window, -inf, zeros of both signs, odd
-    /// sizes (a last row and column no window reads) and rows of several 16-output steps.
+    /// The AVX-512 rows of 2 x 2 and 3 x 3 windows with stride 2 give the scalar loop's values
+    /// and winner indices bit for bit: NaNs first or later in a window, -inf, zeros of both
+    /// signs, odd sizes (a last row and column no window reads) and rows of several 16-output
+    /// steps.
     #[test]
-    fn pool2_vector_rows_are_the_scalar_loops() -> crate::Result<()> {
+    fn stride2_vector_rows_are_the_scalar_loops() -> crate::Result<()> {
         if !super::vector() {
             return Ok(());
         }
         let mut r = crate::rng::Rng::new(6);
-        for shape in [(2, 3, 24, 24), (1, 2, 9, 37), (1, 1, 2, 2), (1, 2, 5, 65)] {
+        for (shape, k) in [
+            ((2, 3, 24, 24), 2),
+            ((1, 2, 9, 37), 2),
+            ((1, 1, 2, 2), 2),
+            ((1, 2, 5, 65), 2),
+            ((2, 3, 13, 13), 3),
+            ((1, 2, 9, 66), 3),
+            ((1, 1, 3, 3), 3),
+            ((1, 2, 7, 35), 3),
+        ] {
             let x = with_specials(shape, &mut r)?;
             let v = values(&x);
             let (_, _, h, w) = shape;
-            let pool = super::MaxPool::new(2, 2);
+            let pool = super::MaxPool::new(k, 2);
             let (oh, ow) = pool.out(h, w);
             for plane in v.chunks(h * w) {
                 let (mut o1, mut i1) = (vec![0f32; oh * ow], vec![0u32; oh * ow]);
-                pool.pool_planes::<2>((h, w), plane, &mut o1, &mut i1);
+                pool.pool_planes::<0>((h, w), plane, &mut o1, &mut i1);
                 let (mut o2, mut i2) = (vec![0f32; oh * ow], vec![0u32; oh * ow]);
                 for oy in 0..oh {
                     let at = oy * ow..(oy + 1) * ow;
-                    // SAFETY: `vector` found AVX-512F; rows 2 oy, 2 oy + 1 < h exist and
-                    // 2 ow <= w; both output rows hold `ow` values.
+                    // SAFETY: `vector` found AVX-512F; rows 2 oy .. 2 oy + k <= h exist and
+                    // 2 (ow - 1) + k <= w; both output rows hold `ow` values.
                     unsafe {
-                        super::argmax2_row_avx512(plane, w, oy, &mut o2[at.clone()], &mut i2[at])
+                        super::argmax_row_s2_avx512(
+                            plane,
+                            w,
+                            k,
+                            oy,
+                            &mut o2[at.clone()],
+                            &mut i2[at],
+                        )
                     };
                 }
                 let bits = |o: &[f32]| o.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&o1), bits(&o2), "{shape:?}");
-                assert_eq!(i1, i2, "{shape:?}");
+                assert_eq!(bits(&o1), bits(&o2), "{shape:?} k {k}");
+                assert_eq!(i1, i2, "{shape:?} k {k}");
             }
         }
         Ok(())
