@@ -165,6 +165,44 @@ fn interior(ow: usize, left: usize, w: usize, k: usize, s: usize) -> (usize, usi
     (lo.min(hi), hi)
 }
 
+/// A mask of the first `n` of 16 lanes (all of them from 16 on).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn first_lanes(n: usize) -> std::arch::x86_64::__mmask16 {
+    if n >= 16 {
+        0xffff
+    } else {
+        ((1u32 << n) - 1) as u16
+    }
+}
+
+/// The values at columns `ix`, `ix + s`, .. of `row` (stride `s` of 1 or 2) that lie among the
+/// `need` from `ix` (at most 16 windows' worth), one per lane from the first; the lanes past
+/// them are zero.
+///
+/// # Safety
+/// AVX-512F; `ix + need <= row.len()`, `need <= 16 s`. Masked-off lanes read nothing.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn every_sth(row: &[f32], ix: usize, need: usize, s: usize) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let p = row.as_ptr();
+    // SAFETY: columns ix .. ix + need lie in `row` (the contract); the loads' masks stop there.
+    unsafe {
+        let lo = _mm512_maskz_loadu_ps(first_lanes(need), p.add(ix));
+        if s == 1 {
+            return lo;
+        }
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let hi = _mm512_maskz_loadu_ps(
+            first_lanes(need.saturating_sub(16)),
+            p.add(ix).wrapping_add(16),
+        );
+        _mm512_permutex2var_ps(lo, even, hi)
+    }
+}
+
 /// One output row's windows wholly inside the image, 16 outputs per step: for each window
 /// position in row-major order, the inputs of 16 windows side by side (stride 1: one load;
 /// stride 2: the even lanes of two), each lane taking the new value only when `largest < v`
@@ -187,35 +225,13 @@ unsafe fn pool_row_avx512(
     out: &mut [std::mem::MaybeUninit<f32>],
 ) {
     use std::arch::x86_64::*;
-    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    let lanes = |n: usize| -> __mmask16 {
-        if n >= 16 {
-            0xffff
-        } else {
-            ((1u32 << n) - 1) as __mmask16
-        }
-    };
     for g in (0..out.len()).step_by(16) {
         let cnt = (out.len() - g).min(16);
         // the input values one window position of the group reads: `(cnt - 1) s + 1` of them
         let need = (cnt - 1) * s + 1;
-        let load = |iy: usize, ix: usize| -> __m512 {
-            let p = plane[iy * w..][..w].as_ptr();
-            // SAFETY: columns ix .. ix + need of row iy exist: ix + need <= col0 + (g + cnt -
-            // 1) s + k <= w (the contract); lanes past `need` are masked off and not read.
-            unsafe {
-                if s == 1 {
-                    _mm512_maskz_loadu_ps(lanes(need), p.add(ix))
-                } else {
-                    let lo = _mm512_maskz_loadu_ps(lanes(need), p.add(ix));
-                    let hi = _mm512_maskz_loadu_ps(
-                        lanes(need.saturating_sub(16)),
-                        p.add(ix).wrapping_add(16),
-                    );
-                    _mm512_permutex2var_ps(lo, even, hi)
-                }
-            }
-        };
+        // SAFETY: columns ix .. ix + need of row iy exist: ix + need <= col0 + (g + cnt - 1) s
+        // + k <= w (the contract).
+        let load = |iy: usize, ix: usize| unsafe { every_sth(&plane[iy * w..][..w], ix, need, s) };
         let c = col0 + g * s;
         let mut largest = load(rows.start, c);
         let mut first = true;
@@ -231,7 +247,7 @@ unsafe fn pool_row_avx512(
             }
         }
         // SAFETY: outputs g .. g + cnt lie in `out` (`MaybeUninit<f32>` has f32's layout).
-        unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(g).cast(), lanes(cnt), largest) };
+        unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(g).cast(), first_lanes(cnt), largest) };
     }
 }
 
@@ -258,32 +274,14 @@ unsafe fn argmax_row_s2_avx512(
 ) {
     use std::arch::x86_64::*;
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    let lanes = |n: usize| -> __mmask16 {
-        if n >= 16 {
-            0xffff
-        } else {
-            ((1u32 << n) - 1) as __mmask16
-        }
-    };
     let n = out.len().min(idx.len());
     for g in (0..n).step_by(16) {
         let cnt = (n - g).min(16);
         // the inputs one window position reads for the group: every other one of `need`
         let need = 2 * (cnt - 1) + 1;
-        let load = |iy: usize, ix: usize| -> __m512 {
-            let p = plane[iy * w..][..w].as_ptr();
-            // SAFETY: columns ix .. ix + need of row iy exist: ix + need <= 2 g + k - 1 +
-            // 2 (cnt - 1) + 1 <= 2 (out.len() - 1) + k <= w (the contract); lanes past `need`
-            // are masked off and not read.
-            unsafe {
-                let lo = _mm512_maskz_loadu_ps(lanes(need), p.add(ix));
-                let hi = _mm512_maskz_loadu_ps(
-                    lanes(need.saturating_sub(16)),
-                    p.add(ix).wrapping_add(16),
-                );
-                _mm512_permutex2var_ps(lo, even, hi)
-            }
-        };
+        // SAFETY: columns ix .. ix + need of row iy exist: ix + need <= 2 g + k - 1 + 2 (cnt -
+        // 1) + 1 <= 2 (out.len() - 1) + k <= w (the contract).
+        let load = |iy: usize, ix: usize| unsafe { every_sth(&plane[iy * w..][..w], ix, need, 2) };
         // each lane's window starts at 2 oy w + 2 (g + lane); indices are u32 bit patterns
         let first = _mm512_add_epi32(_mm512_set1_epi32((2 * oy * w + 2 * g) as i32), even);
         let (mut best, mut at) = (load(2 * oy, 2 * g), first);
@@ -304,8 +302,8 @@ unsafe fn argmax_row_s2_avx512(
         }
         // SAFETY: outputs g .. g + cnt lie in `out` and `idx` (the loop's bound).
         unsafe {
-            _mm512_mask_storeu_ps(out.as_mut_ptr().add(g), lanes(cnt), best);
-            _mm512_mask_storeu_epi32(idx.as_mut_ptr().add(g).cast(), lanes(cnt), at);
+            _mm512_mask_storeu_ps(out.as_mut_ptr().add(g), first_lanes(cnt), best);
+            _mm512_mask_storeu_epi32(idx.as_mut_ptr().add(g).cast(), first_lanes(cnt), at);
         }
     }
 }
@@ -681,6 +679,7 @@ mod tests {
     /// signs, odd sizes (a last row and column no window reads) and rows of several 16-output
     /// steps.
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn stride2_vector_rows_are_the_scalar_loops() -> crate::Result<()> {
         if !super::vector() {
             return Ok(());
