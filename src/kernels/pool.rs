@@ -251,8 +251,8 @@ unsafe fn pool_row_avx512(
     }
 }
 
-/// Windows of `k x k` with stride 2 (2 x 2: the MNIST and CIFAR networks' pools; 3 x 3:
-/// AlexNet's, ResNet's stem, VGG-style nets' none) for one output row `oy`, 16 outputs per step,
+/// Windows of `k x k` with stride 2 (2 x 2: the MNIST, CIFAR and VGG networks' pools; 3 x 3:
+/// AlexNet's and ResNet's stem) for one output row `oy`, 16 outputs per step,
 /// with the index of each window's winner for the backward ([`MaxPool::argmax`]'s rule and
 /// order: the first maximum in row-major order, a NaN taking the place of any number): for each
 /// window position in row-major order, the even lanes of the inputs it reads for 16 windows

@@ -261,8 +261,7 @@ fn lloyd(
             sums.iter_mut().zip(&s).for_each(|(a, b)| *a += b);
             counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
         }
-        let new_labels: Vec<usize> = a.iter().map(|v| v.0).collect();
-        let mut new_labels = new_labels;
+        let mut new_labels: Vec<usize> = a.iter().map(|v| v.0).collect();
         let empty: Vec<usize> = (0..k).filter(|&c| counts[c] == 0).collect();
         if !empty.is_empty() {
             let mut far: Vec<usize> = (0..n).collect();
