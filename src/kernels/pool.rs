@@ -185,7 +185,7 @@ fn first_lanes(n: usize) -> std::arch::x86_64::__mmask16 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn every_sth(row: &[f32], ix: usize, need: usize, s: usize) -> std::arch::x86_64::__m512 {
+unsafe fn load_every(row: &[f32], ix: usize, need: usize, s: usize) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
     let p = row.as_ptr();
     // SAFETY: columns ix .. ix + need lie in `row` (the contract); the loads' masks stop there.
@@ -231,7 +231,7 @@ unsafe fn pool_row_avx512(
         let need = (cnt - 1) * s + 1;
         // SAFETY: columns ix .. ix + need of row iy exist: ix + need <= col0 + (g + cnt - 1) s
         // + k <= w (the contract).
-        let load = |iy: usize, ix: usize| unsafe { every_sth(&plane[iy * w..][..w], ix, need, s) };
+        let load = |iy: usize, ix: usize| unsafe { load_every(&plane[iy * w..][..w], ix, need, s) };
         let c = col0 + g * s;
         let mut largest = load(rows.start, c);
         let mut first = true;
@@ -281,7 +281,7 @@ unsafe fn argmax_row_s2_avx512(
         let need = 2 * (cnt - 1) + 1;
         // SAFETY: columns ix .. ix + need of row iy exist: ix + need <= 2 g + k - 1 + 2 (cnt -
         // 1) + 1 <= 2 (out.len() - 1) + k <= w (the contract).
-        let load = |iy: usize, ix: usize| unsafe { every_sth(&plane[iy * w..][..w], ix, need, 2) };
+        let load = |iy: usize, ix: usize| unsafe { load_every(&plane[iy * w..][..w], ix, need, 2) };
         // each lane's window starts at 2 oy w + 2 (g + lane); indices are u32 bit patterns
         let first = _mm512_add_epi32(_mm512_set1_epi32((2 * oy * w + 2 * g) as i32), even);
         let (mut best, mut at) = (load(2 * oy, 2 * g), first);
@@ -415,7 +415,9 @@ impl MaxPool {
     }
 
     /// Maximum and its index for every window of `planes` (whole `h x w` planes), into `out`
-    /// and `idx` (whole `oh x ow` planes).
+    /// and `idx` (whole `oh x ow` planes): 2 x 2 and 3 x 3 windows with stride 2 sixteen at a
+    /// time in AVX-512 registers where the CPU has them ([`argmax_row_s2_avx512`], the same
+    /// values and indices), any other window one at a time.
     fn pool_planes<const K: usize>(
         &self,
         (h, w): (usize, usize),
@@ -424,16 +426,30 @@ impl MaxPool {
         idx: &mut [u32],
     ) {
         let (oh, ow) = self.out(h, w);
+        #[cfg(target_arch = "x86_64")]
+        let (k, vectors) = {
+            let k = if K > 0 { K } else { self.kernel };
+            (k, self.stride == 2 && (k == 2 || k == 3) && vector())
+        };
         for ((o, ix), plane) in out
             .chunks_mut(oh * ow)
             .zip(idx.chunks_mut(oh * ow))
             .zip(planes.chunks(h * w))
         {
             for oy in 0..oh {
-                for ox in 0..ow {
+                let (o, ix) = (&mut o[oy * ow..][..ow], &mut ix[oy * ow..][..ow]);
+                #[cfg(target_arch = "x86_64")]
+                if vectors {
+                    // SAFETY: `vector` found AVX-512F; rows 2 oy .. 2 oy + k <= h of the plane
+                    // exist and 2 (ow - 1) + k <= w (floor mode); `o` and `ix` hold the row's
+                    // `ow` outputs.
+                    unsafe { argmax_row_s2_avx512(plane, w, k, oy, o, ix) };
+                    continue;
+                }
+                for (ox, (o, ix)) in o.iter_mut().zip(ix.iter_mut()).enumerate() {
                     let (i, v) = self.argmax::<K>(plane, w, oy, ox);
-                    o[oy * ow + ox] = v;
-                    ix[oy * ow + ox] = i as u32;
+                    *o = v;
+                    *ix = i as u32;
                 }
             }
         }
@@ -501,31 +517,6 @@ impl CustomOp1 for MaxPool {
             .zip(idx.par_chunks_mut(per * plane_out))
             .zip(data.par_chunks(per * plane_in))
             .for_each(|((o, ix), planes)| match self.kernel {
-                #[cfg(target_arch = "x86_64")]
-                k @ (2 | 3) if self.stride == 2 && vector() => {
-                    for ((o, ix), plane) in o
-                        .chunks_mut(plane_out)
-                        .zip(ix.chunks_mut(plane_out))
-                        .zip(planes.chunks(plane_in))
-                    {
-                        for oy in 0..oh {
-                            let at = oy * ow..(oy + 1) * ow;
-                            // SAFETY: `vector` found AVX-512F; rows 2 oy .. 2 oy + k <= h
-                            // of the plane exist and 2 (ow - 1) + k <= w (floor mode); `o`
-                            // and `ix` hold the row's `ow` outputs.
-                            unsafe {
-                                argmax_row_s2_avx512(
-                                    plane,
-                                    w,
-                                    k,
-                                    oy,
-                                    &mut o[at.clone()],
-                                    &mut ix[at],
-                                )
-                            };
-                        }
-                    }
-                }
                 2 => self.pool_planes::<2>((h, w), planes, o, ix),
                 3 => self.pool_planes::<3>((h, w), planes, o, ix),
                 _ => self.pool_planes::<0>((h, w), planes, o, ix),
@@ -674,54 +665,39 @@ mod tests {
         Ok(())
     }
 
-    /// The AVX-512 rows of 2 x 2 and 3 x 3 windows with stride 2 give the scalar loop's values
-    /// and winner indices bit for bit: NaNs first or later in a window, -inf, zeros of both
-    /// signs, odd sizes (a last row and column no window reads) and rows of several 16-output
-    /// steps.
+    /// The forward's windows (2 x 2 and 3 x 3 with stride 2 in AVX-512 rows where the CPU has
+    /// them) give the scalar search's values and winner indices bit for bit, window by window:
+    /// NaNs first or later in a window, -inf, zeros of both signs, odd sizes (a last row and
+    /// column no window reads), rows of several 16-output steps, and a stride the rows do not
+    /// take.
     #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn stride2_vector_rows_are_the_scalar_loops() -> crate::Result<()> {
-        if !super::vector() {
-            return Ok(());
-        }
+    fn planes_are_the_scalar_window_search() -> crate::Result<()> {
         let mut r = crate::rng::Rng::new(6);
-        for (shape, k) in [
-            ((2, 3, 24, 24), 2),
-            ((1, 2, 9, 37), 2),
-            ((1, 1, 2, 2), 2),
-            ((1, 2, 5, 65), 2),
-            ((2, 3, 13, 13), 3),
-            ((1, 2, 9, 66), 3),
-            ((1, 1, 3, 3), 3),
-            ((1, 2, 7, 35), 3),
+        for (shape, k, s) in [
+            ((2, 3, 24, 24), 2, 2),
+            ((1, 2, 9, 37), 2, 2),
+            ((1, 1, 2, 2), 2, 2),
+            ((1, 2, 5, 65), 2, 2),
+            ((2, 3, 13, 13), 3, 2),
+            ((1, 2, 9, 66), 3, 2),
+            ((1, 1, 3, 3), 3, 2),
+            ((1, 2, 7, 35), 3, 2),
+            ((1, 2, 9, 20), 3, 1),
         ] {
             let x = with_specials(shape, &mut r)?;
             let v = values(&x);
             let (_, _, h, w) = shape;
-            let pool = super::MaxPool::new(k, 2);
+            let pool = super::MaxPool::new(k, s);
             let (oh, ow) = pool.out(h, w);
             for plane in v.chunks(h * w) {
-                let (mut o1, mut i1) = (vec![0f32; oh * ow], vec![0u32; oh * ow]);
-                pool.pool_planes::<0>((h, w), plane, &mut o1, &mut i1);
-                let (mut o2, mut i2) = (vec![0f32; oh * ow], vec![0u32; oh * ow]);
-                for oy in 0..oh {
-                    let at = oy * ow..(oy + 1) * ow;
-                    // SAFETY: `vector` found AVX-512F; rows 2 oy .. 2 oy + k <= h exist and
-                    // 2 (ow - 1) + k <= w; both output rows hold `ow` values.
-                    unsafe {
-                        super::argmax_row_s2_avx512(
-                            plane,
-                            w,
-                            k,
-                            oy,
-                            &mut o2[at.clone()],
-                            &mut i2[at],
-                        )
-                    };
+                let (mut o, mut ix) = (vec![0f32; oh * ow], vec![0u32; oh * ow]);
+                pool.pool_planes::<0>((h, w), plane, &mut o, &mut ix);
+                for (j, (&o, &ix)) in o.iter().zip(&ix).enumerate() {
+                    let (i, best) = pool.argmax::<0>(plane, w, j / ow, j % ow);
+                    let at = format!("{shape:?} k {k} s {s} output {j}");
+                    assert_eq!(o.to_bits(), best.to_bits(), "{at}");
+                    assert_eq!(ix as usize, i, "{at}");
                 }
-                let bits = |o: &[f32]| o.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&o1), bits(&o2), "{shape:?} k {k}");
-                assert_eq!(i1, i2, "{shape:?} k {k}");
             }
         }
         Ok(())
