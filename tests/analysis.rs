@@ -159,6 +159,58 @@ fn randomized_pca_matches_sklearn_and_is_seeded() {
     assert_eq!(a.components(), b.components(), "same seed, same bits");
 }
 
+/// float32 data is decomposed in float32, as scikit-learn does (its float32 fit is the
+/// reference); the mean is the float64 path's to the bit, the rest agrees to float32's digits.
+#[test]
+fn randomized_pca_of_float32_data_matches_sklearns_float32_fit() {
+    let f = &fixture()["pca"]["randomized"];
+    let x = mat(&f["x"]);
+    let x32 = x.mapv(|v| v as f32);
+    let fit = |solver| {
+        Pca::new()
+            .n_components(10)
+            .solver(solver)
+            .seed(4)
+            .fit(&x32)
+            .unwrap()
+    };
+    let a = fit(Solver::Randomized);
+    assert_all_close(
+        &a.explained_variance_ratio().to_vec(),
+        &vecf(&f["ratio32"]),
+        1e-5,
+        0.0,
+        "randomized float32",
+    );
+    let wide = Pca::new()
+        .n_components(10)
+        .solver(Solver::Randomized)
+        .seed(4)
+        .fit(&x32.mapv(|v| v as f64))
+        .unwrap();
+    assert_eq!(a.mean(), wide.mean(), "the same column sums");
+    assert_ne!(
+        a.explained_variance_ratio(),
+        wide.explained_variance_ratio(),
+        "float32 products round differently from float64 ones"
+    );
+    assert!((a.total_variance() / wide.total_variance() - 1.0).abs() < 1e-13);
+    for k in 0..10 {
+        let cos = a.components().row(k).dot(&wide.components().row(k));
+        assert!(
+            cos > 1.0 - 1e-5,
+            "component {k}: cos {cos} with the float64 fit"
+        );
+    }
+    assert_eq!(a.solver(), Solver::Randomized);
+    let again = fit(Solver::Randomized);
+    assert_eq!(a.components(), again.components(), "same seed, same bits");
+    // what Auto picks for a few components of a large matrix, float32 included
+    let big = ndarray::Array2::from_shape_fn((600, 40), |(i, j)| x32[[i % 200, j]]);
+    let auto = Pca::new().n_components(3).seed(4).fit(&big).unwrap();
+    assert_eq!(auto.solver(), Solver::Randomized);
+}
+
 #[test]
 fn pca_transform_round_trips() {
     let x = mat(&fixture()["pca"]["tall"]["x"]);

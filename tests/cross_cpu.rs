@@ -155,6 +155,20 @@ fn probe() -> Vec<(String, u64)> {
             ]),
         ));
     }
+    // float32 data: the randomized solver's float32 products, LU and QR
+    let pca = Pca::new()
+        .n_components(10)
+        .solver(Solver::Randomized)
+        .seed(0)
+        .fit(&x.mapv(|v| v as f32))
+        .unwrap();
+    out.push((
+        "pca randomized float32".into(),
+        hash_bits([
+            f64s(pca.explained_variance()),
+            f64s(pca.components().iter()),
+        ]),
+    ));
     let s = rsa::similarity(&x, rsa::Metric::Pearson).unwrap();
     out.push(("rsa pearson 300 x 700".into(), f64s(s.iter())));
     let small = x.slice(ndarray::s![..200, ..50]).to_owned();

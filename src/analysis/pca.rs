@@ -12,7 +12,8 @@
 //! - [`Solver::Svd`]: exact, thin SVD of the centred data (slower, for ill-conditioned data whose
 //!   smallest components matter to the last digit).
 //! - [`Solver::Randomized`]: Halko et al.'s randomized SVD with power iterations, seeded, for a few
-//!   components of a large matrix.
+//!   components of a large matrix; as scikit-learn's: LU-normalised iterations, the wider side
+//!   probed, float32 data kept in float32 (the final small SVD in float64).
 //!
 //! ```
 //! use ndarray::Array2;
@@ -160,9 +161,13 @@ impl Pca {
     }
 
     /// Fit to `x` (samples x features, at least 2 samples).
+    ///
+    /// As scikit-learn, the randomized solver keeps float32 data in float32 (its products and
+    /// power iterations; the small final SVD is float64): the numbers then agree with a float64
+    /// fit to about six digits, and the fit takes about half the time.
     pub fn fit<S: Data<Elem = T>, T: Scalar>(&self, x: &ArrayBase<S, Ix2>) -> Result<FittedPca> {
-        let mut xc = to_f64_checked(x, "PCA input", 2)?;
-        let (n, p) = xc.dim();
+        let (n, p) = x.dim();
+        super::check_rows(n, p, "PCA input", 2)?;
         let m = n.min(p);
         let want = match self.n_components {
             NComponents::All => m,
@@ -183,9 +188,6 @@ impl Pca {
                 m
             }
         };
-        let mean = center_columns(&mut xc);
-        let total_ss: f64 = xc.iter().map(|v| v * v).sum();
-        let total_variance = total_ss / (n as f64 - 1.0);
         let solver = match self.solver {
             Solver::Auto => {
                 if n.max(p) > 500
@@ -199,22 +201,41 @@ impl Pca {
             }
             s => s,
         };
-        let (s_vals, mut vt) = match solver {
-            Solver::Full | Solver::Auto => full_eigh(&xc, want)?,
-            Solver::Svd => {
-                let (_, s, vt) = linalg::svd(&xc)?;
-                (
-                    s.slice(s![..want]).to_owned(),
-                    vt.slice(s![..want, ..]).to_owned(),
-                )
-            }
-            Solver::Randomized => {
-                let iters =
-                    self.n_iter
-                        .unwrap_or(if (want as f64) < 0.1 * m as f64 { 7 } else { 4 });
-                randomized(&xc, want, self.n_oversamples, iters, self.seed)?
-            }
+        let iters = self
+            .n_iter
+            .unwrap_or(if (want as f64) < 0.1 * m as f64 { 7 } else { 4 });
+        let (s_vals, vt, mean, total_ss) = if solver == Solver::Randomized && T::SINGLE {
+            let c = super::centered_f32_checked(x, "PCA input", 2)?;
+            let (s, vt) = linalg::randomized_svd(
+                &c.values,
+                (n, p),
+                want,
+                self.n_oversamples,
+                iters,
+                self.seed,
+            )?;
+            (s, vt, c.mean, c.total_ss)
+        } else {
+            let mut xc = to_f64_checked(x, "PCA input", 2)?;
+            let mean = center_columns(&mut xc);
+            let total_ss: f64 = xc.iter().map(|v| v * v).sum();
+            let (s, vt) = match solver {
+                Solver::Full | Solver::Auto => full_eigh(&xc, want)?,
+                Solver::Svd => {
+                    let (_, s, vt) = linalg::svd(&xc)?;
+                    (
+                        s.slice(s![..want]).to_owned(),
+                        vt.slice(s![..want, ..]).to_owned(),
+                    )
+                }
+                Solver::Randomized => {
+                    linalg::randomized_svd_as::<T>(&xc, want, self.n_oversamples, iters, self.seed)?
+                }
+            };
+            (s, vt, mean, total_ss)
         };
+        let total_variance = total_ss / (n as f64 - 1.0);
+        let mut vt = vt;
         linalg::flip_rows(&mut vt, None);
         let ev = s_vals.mapv(|s| s * s / (n as f64 - 1.0));
         let ratio = if total_variance > 0.0 {
@@ -305,36 +326,6 @@ fn complete_basis(vt: &mut Array2<f64>, rows: &[usize]) {
             }
         }
     }
-}
-
-/// Randomized SVD (Halko, Martinsson and Tropp 2011) of the centred data, QR-normalised power
-/// iterations, Gaussian test matrix from our own seeded generator.
-pub(crate) fn randomized(
-    xc: &Array2<f64>,
-    k: usize,
-    oversamples: usize,
-    iters: usize,
-    seed: u64,
-) -> Result<(Array1<f64>, Array2<f64>)> {
-    let (n, p) = xc.dim();
-    let l = (k + oversamples).min(n.min(p));
-    let mut rng = Rng::new(seed);
-    let omega = Array2::from_shape_fn((p, l), |_| rng.normal());
-    let mut q = linalg::orthonormalize(&linalg::matmul_nn(xc, &omega)); // n x l
-    for _ in 0..iters {
-        let z = linalg::orthonormalize(&linalg::matmul_tn(xc, &q)); // p x l
-        q = linalg::orthonormalize(&linalg::matmul_nn(xc, &z));
-    }
-    let b = linalg::matmul_tn(&q, xc); // l x p
-    let (w, ub) = linalg::eigh_desc(&linalg::gram(&b))?; // l x l
-    let s = w.slice(s![..k]).mapv(|v| v.max(0.0).sqrt());
-    let mut vt = linalg::matmul_tn(&ub.slice(s![.., ..k]).to_owned(), &b);
-    for i in 0..k {
-        if s[i] > 0.0 {
-            vt.row_mut(i).mapv_inplace(|v| v / s[i]);
-        }
-    }
-    Ok((s, vt))
 }
 
 /// A fitted PCA: components, variances and the mean, like scikit-learn's fitted attributes.

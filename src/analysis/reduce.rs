@@ -14,7 +14,7 @@
 //! # Ok::<(), neuroscope::Error>(())
 //! ```
 
-use super::{center_columns, linalg, neighbors, pca, to_f64_checked, Scalar};
+use super::{center_columns, linalg, neighbors, to_f64_checked, Scalar};
 use crate::rng::Rng;
 use crate::{Error, Result};
 use ndarray::{s, Array1, Array2, ArrayBase, Axis, Data, Ix2};
@@ -32,7 +32,8 @@ fn check_k(k: usize, max: usize, what: &str) -> Result<()> {
 // ---------------------------------------------------------------- truncated SVD
 
 /// Truncated SVD (latent semantic analysis): PCA without centring, randomized solver with 5
-/// power iterations as scikit-learn's `TruncatedSVD`.
+/// LU-normalised power iterations as scikit-learn's `TruncatedSVD` (float32 data decomposed in
+/// float32).
 ///
 /// ```
 /// use ndarray::array;
@@ -80,7 +81,8 @@ impl TruncatedSvd {
         let x = to_f64_checked(x, "TruncatedSVD input", 2)?;
         let (n, p) = x.dim();
         check_k(self.n_components, n.min(p), "TruncatedSVD")?;
-        let (s, mut vt) = pca::randomized(&x, self.n_components, 10, self.n_iter, self.seed)?;
+        let (s, mut vt) =
+            linalg::randomized_svd_as::<T>(&x, self.n_components, 10, self.n_iter, self.seed)?;
         linalg::flip_rows(&mut vt, None);
         let t = linalg::matmul_nt(&x, &vt);
         let var = |a: ndarray::ArrayView1<f64>| {
