@@ -237,19 +237,23 @@ fn standardize_rows<T: Scalar, const R: usize>(
         }
     }
     let mut out = [None; R];
+    // the mean to subtract: none for cosine (`v - 0.0` is `v`, signed zeros included) and for
+    // a refused stimulus
+    let mut mean = [0.0f64; R];
     for r in 0..R {
         if !sum[r].is_finite() {
             out[r] = Some(Problem::NonFinite);
         } else if pearson {
-            let m = sum[r] / p as f64;
-            rows[r].iter_mut().for_each(|v| *v -= m);
+            mean[r] = sum[r] / p as f64;
         }
     }
+    // Centre and sum the squares in one pass (the same values and order as two).
     // `Iterator::sum` of f64 folds from -0.0; the squares are never -0.0, so from 0.0 alike.
     let mut sq = [-0.0f64; R];
     for j in 0..p {
         for r in 0..R {
-            let v = rows[r][j];
+            let v = rows[r][j] - mean[r];
+            rows[r][j] = v;
             sq[r] += v * v;
         }
     }
