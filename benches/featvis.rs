@@ -8,7 +8,8 @@
 //! (resnet50 or alexnet: only that one).
 //!
 //! The time per iteration is (time of WARMUP + STEPS steps - time of WARMUP steps) / STEPS, so
-//! that the set-up (initial image, first-use allocations, CUDA kernel compilation) is not in it.
+//! that the set-up (initial image, first-use allocations, CUDA kernel compilation) is not in it;
+//! an untimed run of WARMUP steps comes before both.
 
 use neuroscope::featvis::{FeatVis, Objective};
 use neuroscope::models::{load, Weights};
@@ -41,6 +42,10 @@ fn main() -> neuroscope::Result<()> {
             let v = vis(n).run(&net)?;
             Ok((t0.elapsed().as_secs_f64(), v.best_loss[0]))
         };
+        // An untimed run first: the first run of a network in a process pays for first-use
+        // costs (memory faulted in, lazily built state) that made the difference below
+        // negative once (AlexNet: -18 ms per step).
+        time(warmup)?;
         let (t_warm, _) = time(warmup)?;
         let (t_all, best) = time(warmup + steps)?;
         let ms = (t_all - t_warm) / steps as f64 * 1e3;
