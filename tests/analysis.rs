@@ -209,6 +209,25 @@ fn randomized_pca_of_float32_data_matches_sklearns_float32_fit() {
     let big = ndarray::Array2::from_shape_fn((600, 40), |(i, j)| x32[[i % 200, j]]);
     let auto = Pca::new().n_components(3).seed(4).fit(&big).unwrap();
     assert_eq!(auto.solver(), Solver::Randomized);
+    // the float32 path refuses what the float64 one does, with the same message
+    let mut bad = big.clone();
+    bad[[7, 3]] = f32::NAN;
+    bad[[9, 1]] = f32::INFINITY;
+    let e = Pca::new()
+        .n_components(3)
+        .fit(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("non-finite value (NaN) at row 7, column 3"),
+        "{e}"
+    );
+    let wide = Pca::new()
+        .n_components(3)
+        .fit(&bad.mapv(|v| v as f64))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, wide);
 }
 
 #[test]

@@ -101,11 +101,7 @@ where
     S: Data<Elem = T>,
     T: Scalar,
 {
-    // Most analyses start here: their large temporaries (f64 copies, Gram matrices) are reused
-    // rather than faulted in afresh, as in network passes (`device::freed_memory`).
-    crate::kernels::keep_freed_memory();
-    let (n, p) = x.dim();
-    check_rows(n, p, what, min_rows)?;
+    let (n, p) = entry(x.dim(), what, min_rows)?;
     let out: Array2<f64> = match x.as_slice() {
         // contiguous row-major input (what recordings and .npy files give): convert in parallel
         Some(src) => {
@@ -125,22 +121,34 @@ where
             "internal: the widened {what} is not in row-major order"
         )));
     };
-    // Whether any value is NaN or infinite, checked on every thread (a sequential search was
-    // a tenth of k-means on 10,000 x 50 points); where one is, the first in row order is
-    // named, so the message does not depend on the threads.
-    let finite = {
-        use rayon::prelude::*;
-        values
-            .par_chunks(1 << 14)
-            .all(|c| c.iter().all(|v| v.is_finite()))
-    };
-    if let Some(k) = (!finite)
-        .then(|| values.iter().position(|v| !v.is_finite()))
+    check_finite(values, what, p)?;
+    Ok(out)
+}
+
+/// Refuse a NaN or infinite value of a row-major matrix `p` wide, checked on every thread (a
+/// sequential search was a tenth of k-means on 10,000 x 50 points); where there is one, the
+/// first in row order is named, so the message does not depend on the threads.
+fn check_finite<T: Scalar>(values: &[T], what: &str, p: usize) -> Result<()> {
+    use rayon::prelude::*;
+    let finite = values
+        .par_chunks(1 << 14)
+        .all(|c| c.iter().all(|v| v.to_f64().is_finite()));
+    match (!finite)
+        .then(|| values.iter().position(|v| !v.to_f64().is_finite()))
         .flatten()
     {
-        return Err(non_finite(what, k, p, values[k]));
+        Some(k) => Err(non_finite(what, k, p, values[k].to_f64())),
+        None => Ok(()),
     }
-    Ok(out)
+}
+
+/// What every analysis does first: keep freed blocks (its large temporaries, f64 copies and
+/// Gram matrices, are then reused rather than faulted in afresh, as in network passes:
+/// `device::freed_memory`) and check the shape.
+fn entry((n, p): (usize, usize), what: &str, min_rows: usize) -> Result<(usize, usize)> {
+    crate::kernels::keep_freed_memory();
+    check_rows(n, p, what, min_rows)?;
+    Ok((n, p))
 }
 
 /// The shape check of every analysis entry: at least `min_rows` samples and one feature.
@@ -189,24 +197,14 @@ where
     T: Scalar,
 {
     use rayon::prelude::*;
-    crate::kernels::keep_freed_memory();
-    let (n, p) = x.dim();
-    check_rows(n, p, what, min_rows)?;
+    let (n, p) = entry(x.dim(), what, min_rows)?;
     let x = x.as_standard_layout();
     let Some(src) = x.as_slice() else {
         return Err(Error::InvalidArgument(format!(
             "internal: the {what} is not in row-major order"
         )));
     };
-    let finite = src
-        .par_chunks(1 << 14)
-        .all(|c| c.iter().all(|v| v.to_f64().is_finite()));
-    if let Some(k) = (!finite)
-        .then(|| src.iter().position(|v| !v.to_f64().is_finite()))
-        .flatten()
-    {
-        return Err(non_finite(what, k, p, src[k].to_f64()));
-    }
+    check_finite(src, what, p)?;
     // each column's sum in row order, as column_means adds them, a block of columns per task
     const COLS: usize = 256;
     let mut mean = vec![0.0f64; p];
