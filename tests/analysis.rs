@@ -785,3 +785,76 @@ fn column_major_and_strided_inputs_work_everywhere() {
         .unwrap();
     assert_eq!(e.embedding().nrows(), 100);
 }
+
+/// Constant and rank-deficient data (a silent layer, duplicated units, fewer samples than
+/// probes) through the randomized solver in both precisions: no error, the exact solver's
+/// numbers.
+#[test]
+fn randomized_pca_of_degenerate_data() {
+    let zeros = ndarray::Array2::<f32>::zeros((600, 4));
+    for fit in [
+        Pca::new()
+            .n_components(2)
+            .solver(Solver::Randomized)
+            .fit(&zeros),
+        Pca::new()
+            .n_components(2)
+            .solver(Solver::Randomized)
+            .fit(&zeros.mapv(|v| v as f64)),
+    ] {
+        assert_eq!(
+            fit.unwrap().explained_variance_ratio().to_vec(),
+            vec![0.0, 0.0]
+        );
+    }
+    // two independent columns, copied into six, and two zero columns
+    let x = ndarray::Array2::from_shape_fn((700, 8), |(i, j)| match j % 4 {
+        0 => ((i * 7) % 13) as f32,
+        1 => ((i * 5) % 11) as f32 * 0.5,
+        2 => 0.0,
+        _ => ((i * 7) % 13) as f32,
+    });
+    let exact = Pca::new()
+        .n_components(2)
+        .solver(Solver::Full)
+        .fit(&x.mapv(|v| v as f64))
+        .unwrap();
+    for n in [700, 3] {
+        let rows = x.slice(ndarray::s![..n, ..]).to_owned();
+        let exact = if n == 700 {
+            exact.clone()
+        } else {
+            Pca::new()
+                .n_components(2)
+                .solver(Solver::Full)
+                .fit(&rows.mapv(|v| v as f64))
+                .unwrap()
+        };
+        for (got, tol) in [
+            (
+                Pca::new()
+                    .n_components(2)
+                    .solver(Solver::Randomized)
+                    .fit(&rows)
+                    .unwrap(),
+                1e-5,
+            ),
+            (
+                Pca::new()
+                    .n_components(2)
+                    .solver(Solver::Randomized)
+                    .fit(&rows.mapv(|v| v as f64))
+                    .unwrap(),
+                1e-12,
+            ),
+        ] {
+            assert_all_close(
+                &got.explained_variance_ratio().to_vec(),
+                &exact.explained_variance_ratio().to_vec(),
+                tol,
+                tol,
+                "degenerate",
+            );
+        }
+    }
+}

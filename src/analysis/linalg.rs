@@ -333,8 +333,13 @@ fn mul<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> faer::Mat<T> {
 ///
 /// On the calling thread: faer's parallel LU of a 9,216 x 60 panel took 4.5 ms, its sequential
 /// one 0.8 ms.
-fn lu_permuted<T: Real>(mut y: faer::Mat<T>) -> faer::Mat<T> {
+///
+/// `None` where a pivot is zero (`y` has fewer independent columns than columns: constant or
+/// rank-deficient data, a silent layer): faer then divides by it, where LAPACK would leave the
+/// column, and the factors hold NaN; the caller takes the QR instead.
+fn lu_permuted<T: Real>(y: &faer::Mat<T>) -> Option<faer::Mat<T>> {
     use faer::linalg::lu::partial_pivoting::factor::{lu_in_place, lu_in_place_scratch};
+    let mut y = y.clone();
     let (m, l) = y.shape();
     let mut fwd = vec![0usize; m];
     let mut bwd = vec![0usize; m];
@@ -356,14 +361,25 @@ fn lu_permuted<T: Real>(mut y: faer::Mat<T>) -> faer::Mat<T> {
     });
     // Row i of the factors is row fwd[i] of y: put L's rows back in y's order; L is unit lower
     // trapezoidal (its strict upper part holds U in the factored matrix).
-    faer::Mat::from_fn(m, l, |r, c| {
+    let pl = faer::Mat::from_fn(m, l, |r, c| {
         let i = bwd[r];
         match i.cmp(&c) {
             std::cmp::Ordering::Greater => y[(i, c)],
             std::cmp::Ordering::Equal => T::of(1.0),
             std::cmp::Ordering::Less => T::of(0.0),
         }
-    })
+    });
+    let finite = (0..l).all(|c| pl.col(c).iter().all(|v| v.widen().is_finite()));
+    finite.then_some(pl)
+}
+
+/// The power iterations' normalisation: [`lu_permuted`], or [`thin_q`] where LU meets a zero
+/// pivot.
+fn normalise<T: Real>(y: faer::Mat<T>) -> faer::Mat<T> {
+    match lu_permuted(&y) {
+        Some(pl) => pl,
+        None => thin_q(y),
+    }
 }
 
 /// The orthonormal `Q` of the thin QR factorisation of a tall `y` (Householder, as
@@ -444,8 +460,8 @@ pub(crate) fn randomized_svd<T: Real>(
     let draws: Vec<f64> = (0..m.ncols() * l).map(|_| rng.normal()).collect();
     let mut q = faer::Mat::<T>::from_fn(m.ncols(), l, |i, j| T::of(draws[i * l + j]));
     for _ in 0..iters {
-        q = lu_permuted(mul(m, q.as_ref()));
-        q = lu_permuted(mul(m.transpose(), q.as_ref()));
+        q = normalise(mul(m, q.as_ref()));
+        q = normalise(mul(m.transpose(), q.as_ref()));
     }
     let q = thin_q(mul(m, q.as_ref())); // rows(m) x l, orthonormal
     let b = mul(q.transpose(), m); // l x cols(m)
@@ -684,7 +700,7 @@ mod randomized {
     fn check_lu<T: Real>(m: usize, l: usize, tol: f64) {
         let mut rng = Rng::new(m as u64);
         let y = faer::Mat::<T>::from_fn(m, l, |_, _| T::of(rng.normal()));
-        let pl = lu_permuted(y.clone());
+        let pl = lu_permuted(&y).expect("a random matrix has no zero pivot");
         let u = y.partial_piv_lu().U().to_owned();
         let back = mul(pl.as_ref(), u.as_ref());
         let diff = faer::Mat::<T>::from_fn(m, l, |i, j| back[(i, j)] - y[(i, j)]);
@@ -701,6 +717,29 @@ mod randomized {
             let ones = (0..m).filter(|&r| pl[(r, c)] == T::of(1.0)).count();
             assert!(ones >= 1, "column {c} has its unit diagonal entry");
         }
+    }
+
+    /// A zero pivot (a zero column, or one that depends on the columns before it) makes faer's
+    /// factors NaN: `lu_permuted` says so and the iterations take the QR.
+    #[test]
+    fn a_zero_pivot_falls_back_to_the_qr() {
+        let y = faer::Mat::<f64>::from_fn(
+            50,
+            4,
+            |i, j| if j == 2 { 0.0 } else { (i * (j + 1)) as f64 },
+        );
+        assert!(lu_permuted(&y).is_none());
+        let q = normalise(y);
+        assert!(max_abs(q.as_ref()).is_finite());
+        let qtq = mul(q.transpose(), q.as_ref());
+        for j in 0..4 {
+            assert!((qtq[(j, j)] - 1.0).abs() < 1e-12);
+        }
+        let ok = faer::Mat::<f64>::from_fn(50, 4, |i, j| ((i * 7 + j * 13) % 11) as f64 - 5.0);
+        assert_eq!(
+            normalise(ok.clone()),
+            lu_permuted(&ok).expect("no zero pivot")
+        );
     }
 
     #[test]
