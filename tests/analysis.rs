@@ -205,6 +205,13 @@ fn randomized_pca_of_float32_data_matches_sklearns_float32_fit() {
     assert_eq!(a.solver(), Solver::Randomized);
     let again = fit(Solver::Randomized);
     assert_eq!(a.components(), again.components(), "same seed, same bits");
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let one = single.install(|| fit(Solver::Randomized));
+    assert_eq!(a.components(), one.components(), "same bits on one thread");
+    assert_eq!(a.total_variance(), one.total_variance());
     // what Auto picks for a few components of a large matrix, float32 included
     let big = ndarray::Array2::from_shape_fn((600, 40), |(i, j)| x32[[i % 200, j]]);
     let auto = Pca::new().n_components(3).seed(4).fit(&big).unwrap();
