@@ -294,26 +294,19 @@ pub fn orthonormalize(a: &Array2<f64>) -> Array2<f64> {
 
 /// The two precisions [`randomized_svd`] computes in: scikit-learn keeps float32 data in float32
 /// (half the bytes through the same products, and its products' speed) and float64 in float64.
-pub(crate) trait Real: faer::traits::RealField + Copy + Send + Sync + 'static {
+/// Widening is the analysis' own [`Scalar::to_f64`](super::Scalar::to_f64).
+pub(crate) trait Real: faer::traits::RealField + super::Scalar {
     /// The nearest value of this precision.
     fn of(v: f64) -> Self;
-    /// Widen to `f64` (exact).
-    fn widen(self) -> f64;
 }
 impl Real for f32 {
     fn of(v: f64) -> Self {
         v as f32
     }
-    fn widen(self) -> f64 {
-        self as f64
-    }
 }
 impl Real for f64 {
     fn of(v: f64) -> Self {
         v
-    }
-    fn widen(self) -> f64 {
-        self
     }
 }
 
@@ -337,9 +330,8 @@ fn mul<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> faer::Mat<T> {
 /// `None` where a pivot is zero (`y` has fewer independent columns than columns: constant or
 /// rank-deficient data, a silent layer): faer then divides by it, where LAPACK would leave the
 /// column, and the factors hold NaN; the caller takes the QR instead.
-fn lu_permuted<T: Real>(y: &faer::Mat<T>) -> Option<faer::Mat<T>> {
+fn lu_permuted<T: Real>(mut y: faer::Mat<T>) -> Option<faer::Mat<T>> {
     use faer::linalg::lu::partial_pivoting::factor::{lu_in_place, lu_in_place_scratch};
-    let mut y = y.clone();
     let (m, l) = y.shape();
     let mut fwd = vec![0usize; m];
     let mut bwd = vec![0usize; m];
@@ -369,17 +361,15 @@ fn lu_permuted<T: Real>(y: &faer::Mat<T>) -> Option<faer::Mat<T>> {
             std::cmp::Ordering::Less => T::of(0.0),
         }
     });
-    let finite = (0..l).all(|c| pl.col(c).iter().all(|v| v.widen().is_finite()));
+    let finite = (0..l).all(|c| pl.col(c).iter().all(|v| v.to_f64().is_finite()));
     finite.then_some(pl)
 }
 
-/// The power iterations' normalisation: [`lu_permuted`], or [`thin_q`] where LU meets a zero
-/// pivot.
-fn normalise<T: Real>(y: faer::Mat<T>) -> faer::Mat<T> {
-    match lu_permuted(&y) {
-        Some(pl) => pl,
-        None => thin_q(y),
-    }
+/// The power iterations' normalisation of the product `y()`: [`lu_permuted`], or [`thin_q`]
+/// where LU meets a zero pivot. The LU factors the product in place, so the rare fallback
+/// computes it again rather than every step keeping a copy.
+fn normalise<T: Real>(y: impl Fn() -> faer::Mat<T>) -> faer::Mat<T> {
+    lu_permuted(y()).unwrap_or_else(|| thin_q(y()))
 }
 
 /// The orthonormal `Q` of the thin QR factorisation of a tall `y` (Householder, as
@@ -460,17 +450,17 @@ pub(crate) fn randomized_svd<T: Real>(
     let draws: Vec<f64> = (0..m.ncols() * l).map(|_| rng.normal()).collect();
     let mut q = faer::Mat::<T>::from_fn(m.ncols(), l, |i, j| T::of(draws[i * l + j]));
     for _ in 0..iters {
-        q = normalise(mul(m, q.as_ref()));
-        q = normalise(mul(m.transpose(), q.as_ref()));
+        q = normalise(|| mul(m, q.as_ref()));
+        q = normalise(|| mul(m.transpose(), q.as_ref()));
     }
     let q = thin_q(mul(m, q.as_ref())); // rows(m) x l, orthonormal
     let b = mul(q.transpose(), m); // l x cols(m)
-    let b = Array2::from_shape_fn(b.shape(), |(i, j)| b[(i, j)].widen());
+    let b = Array2::from_shape_fn(b.shape(), |(i, j)| b[(i, j)].to_f64());
     let (ub, s, vtb) = svd(&b)?;
     let s = s.slice(ndarray::s![..k]).to_owned();
     let vt = if transpose {
         // m = a^T = Q Ub S Vb^T, so a's right singular vectors are the columns of Q Ub
-        let qw = Array2::from_shape_fn(q.shape(), |(i, j)| q[(i, j)].widen());
+        let qw = Array2::from_shape_fn(q.shape(), |(i, j)| q[(i, j)].to_f64());
         matmul_nt(&ub.slice(ndarray::s![.., ..k]).t().to_owned(), &qw)
     } else {
         vtb.slice(ndarray::s![..k, ..]).to_owned()
@@ -689,7 +679,7 @@ mod randomized {
         let mut best = 0.0f64;
         for j in 0..m.ncols() {
             for i in 0..m.nrows() {
-                best = best.max(m[(i, j)].widen().abs());
+                best = best.max(m[(i, j)].to_f64().abs());
             }
         }
         best
@@ -697,10 +687,12 @@ mod randomized {
 
     /// `P L` times faer's `U` of the same matrix gives the matrix back, and `L` is partial
     /// pivoting's: no entry larger than 1, a unit entry per column.
-    fn check_lu<T: Real>(m: usize, l: usize, tol: f64) {
+    fn check_lu<T: Real>(m: usize, l: usize, tol: f64) -> Result<()> {
         let mut rng = Rng::new(m as u64);
         let y = faer::Mat::<T>::from_fn(m, l, |_, _| T::of(rng.normal()));
-        let pl = lu_permuted(&y).expect("a random matrix has no zero pivot");
+        let pl = lu_permuted(y.clone()).ok_or_else(|| {
+            Error::InvalidArgument(format!("{m} x {l}: a random matrix has no zero pivot"))
+        })?;
         let u = y.partial_piv_lu().U().to_owned();
         let back = mul(pl.as_ref(), u.as_ref());
         let diff = faer::Mat::<T>::from_fn(m, l, |i, j| back[(i, j)] - y[(i, j)]);
@@ -717,6 +709,7 @@ mod randomized {
             let ones = (0..m).filter(|&r| pl[(r, c)] == T::of(1.0)).count();
             assert!(ones >= 1, "column {c} has its unit diagonal entry");
         }
+        Ok(())
     }
 
     /// A zero pivot (a zero column, or one that depends on the columns before it) makes faer's
@@ -728,25 +721,22 @@ mod randomized {
             4,
             |i, j| if j == 2 { 0.0 } else { (i * (j + 1)) as f64 },
         );
-        assert!(lu_permuted(&y).is_none());
-        let q = normalise(y);
+        assert!(lu_permuted(y.clone()).is_none());
+        let q = normalise(|| y.clone());
         assert!(max_abs(q.as_ref()).is_finite());
         let qtq = mul(q.transpose(), q.as_ref());
         for j in 0..4 {
             assert!((qtq[(j, j)] - 1.0).abs() < 1e-12);
         }
         let ok = faer::Mat::<f64>::from_fn(50, 4, |i, j| ((i * 7 + j * 13) % 11) as f64 - 5.0);
-        assert_eq!(
-            normalise(ok.clone()),
-            lu_permuted(&ok).expect("no zero pivot")
-        );
+        assert_eq!(Some(normalise(|| ok.clone())), lu_permuted(ok));
     }
 
     #[test]
-    fn lu_permuted_is_scipys_permuted_l() {
-        check_lu::<f64>(300, 12, 1e-13);
-        check_lu::<f64>(7, 7, 1e-13);
-        check_lu::<f32>(500, 20, 1e-5);
+    fn lu_permuted_is_scipys_permuted_l() -> Result<()> {
+        check_lu::<f64>(300, 12, 1e-13)?;
+        check_lu::<f64>(7, 7, 1e-13)?;
+        check_lu::<f32>(500, 20, 1e-5)
     }
 
     #[test]
@@ -772,10 +762,10 @@ mod randomized {
         for (n, p) in [(300, 120), (120, 300)] {
             let x = low_rank(n, p);
             let (_, s_exact, vt_exact) = svd(&x)?;
-            let flat = x.as_slice().expect("standard layout");
+            let flat: Vec<f64> = x.iter().copied().collect();
             let narrow: Vec<f32> = flat.iter().map(|&v| v as f32).collect();
             for iters in [2, 7] {
-                let (s64, vt64) = randomized_svd(flat, (n, p), 5, 10, iters, 3)?;
+                let (s64, vt64) = randomized_svd(&flat, (n, p), 5, 10, iters, 3)?;
                 let (s32, vt32) = randomized_svd(&narrow, (n, p), 5, 10, iters, 3)?;
                 for (s, vt, tol) in [(&s64, &vt64, 1e-9), (&s32, &vt32, 2e-5)] {
                     assert_eq!(vt.dim(), (5, p));

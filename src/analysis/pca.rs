@@ -204,7 +204,7 @@ impl Pca {
         let iters = self
             .n_iter
             .unwrap_or(if (want as f64) < 0.1 * m as f64 { 7 } else { 4 });
-        let (s_vals, vt, mean, total_ss) = if solver == Solver::Randomized && T::SINGLE {
+        let (s_vals, mut vt, mean, total_ss) = if solver == Solver::Randomized && T::SINGLE {
             let c = super::centered_f32_checked(x, "PCA input", 2)?;
             let (s, vt) = linalg::randomized_svd(
                 &c.values,
@@ -235,7 +235,6 @@ impl Pca {
             (s, vt, mean, total_ss)
         };
         let total_variance = total_ss / (n as f64 - 1.0);
-        let mut vt = vt;
         linalg::flip_rows(&mut vt, None);
         let ev = s_vals.mapv(|s| s * s / (n as f64 - 1.0));
         let ratio = if total_variance > 0.0 {
